@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/acetate/acetate/templates"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as scripts see them.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the operation failed
+	exitUsage    = 2 // bad command line, name or argument
+	exitNotFound = 3 // a named template or container does not exist
+	exitProblems = 4 // fsck found problems
+)
+
+// usageError marks errors in what the user typed.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// problemsError marks a check that ran and found problems.
+type problemsError struct{ error }
+
+// app holds what every command shares.
+type app struct {
+	root   string
+	format string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (a *app) store() (*templates.Store, error) { return templates.Open(a.root) }
+
+func execute(args []string) int {
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	cmd := newRootCmd(a)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(a.stderr, "acetate:", err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	var pe problemsError
+	switch {
+	case errors.Is(err, templates.ErrNotFound):
+		return exitNotFound
+	case errors.As(err, &pe):
+		return exitProblems
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "acetate",
+		Short: "OS templates stored once, containers that keep only their differences",
+		Long: `acetate stores base OS templates once in a content-addressed store and
+serves containers through a union mount that records only each container's
+own differences.`,
+		Example: `  # publish a Debian rootfs as a template and see the store's use of disk
+  acetate template publish debian:12 --from /srv/rootfs
+  acetate df`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	def := os.Getenv("ACETATE_ROOT")
+	if def == "" {
+		def = "/var/lib/acetate"
+	}
+	root.PersistentFlags().StringVar(&a.root, "root", def, "store root directory (env ACETATE_ROOT)")
+	root.PersistentFlags().StringVar(&a.format, "format", "table", "output format: table or json")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if a.format != "table" && a.format != "json" {
+			return usageError{fmt.Errorf("--format %q: use table or json", a.format)}
+		}
+		return nil
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
+	return root
+}
+
+// exactArgs is cobra.ExactArgs returning a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// parseRef parses a template reference given on the command line.
+func parseRef(s string) (templates.Ref, error) {
+	r, err := templates.ParseRef(s)
+	if err != nil {
+		return r, usageError{err}
+	}
+	return r, nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/acetate/acetate/templates"
+	"github.com/spf13/cobra"
+)
+
+func newDFCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "df",
+		Short: "Show the store's use of disk and the savings from sharing",
+		Example: `  acetate df
+  acetate df --format json | jq .savings`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			u, err := st.DiskUsage()
+			if err != nil {
+				return err
+			}
+			return a.render(u, table{
+				header: []string{"TEMPLATES", "LOGICAL", "ON DISK", "OBJECTS", "LAYERS", "SAVINGS"},
+				rows: [][]string{{fmt.Sprint(u.Templates), humanBytes(u.LogicalBytes), humanBytes(u.DiskBytes),
+					fmt.Sprint(u.Objects), fmt.Sprint(u.Layers), fmt.Sprintf("%.2fx", u.Savings)}},
+			})
+		},
+	}
+}
+
+func newGCCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "gc",
+		Short:   "Remove layers and objects no template or container uses",
+		Example: `  acetate template rm debian:old && acetate gc`,
+		Args:    exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			r, err := st.GC(c.Context(), a.gcRoots()...)
+			if err != nil {
+				return err
+			}
+			return a.render(r, table{
+				header: []string{"LAYERS", "OBJECTS", "TEMP FILES", "FREED"},
+				rows:   [][]string{{fmt.Sprint(r.Layers), fmt.Sprint(r.Objects), fmt.Sprint(r.TempFiles), humanBytes(r.BytesFreed)}},
+			})
+		},
+	}
+}
+
+func newFsckCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fsck",
+		Short: "Re-hash every object and check every reference",
+		Long: `fsck re-hashes every object and every layer manifest, and checks that every
+template's layers and every layer's objects exist. Each problem is named by
+kind, template, path, layer and object. The exit code is 4 when any
+problem is found.`,
+		Example: `  acetate fsck
+  acetate fsck --format json | jq '.problems[]'`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("checking objects", false)
+			r, err := st.Fsck(c.Context(), p)
+			done()
+			if err != nil {
+				return err
+			}
+			t := table{header: []string{"KIND", "TEMPLATE", "PATH", "LAYER", "OBJECT", "DETAIL"}}
+			for _, pr := range r.Problems {
+				t.rows = append(t.rows, []string{pr.Kind, pr.Template, pr.Path, short(pr.Layer), short(pr.Object), pr.Detail})
+			}
+			if r.OK() && a.format == "table" {
+				fmt.Fprintf(a.stdout, "ok: %d templates, %d layers, %d objects checked\n", r.Templates, r.Layers, r.Objects)
+				return nil
+			}
+			if err := a.render(r, t); err != nil {
+				return err
+			}
+			if !r.OK() {
+				return problemsError{fmt.Errorf("fsck: %d problem(s) found", len(r.Problems))}
+			}
+			return nil
+		},
+	}
+}
+
+// short abbreviates a digest for tables.
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// gcRoots lists what GC must keep besides templates.
+func (a *app) gcRoots() []templates.Roots { return nil }

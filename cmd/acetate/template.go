@@ -1,0 +1,245 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/acetate/acetate/templates"
+	"github.com/spf13/cobra"
+)
+
+func newTemplateCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "template",
+		Aliases: []string{"templates"},
+		Short:   "Publish, list, inspect, tag, export and remove templates",
+	}
+	cmd.AddCommand(newPublishCmd(a), newTemplateLsCmd(a), newInspectCmd(a),
+		newTagCmd(a), newTemplateRmCmd(a), newExportCmd(a))
+	return cmd
+}
+
+func newPublishCmd(a *app) *cobra.Command {
+	var from, on, workdir, user, hostname string
+	var cmdline, env []string
+	var ociWhiteouts bool
+	cmd := &cobra.Command{
+		Use:   "publish NAME[:TAG] --from SOURCE",
+		Short: "Publish a directory or tarball as a template",
+		Long: `Publish reads SOURCE — a directory, a tarball (plain, gzip, bzip2 or zstd)
+or "-" for a tarball on standard input — into the store, and points
+NAME[:TAG] at it. File content is stored once across all templates.
+
+With --on, the template is an application template: one layer holding only
+what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
+		Example: `  acetate template publish debian:12 --from /srv/debian-rootfs
+  docker export web | acetate template publish web --from -
+  acetate template publish debian-py:12 --from /srv/rootfs-with-python --on debian:12
+  acetate template publish app --from app.tar.zst --cmd /usr/bin/app --env MODE=prod`,
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if from == "" {
+				return usageError{fmt.Errorf("--from SOURCE is required")}
+			}
+			opts := templates.PublishOptions{
+				Config: templates.Config{Cmd: cmdline, Env: env, WorkingDir: workdir, User: user, Hostname: hostname},
+				Stdin:  a.stdin,
+			}
+			opts.Tar.OCIWhiteouts = ociWhiteouts
+			if on != "" {
+				base, err := parseRef(on)
+				if err != nil {
+					return err
+				}
+				opts.Base = &base
+			}
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("publishing "+r.String(), true)
+			opts.Progress = p
+			t, err := st.Publish(c.Context(), r, from, opts)
+			done()
+			if err != nil {
+				return err
+			}
+			return a.render(t, table{
+				header: []string{"TEMPLATE", "LAYERS", "TOP LAYER"},
+				rows:   [][]string{{t.Ref.String(), fmt.Sprint(len(t.Layers)), string(t.Layers[len(t.Layers)-1])}},
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "source: a directory, a tarball, or - for stdin")
+	f.StringVar(&on, "on", "", "publish as one layer on top of this base template")
+	f.StringArrayVar(&cmdline, "cmd", nil, "default command (repeat for each argument)")
+	f.StringArrayVar(&env, "env", nil, "default environment variable KEY=VALUE (repeatable)")
+	f.StringVar(&workdir, "workdir", "", "default working directory")
+	f.StringVar(&user, "user", "", "default user uid[:gid]")
+	f.StringVar(&hostname, "hostname", "", "default hostname")
+	f.BoolVar(&ociWhiteouts, "oci-whiteouts", false, "treat .wh. files in a tarball as OCI whiteouts")
+	return cmd
+}
+
+func newTemplateLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List templates",
+		Example: `  acetate template ls
+  acetate template ls --format json | jq -r '.[].name'`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			all, err := st.List()
+			if err != nil {
+				return err
+			}
+			t := table{header: []string{"TEMPLATE", "LAYERS", "BASE", "CREATED"}}
+			for _, tp := range all {
+				t.rows = append(t.rows, []string{tp.Ref.String(), fmt.Sprint(len(tp.Layers)), tp.Base, tp.Created.Format("2006-01-02 15:04:05")})
+			}
+			if all == nil {
+				all = []*templates.Template{}
+			}
+			return a.render(all, t)
+		},
+	}
+}
+
+func newInspectCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME[:TAG]",
+		Short: "Show a template's layers, files, size, and bytes unique or shared",
+		Example: `  acetate template inspect debian:12
+  acetate template inspect debian:12 --format json`,
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, t, err := a.lookup(args[0])
+			if err != nil {
+				return err
+			}
+			in, err := st.Inspect(t)
+			if err != nil {
+				return err
+			}
+			layers := make([]string, len(t.Layers))
+			for i, d := range t.Layers {
+				layers[i] = string(d)
+			}
+			return a.render(in, table{
+				header: []string{"FIELD", "VALUE"},
+				rows: [][]string{
+					{"template", t.Ref.String()},
+					{"base", t.Base},
+					{"layers", strings.Join(layers, "\n\t")},
+					{"files", fmt.Sprint(in.Files)},
+					{"directories", fmt.Sprint(in.Dirs)},
+					{"logical size", humanBytes(in.LogicalBytes)},
+					{"unique on disk", humanBytes(in.UniqueBytes)},
+					{"shared on disk", humanBytes(in.SharedBytes)},
+					{"cmd", strings.Join(t.Config.Cmd, " ")},
+				},
+			})
+		},
+	}
+}
+
+// lookup opens the store and finds the template named on the command line.
+func (a *app) lookup(ref string) (*templates.Store, *templates.Template, error) {
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.store()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := st.Get(r)
+	return st, t, err
+}
+
+func newTagCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "tag SOURCE[:TAG] TARGET[:TAG]",
+		Short:   "Give a template another name or tag",
+		Example: `  acetate template tag debian:12 debian:stable`,
+		Args:    exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			dst, err := parseRef(args[1])
+			if err != nil {
+				return err
+			}
+			st, t, err := a.lookup(args[0])
+			if err != nil {
+				return err
+			}
+			_, err = st.Tag(t.Ref, dst)
+			return err
+		},
+	}
+}
+
+func newTemplateRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME[:TAG]...",
+		Aliases: []string{"remove"},
+		Short:   "Remove templates (their space is freed by gc)",
+		Example: `  acetate template rm debian:old && acetate gc`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("requires at least 1 template")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			for _, ref := range args {
+				st, t, err := a.lookup(ref)
+				if err != nil {
+					return err
+				}
+				if err := st.Remove(t.Ref); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func newExportCmd(a *app) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "export NAME[:TAG] --to DIR|FILE.tar[.gz|.zst]",
+		Short: "Write a template's full merged tree to a directory or tarball",
+		Example: `  acetate template export debian:12 --to /tmp/rootfs
+  acetate template export debian:12 --to debian.tar.zst
+  acetate template export debian:12 --to - | tar -t`,
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if to == "" {
+				return usageError{fmt.Errorf("--to DIR|FILE is required")}
+			}
+			st, t, err := a.lookup(args[0])
+			if err != nil {
+				return err
+			}
+			if to == "-" {
+				return st.WriteTar(c.Context(), t, "", a.stdout, nil)
+			}
+			p, done := a.progress("exporting "+t.Ref.String(), true)
+			defer done()
+			return st.Export(c.Context(), t, to, p)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "destination directory, tarball (.tar, .tar.gz, .tar.zst) or - for a tar on stdout")
+	return cmd
+}

@@ -1,0 +1,374 @@
+package layers
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// TarOptions changes how a tar stream is read.
+type TarOptions struct {
+	// OCIWhiteouts maps OCI layer whiteouts (".wh.NAME" files and
+	// ".wh..wh..opq" markers) to whiteout entries and opaque directories,
+	// instead of keeping them as plain files.
+	OCIWhiteouts bool
+}
+
+// ReadTar reads a tar stream (plain, gzip, bzip2 or zstd, detected from its
+// first bytes) into the store. Nothing is extracted: entries become manifest
+// entries and file content becomes staged objects, so no entry can write
+// outside the store. The stream is refused, with an error naming the entry,
+// when an entry has an absolute path or "..", passes through a symlink or a
+// non-directory, repeats a path, links to a file not earlier in the stream,
+// has a type a tree cannot hold, or when the stream is truncated or corrupt.
+func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Progress) (*Tree, error) {
+	p = orNoProgress(p)
+	p.Total(-1)
+	plain, closeFn, err := decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	tr := &tarReader{
+		opts: opts, byPath: map[string]int{}, groups: map[int]uint64{}, synth: map[string]bool{},
+		t:    &Tree{Manifest: &Manifest{}, st: s.newStaging()},
+		jobs: make(chan fileJob, 64), errs: make(chan error, 1),
+		digests: map[int]digest.Digest{},
+	}
+	tr.startWorkers(p)
+	tr.put(Entry{Path: "/", Type: TypeDir, Mode: 0o755})
+	tr.synth["/"] = true
+	err = tr.read(ctx, tar.NewReader(plain), p)
+	close(tr.jobs)
+	tr.wg.Wait()
+	if err == nil {
+		select {
+		case err = <-tr.errs:
+		default:
+		}
+	}
+	if err != nil {
+		tr.t.Abort()
+		return nil, err
+	}
+	for i, d := range tr.digests {
+		tr.t.Manifest.Entries[i].Digest = d
+	}
+	tr.applyOpaque()
+	finishHardlinks(tr.t.Manifest)
+	return tr.t, nil
+}
+
+// decompress detects the compression of r from its magic bytes.
+func decompress(r io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic, err := br.Peek(6)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("read tar stream: %w", err)
+	}
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		z, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("corrupt gzip stream: %w", err)
+		}
+		return z, func() { z.Close() }, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		z, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("corrupt zstd stream: %w", err)
+		}
+		return z, z.Close, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), func() {}, nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return nil, nil, errors.New("xz-compressed tar streams are not supported; decompress with xz -d first")
+	}
+	return br, func() {}, nil
+}
+
+type fileJob struct {
+	idx  int // index of the entry in Manifest.Entries
+	data []byte
+}
+
+type tarReader struct {
+	opts   TarOptions
+	t      *Tree
+	byPath map[string]int  // path -> index in Manifest.Entries
+	groups map[int]uint64  // index of a hardlink target -> its group
+	opaque []string        // directories marked opaque by OCI markers
+	synth  map[string]bool // directories made up because entries lay below them
+	jobs   chan fileJob
+	errs   chan error
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	digests map[int]digest.Digest // results of the worker pool, by entry index
+}
+
+// startWorkers hashes and stages buffered file content on all cores while
+// the stream is being read.
+func (tr *tarReader) startWorkers(p Progress) {
+	for range runtime.NumCPU() {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for j := range tr.jobs {
+				d := digest.FromBytes(j.data)
+				if err := tr.t.st.putBytes(d, j.data); err != nil {
+					tr.fail(err)
+					continue
+				}
+				tr.mu.Lock()
+				tr.digests[j.idx] = d
+				tr.mu.Unlock()
+				p.Advance(int64(len(j.data)))
+			}
+		}()
+	}
+}
+
+func (tr *tarReader) fail(err error) {
+	select {
+	case tr.errs <- err:
+	default:
+	}
+}
+
+func (tr *tarReader) read(ctx context.Context, r *tar.Reader, p Progress) error {
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case err := <-tr.errs:
+			return err
+		default:
+		}
+		hdr, err := r.Next()
+		if err == io.EOF {
+			if n == 0 {
+				return errors.New("empty tar stream: no entries")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tar stream corrupt or truncated after %d entries: %w", n, err)
+		}
+		if err := tr.add(hdr, r, p); err != nil {
+			return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
+		}
+	}
+}
+
+// add turns one header (and its content) into an entry.
+func (tr *tarReader) add(hdr *tar.Header, r io.Reader, p Progress) error {
+	name, err := CleanPath(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if tr.opts.OCIWhiteouts {
+		if handled, err := tr.addOCIWhiteout(name); handled || err != nil {
+			return err
+		}
+	}
+	if _, dup := tr.byPath[name]; dup && !tr.synth[name] {
+		return errors.New("duplicate entry")
+	}
+	if err := tr.ensureParents(name); err != nil {
+		return err
+	}
+	e, err := entryFromHeader(name, hdr)
+	if err != nil {
+		return err
+	}
+	if tr.synth[name] && e.Type != TypeDir {
+		return fmt.Errorf("entry is a %s, but earlier entries lie below it", e.Type)
+	}
+	delete(tr.synth, name)
+	switch hdr.Typeflag {
+	case tar.TypeLink:
+		if err := tr.link(&e, hdr.Linkname); err != nil {
+			return err
+		}
+	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA appears in old archives.
+		if err := tr.content(&e, r, hdr.Size, p); err != nil {
+			return err
+		}
+	}
+	tr.put(e)
+	return nil
+}
+
+// put adds e, replacing the synthesized root if e is the root.
+func (tr *tarReader) put(e Entry) {
+	m := tr.t.Manifest
+	if i, ok := tr.byPath[e.Path]; ok {
+		m.Entries[i] = e
+		return
+	}
+	tr.byPath[e.Path] = len(m.Entries)
+	m.Entries = append(m.Entries, e)
+}
+
+// ensureParents checks that every ancestor of name is a directory, creating
+// missing ones as root-owned 0755 directories with a zero mtime.
+func (tr *tarReader) ensureParents(name string) error {
+	if name == "/" {
+		return nil
+	}
+	parent := Parent(name)
+	if i, ok := tr.byPath[parent]; ok {
+		pe := &tr.t.Manifest.Entries[i]
+		switch pe.Type {
+		case TypeDir:
+			return nil
+		case TypeSymlink:
+			return fmt.Errorf("path passes through symlink %q (-> %q)", pe.Path, pe.Target)
+		default:
+			return fmt.Errorf("parent %q is a %s, not a directory", pe.Path, pe.Type)
+		}
+	}
+	if err := tr.ensureParents(parent); err != nil {
+		return err
+	}
+	tr.put(Entry{Path: parent, Type: TypeDir, Mode: 0o755})
+	tr.synth[parent] = true
+	return nil
+}
+
+func (tr *tarReader) link(e *Entry, linkname string) error {
+	target, err := CleanPath(linkname)
+	if err != nil {
+		return fmt.Errorf("hardlink target: %w", err)
+	}
+	i, ok := tr.byPath[target]
+	if !ok {
+		return fmt.Errorf("hardlink to %q, which is not earlier in the archive", linkname)
+	}
+	te := &tr.t.Manifest.Entries[i]
+	if te.Type != TypeReg {
+		return fmt.Errorf("hardlink to %q, which is a %s", linkname, te.Type)
+	}
+	g, ok := tr.groups[i]
+	if !ok {
+		g = uint64(len(tr.groups) + 1)
+		tr.groups[i] = g
+		te.group = g
+	}
+	e.Type, e.group = TypeReg, g
+	return nil
+}
+
+// content stages the content of a regular file: small files are hashed and
+// staged on the worker pool, large ones streamed here.
+func (tr *tarReader) content(e *Entry, r io.Reader, size int64, p Progress) error {
+	e.Size = size
+	if size <= 4<<20 {
+		data := make([]byte, size)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return fmt.Errorf("archive truncated in file content: %w", err)
+		}
+		tr.jobs <- fileJob{idx: tr.indexOf(e.Path), data: data}
+		return nil
+	}
+	d, n, err := tr.t.st.putReader(r)
+	if err != nil {
+		return fmt.Errorf("archive truncated or unreadable in file content: %w", err)
+	}
+	if n != size {
+		return fmt.Errorf("archive truncated in file content (%d of %d bytes)", n, size)
+	}
+	e.Digest = d
+	p.Advance(n)
+	return nil
+}
+
+// indexOf is the index the entry for path has or will get from put.
+func (tr *tarReader) indexOf(path string) int {
+	if i, ok := tr.byPath[path]; ok {
+		return i
+	}
+	return len(tr.t.Manifest.Entries)
+}
+
+// addOCIWhiteout maps an OCI whiteout file to a whiteout entry or an opaque
+// directory, and reports whether name was one.
+func (tr *tarReader) addOCIWhiteout(name string) (bool, error) {
+	base := path.Base(name)
+	hidden, ok := strings.CutPrefix(base, ".wh.")
+	if !ok {
+		return false, nil
+	}
+	if err := tr.ensureParents(name); err != nil {
+		return true, err
+	}
+	if hidden == ".wh..opq" {
+		tr.opaque = append(tr.opaque, Parent(name))
+		return true, nil
+	}
+	target := path.Join(Parent(name), hidden)
+	if _, dup := tr.byPath[target]; dup {
+		return true, fmt.Errorf("whiteout for %q, which is also in this layer", target)
+	}
+	tr.put(Entry{Path: target, Type: TypeWhiteout})
+	return true, nil
+}
+
+// applyOpaque marks the directories named by OCI opaque markers.
+func (tr *tarReader) applyOpaque() {
+	for _, dir := range tr.opaque {
+		tr.t.Manifest.Entries[tr.byPath[dir]].Opaque = true
+	}
+}
+
+// entryFromHeader maps a tar header's metadata to an entry.
+func entryFromHeader(name string, hdr *tar.Header) (Entry, error) {
+	e := Entry{
+		Path:  name,
+		Mode:  uint32(hdr.Mode) & 0o7777,
+		UID:   uint32(hdr.Uid),
+		GID:   uint32(hdr.Gid),
+		Mtime: hdr.ModTime.UnixNano(),
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeLink: //nolint:staticcheck
+		e.Type = TypeReg
+	case tar.TypeDir:
+		e.Type = TypeDir
+	case tar.TypeSymlink:
+		if hdr.Linkname == "" {
+			return e, errors.New("symlink with an empty target")
+		}
+		e.Type, e.Target = TypeSymlink, hdr.Linkname
+	case tar.TypeChar:
+		e.Type, e.Major, e.Minor = TypeChar, uint32(hdr.Devmajor), uint32(hdr.Devminor)
+	case tar.TypeBlock:
+		e.Type, e.Major, e.Minor = TypeBlock, uint32(hdr.Devmajor), uint32(hdr.Devminor)
+	case tar.TypeFifo:
+		e.Type = TypeFifo
+	default:
+		return e, fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
+	}
+	for k, v := range hdr.PAXRecords {
+		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			e.Xattrs = append(e.Xattrs, Xattr{Name: x, Value: []byte(v)})
+		}
+	}
+	sortXattrs(e.Xattrs)
+	return e, nil
+}

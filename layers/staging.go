@@ -1,0 +1,163 @@
+package layers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// staging collects the new objects of one ingest in tmp/ until commit makes
+// them durable and moves them into place. Safe for concurrent use.
+type staging struct {
+	s       *Store
+	mu      sync.Mutex
+	pending map[digest.Digest]string // digest -> temp file
+	bufs    sync.Pool
+}
+
+func (s *Store) newStaging() *staging {
+	return &staging{s: s, pending: map[digest.Digest]string{},
+		bufs: sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}}
+}
+
+// has reports whether d is in the store or already staged.
+func (st *staging) has(d digest.Digest) bool {
+	st.mu.Lock()
+	_, ok := st.pending[d]
+	st.mu.Unlock()
+	return ok || st.s.HasObject(d)
+}
+
+// putBytes stages p, whose digest the caller has computed, unless it is
+// already present.
+func (st *staging) putBytes(d digest.Digest, p []byte) error {
+	if st.has(d) {
+		return nil
+	}
+	got, _, err := st.putReader(bytes.NewReader(p))
+	if err == nil && got != d {
+		err = fmt.Errorf("staged object %s hashes to %s: %w", d, got, ErrCorrupt)
+	}
+	return err
+}
+
+// putReader stages the content of r and returns its digest and size.
+func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
+	f, err := os.CreateTemp(st.s.TmpDir(), "object-")
+	if err != nil {
+		return "", 0, fmt.Errorf("stage object: %w", err)
+	}
+	bp := st.bufs.Get().(*[]byte)
+	d, n, err := copySparse(f, r, *bp)
+	st.bufs.Put(bp)
+	if err == nil {
+		err = f.Chmod(0o444)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", n, fmt.Errorf("stage object: %w", err)
+	}
+	st.mu.Lock()
+	_, dup := st.pending[d]
+	keep := !dup && !st.s.HasObject(d)
+	if keep {
+		st.pending[d] = f.Name()
+	}
+	st.mu.Unlock()
+	if !keep {
+		os.Remove(f.Name())
+	}
+	return d, n, nil
+}
+
+// putFile stages the regular file at path and returns its digest and size.
+// Small files are read once; large ones are hashed first and copied only
+// when the store lacks them, so re-publishing an unchanged tree writes nothing.
+func (st *staging) putFile(path string) (digest.Digest, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if fi.Size() <= 4<<20 {
+		p := make([]byte, fi.Size())
+		if _, err := io.ReadFull(f, p); err != nil {
+			return "", 0, fmt.Errorf("read %s: %w (file changed during publish?)", path, err)
+		}
+		d := digest.FromBytes(p)
+		return d, int64(len(p)), st.putBytes(d, p)
+	}
+	bp := st.bufs.Get().(*[]byte)
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, *bp)
+	st.bufs.Put(bp)
+	if err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	d := digest.NewDigest(digest.SHA256, h)
+	if st.has(d) {
+		return d, n, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, err
+	}
+	got, n2, err := st.putReader(f)
+	if err == nil && (got != d || n2 != n) {
+		err = fmt.Errorf("%s changed while it was being published", path)
+	}
+	return d, n, err
+}
+
+// commit makes every staged object durable (one syncfs) and then renames it
+// into place, so that an object under its final name is always complete.
+func (st *staging) commit() error {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	if err := st.s.syncfs(); err != nil {
+		return err
+	}
+	for d, tmp := range st.pending {
+		dst := st.s.ObjectFile(d)
+		err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.ENOENT) {
+			if err = os.MkdirAll(filepath.Dir(dst), 0o700); err == nil {
+				err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+			}
+		}
+		if errors.Is(err, unix.EEXIST) {
+			err = os.Remove(tmp)
+		}
+		if err != nil {
+			return fmt.Errorf("store object %s: %w", d, err)
+		}
+		delete(st.pending, d)
+	}
+	return st.s.syncfs()
+}
+
+// abort removes every staged file.
+func (st *staging) abort() {
+	for _, tmp := range st.pending {
+		os.Remove(tmp)
+	}
+	st.pending = map[digest.Digest]string{}
+}

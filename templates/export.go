@@ -1,0 +1,111 @@
+package templates
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Export writes the merged tree of t to dst: a directory (which must not
+// exist or be empty), or a tar file when dst ends in .tar, .tar.gz, .tgz,
+// .tar.zst. The output appears only complete: it is written beside dst and
+// renamed into place, so a corrupt object leaves nothing behind.
+func (s *Store) Export(ctx context.Context, t *Template, dst string, p layers.Progress) error {
+	entries, err := s.Entries(t)
+	if err != nil {
+		return err
+	}
+	if isTarName(dst) {
+		return writeAtomically(dst, func(w io.Writer) error {
+			return s.writeTar(ctx, entries, dst, w, p)
+		})
+	}
+	return s.exportDir(ctx, entries, dst, p)
+}
+
+func isTarName(name string) bool {
+	for _, ext := range []string{".tar", ".tar.gz", ".tgz", ".tar.zst"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteTar writes the merged tree of t as a tar stream, compressed by the
+// name's extension (name may be "" for plain tar).
+func (s *Store) WriteTar(ctx context.Context, t *Template, name string, w io.Writer, p layers.Progress) error {
+	entries, err := s.Entries(t)
+	if err != nil {
+		return err
+	}
+	return s.writeTar(ctx, entries, name, w, p)
+}
+
+func (s *Store) writeTar(ctx context.Context, entries []layers.Entry, name string, w io.Writer, p layers.Progress) error {
+	var zw io.WriteCloser
+	switch {
+	case strings.HasSuffix(name, ".zst"):
+		z, err := zstd.NewWriter(w)
+		if err != nil {
+			return err
+		}
+		zw = z
+	case strings.HasSuffix(name, ".gz"), strings.HasSuffix(name, ".tgz"):
+		zw = gzip.NewWriter(w)
+	}
+	if zw == nil {
+		return s.Layers.ExportTar(ctx, entries, w, p)
+	}
+	if err := s.Layers.ExportTar(ctx, entries, zw, p); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func writeAtomically(dst string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+"-")
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", dst, err)
+	}
+	defer os.Remove(f.Name())
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), dst)
+	}
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// exportDir exports into a staging directory beside dst and renames it.
+func (s *Store) exportDir(ctx context.Context, entries []layers.Entry, dst string, p layers.Progress) error {
+	if names, err := os.ReadDir(dst); err == nil && len(names) > 0 {
+		return fmt.Errorf("export to %s: directory is not empty", dst)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dst)), "."+filepath.Base(dst)+"-")
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", dst, err)
+	}
+	if err := s.Layers.ExportDir(ctx, entries, tmp, p); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	os.Remove(dst) // an empty directory
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("export to %s: %w", dst, err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package templates
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrNotFound is wrapped by errors about a template that does not exist.
+var ErrNotFound = errors.New("template not found")
+
+// Config is how a container from the template runs by default.
+type Config struct {
+	Cmd        []string `json:"cmd,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Hostname   string   `json:"hostname,omitempty"`
+}
+
+// Template is one NAME:TAG and what it points at.
+type Template struct {
+	Ref
+	// Layers is the stack, bottom first.
+	Layers  []digest.Digest `json:"layers"`
+	Config  Config          `json:"config"`
+	Base    string          `json:"base,omitempty"`
+	Created time.Time       `json:"created"`
+}
+
+// Store is the template store over a layer store.
+type Store struct {
+	Layers *layers.Store
+	dir    string
+}
+
+// Open opens (creating if needed) the store rooted at root.
+func Open(root string) (*Store, error) {
+	ls, err := layers.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{Layers: ls, dir: filepath.Join(ls.Root(), "templates")}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) refFile(r Ref) string { return filepath.Join(s.dir, r.Name, r.Tag+".json") }
+
+// Get returns the template r.
+func (s *Store) Get(r Ref) (*Template, error) {
+	b, err := os.ReadFile(s.refFile(r))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", r, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read template %s: %w", r, err)
+	}
+	var t Template
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("template %s: corrupt ref file %s: %w", r, s.refFile(r), err)
+	}
+	t.Ref = r
+	return &t, nil
+}
+
+// Lookup parses s as NAME[:TAG] and returns that template.
+func (s *Store) Lookup(ref string) (*Template, error) {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(r)
+}
+
+// List returns every template, sorted by name and tag.
+func (s *Store) List() ([]*Template, error) {
+	names, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	var out []*Template
+	for _, n := range names {
+		tags, err := os.ReadDir(filepath.Join(s.dir, n.Name()))
+		if err != nil {
+			continue
+		}
+		for _, tg := range tags {
+			tag, ok := strings.CutSuffix(tg.Name(), ".json")
+			if !ok {
+				continue
+			}
+			t, err := s.Get(Ref{Name: n.Name(), Tag: tag})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Template) int { return strings.Compare(a.String(), b.String()) })
+	return out, nil
+}
+
+// save writes t's ref atomically: a crash leaves the old ref or the new one.
+func (s *Store) save(t *Template) error {
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, t.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save template %s: %w", t.Ref, err)
+	}
+	f, err := os.CreateTemp(dir, ".ref-")
+	if err != nil {
+		return fmt.Errorf("save template %s: %w", t.Ref, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), s.refFile(t.Ref))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("save template %s: %w", t.Ref, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Tag makes dst point at what src points at.
+func (s *Store) Tag(src, dst Ref) (*Template, error) {
+	t, err := s.Get(src)
+	if err != nil {
+		return nil, err
+	}
+	t.Ref = dst
+	return t, s.save(t)
+}
+
+// Remove deletes the ref r. Its layers and objects stay until GC.
+func (s *Store) Remove(r Ref) error {
+	if _, err := s.Get(r); err != nil {
+		return err
+	}
+	if err := os.Remove(s.refFile(r)); err != nil {
+		return fmt.Errorf("remove template %s: %w", r, err)
+	}
+	os.Remove(filepath.Join(s.dir, r.Name)) // only when empty
+	return syncDir(s.dir)
+}
+
+// Entries returns the merged tree of t, verifying every manifest.
+func (s *Store) Entries(t *Template) ([]layers.Entry, error) {
+	stack, err := s.manifests(t.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", t.Ref, err)
+	}
+	return layers.Merge(stack), nil
+}
+
+func (s *Store) manifests(ds []digest.Digest) ([]*layers.Manifest, error) {
+	stack := make([]*layers.Manifest, len(ds))
+	for i, d := range ds {
+		m, err := s.Layers.ReadLayer(d)
+		if err != nil {
+			return nil, err
+		}
+		stack[i] = m
+	}
+	return stack, nil
+}

@@ -1,0 +1,179 @@
+package templates
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// Inspection describes one template and what it costs on disk.
+type Inspection struct {
+	*Template
+	// Files counts every entry of the merged tree but directories.
+	Files int `json:"files"`
+	// Dirs counts directories.
+	Dirs int `json:"dirs"`
+	// LogicalBytes is the sum of the sizes of its regular files, counting
+	// each hardlinked file once: what a full copy would hold.
+	LogicalBytes int64 `json:"logicalBytes"`
+	// UniqueBytes is disk used by objects no other template uses.
+	UniqueBytes int64 `json:"uniqueBytes"`
+	// SharedBytes is disk used by objects other templates use too.
+	SharedBytes int64 `json:"sharedBytes"`
+}
+
+// Inspect describes t, comparing its objects with every other template's.
+func (s *Store) Inspect(t *Template) (*Inspection, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	mine, entries, err := s.objectsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	in := &Inspection{Template: t}
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case e.Type == layers.TypeDir:
+			in.Dirs++
+		case e.Type == layers.TypeReg && e.LinkTo == "":
+			in.LogicalBytes += e.Size
+			in.Files++
+		default:
+			in.Files++
+		}
+	}
+	others := map[digest.Digest]bool{}
+	for _, o := range all {
+		if o.Ref == t.Ref || sameStack(o, t) {
+			continue
+		}
+		objs, _, err := s.objectsOf(o)
+		if err != nil {
+			return nil, err
+		}
+		for d := range objs {
+			others[d] = true
+		}
+	}
+	for d := range mine {
+		if others[d] {
+			in.SharedBytes += s.diskBytes(s.Layers.ObjectFile(d))
+		} else {
+			in.UniqueBytes += s.diskBytes(s.Layers.ObjectFile(d))
+		}
+	}
+	return in, nil
+}
+
+func sameStack(a, b *Template) bool {
+	if len(a.Layers) != len(b.Layers) {
+		return false
+	}
+	for i := range a.Layers {
+		if a.Layers[i] != b.Layers[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// objectsOf returns the set of objects t's merged tree uses, and that tree.
+func (s *Store) objectsOf(t *Template) (map[digest.Digest]bool, []layers.Entry, error) {
+	entries, err := s.Entries(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs := map[digest.Digest]bool{}
+	for i := range entries {
+		if entries[i].Type == layers.TypeReg {
+			objs[entries[i].Digest] = true
+		}
+	}
+	return objs, entries, nil
+}
+
+// diskBytes is the space a file really takes (allocated blocks).
+func (s *Store) diskBytes(path string) int64 {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return 0
+	}
+	return st.Blocks * 512
+}
+
+// Usage is the store's use of disk.
+type Usage struct {
+	Templates int `json:"templates"`
+	// LogicalBytes is what every template would take as a full copy.
+	LogicalBytes int64 `json:"logicalBytes"`
+	// ObjectBytes, LayerBytes are the disk really used by file objects and
+	// by layer manifests (and metadata trees).
+	ObjectBytes int64 `json:"objectBytes"`
+	LayerBytes  int64 `json:"layerBytes"`
+	// DiskBytes is ObjectBytes + LayerBytes.
+	DiskBytes int64 `json:"diskBytes"`
+	Objects   int   `json:"objects"`
+	Layers    int   `json:"layers"`
+	// Savings is LogicalBytes / DiskBytes.
+	Savings float64 `json:"savings"`
+}
+
+// DiskUsage measures the store.
+func (s *Store) DiskUsage() (*Usage, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	u := &Usage{Templates: len(all)}
+	for _, t := range all {
+		in, err := s.logical(t)
+		if err != nil {
+			return nil, err
+		}
+		u.LogicalBytes += in
+	}
+	u.ObjectBytes, u.Objects = s.duTree(s.Layers.ObjectsDir())
+	u.LayerBytes, _ = s.duTree(s.Layers.LayersDir())
+	ls, _ := os.ReadDir(s.Layers.LayersDir())
+	u.Layers = len(ls)
+	u.DiskBytes = u.ObjectBytes + u.LayerBytes
+	if u.DiskBytes > 0 {
+		u.Savings = float64(u.LogicalBytes) / float64(u.DiskBytes)
+	}
+	return u, nil
+}
+
+func (s *Store) logical(t *Template) (int64, error) {
+	entries, err := s.Entries(t)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for i := range entries {
+		if entries[i].Type == layers.TypeReg && entries[i].LinkTo == "" {
+			n += entries[i].Size
+		}
+	}
+	return n, nil
+}
+
+// duTree sums allocated bytes of the regular files under dir, and counts them.
+func (s *Store) duTree(dir string) (int64, int) {
+	var bytes int64
+	var files int
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			bytes += s.diskBytes(p)
+			files++
+		}
+		return nil
+	})
+	return bytes, files
+}
