@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultCapabilities is the capability set a container's command keeps:
+// Docker's default set without CAP_MKNOD. Without CAP_MKNOD no device node
+// can be created inside the container, on cgroup v1 and v2 alike, so no
+// devices cgroup or BPF device program is needed.
+var DefaultCapabilities = []int{
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
+	unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP,
+	unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT,
+	unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+}
+
+// capMask returns caps as a 64-bit mask.
+func capMask(caps []int) uint64 {
+	var m uint64
+	for _, c := range caps {
+		m |= 1 << uint(c)
+	}
+	return m
+}
+
+// restrictProcess drops every capability outside keep from the bounding,
+// effective, permitted and inheritable sets, clears the ambient set and sets
+// no_new_privs. Capabilities are per thread: it acts on all threads of the
+// process where the Go runtime allows it (no cgo), and otherwise on the
+// calling thread, which must be locked and must be the one that forks the
+// command.
+func restrictProcess(keep []int) error {
+	mask := capMask(keep)
+	for c := 0; c <= 63; c++ {
+		if mask&(1<<uint(c)) != 0 {
+			continue
+		}
+		err := prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		if errors.Is(err, unix.EINVAL) {
+			break // past the kernel's last capability
+		}
+		if err != nil {
+			return fmt.Errorf("failed to drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("failed to clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	for i := range data {
+		word := uint32(mask >> (32 * i))
+		data[i] = unix.CapUserData{Effective: word, Permitted: word, Inheritable: word}
+	}
+	if err := allThreads(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
+		return fmt.Errorf("failed to set capabilities: %w", err)
+	}
+	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+		return fmt.Errorf("failed to set no_new_privs: %w", err)
+	}
+	return nil
+}
+
+func prctl(option int, arg2, arg3 uintptr) error {
+	return allThreads(unix.SYS_PRCTL, uintptr(option), arg2, arg3)
+}
+
+// allThreads runs a raw system call on every thread of the process, or, when
+// the runtime cannot (a cgo binary), on the calling thread only.
+func allThreads(trap, a1, a2, a3 uintptr) error {
+	_, _, errno := syscall.AllThreadsSyscall(trap, a1, a2, a3)
+	if errno == syscall.ENOTSUP {
+		_, _, errno = syscall.RawSyscall(trap, a1, a2, a3)
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

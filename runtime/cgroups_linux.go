@@ -1,0 +1,320 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cgroupRoot is where cgroup hierarchies are mounted on the host.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cgroupV1Controllers are the v1 controllers a container gets a cgroup in:
+// the three that carry limits, and cpuacct for CPU usage.
+var cgroupV1Controllers = []string{"memory", "pids", "cpu", "cpuacct"}
+
+// cgroupPeriodUS is the CFS period used for CPU limits, as Docker uses.
+const cgroupPeriodUS = 100000
+
+// cgroup is one container's cgroups: a directory per used hierarchy.
+type cgroup struct {
+	v2 bool
+	// dirs maps a controller name ("memory", ...) to its directory. On v2
+	// every controller maps to the same directory.
+	dirs map[string]string
+}
+
+// detectCgroups reports whether root (normally /sys/fs/cgroup) is a cgroup v2
+// unified hierarchy with controllers, and otherwise lists the v1 controller
+// directories present below it.
+func detectCgroups(root string) (v2 bool, v1 map[string]string, err error) {
+	if data, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err == nil {
+		if len(bytes.TrimSpace(data)) > 0 {
+			return true, nil, nil
+		}
+	}
+	v1 = map[string]string{}
+	for _, c := range cgroupV1Controllers {
+		dir := filepath.Join(root, c)
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+			if real, err := filepath.EvalSymlinks(dir); err == nil {
+				dir = real
+			}
+			v1[c] = dir
+		}
+	}
+	if len(v1) == 0 {
+		return false, nil, fmt.Errorf("no cgroup v2 controllers and no cgroup v1 hierarchies found under %s", root)
+	}
+	return false, v1, nil
+}
+
+// createCgroup creates the cgroups named name below root and writes the
+// limits into them. On error nothing is left behind.
+func createCgroup(root, name string, lim Limits) (*cgroup, error) {
+	v2, v1, err := detectCgroups(root)
+	if err != nil {
+		return nil, err
+	}
+	cg := &cgroup{v2: v2, dirs: map[string]string{}}
+	if v2 {
+		err = cg.createV2(root, name, lim)
+	} else {
+		err = cg.createV1(v1, name, lim)
+	}
+	if err != nil {
+		cg.remove(0)
+		return nil, fmt.Errorf("failed to create cgroup %s: %w", name, err)
+	}
+	return cg, nil
+}
+
+func (cg *cgroup) createV1(hier map[string]string, name string, lim Limits) error {
+	for _, c := range cgroupV1Controllers {
+		base, ok := hier[c]
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(base, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		cg.dirs[c] = dir
+	}
+	if lim.Memory > 0 {
+		dir, ok := cg.dirs["memory"]
+		if !ok {
+			return errors.New("memory limit set but no memory controller")
+		}
+		v := strconv.FormatInt(lim.Memory, 10)
+		if err := writeCgroupFile(dir, "memory.limit_in_bytes", v); err != nil {
+			return err
+		}
+		// Without swap accounting this file is absent; with it, the same
+		// value forbids swap, as the v2 path does.
+		if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
+			if err := writeCgroupFile(dir, "memory.memsw.limit_in_bytes", v); err != nil {
+				return err
+			}
+		}
+	}
+	if lim.Pids > 0 {
+		dir, ok := cg.dirs["pids"]
+		if !ok {
+			return errors.New("pids limit set but no pids controller")
+		}
+		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+			return err
+		}
+	}
+	if lim.CPUs > 0 {
+		dir, ok := cg.dirs["cpu"]
+		if !ok {
+			return errors.New("cpu limit set but no cpu controller")
+		}
+		if err := writeCgroupFile(dir, "cpu.cfs_period_us", strconv.Itoa(cgroupPeriodUS)); err != nil {
+			return err
+		}
+		if err := writeCgroupFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(cpuQuota(lim.CPUs), 10)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cpuQuota(cpus float64) int64 {
+	q := int64(cpus*cgroupPeriodUS + 0.5)
+	if q < 1000 {
+		q = 1000 // the kernel's minimum quota is 1 ms
+	}
+	return q
+}
+
+func (cg *cgroup) createV2(root, name string, lim Limits) error {
+	avail, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+	if err != nil {
+		return err
+	}
+	var enable []string
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		if containsField(string(avail), c) {
+			enable = append(enable, "+"+c)
+		}
+	}
+	// Enable the controllers on the way down, so the leaf gets them.
+	parent := root
+	for _, part := range strings.Split(filepath.Clean(name), "/") {
+		if len(enable) > 0 {
+			if err := writeCgroupFile(parent, "cgroup.subtree_control", strings.Join(enable, " ")); err != nil {
+				return err
+			}
+		}
+		parent = filepath.Join(parent, part)
+		if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	dir := parent
+	for _, c := range []string{"memory", "pids", "cpu", "cpuacct"} {
+		cg.dirs[c] = dir
+	}
+	if lim.Memory > 0 {
+		if err := writeCgroupFile(dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err == nil {
+			if err := writeCgroupFile(dir, "memory.swap.max", "0"); err != nil {
+				return err
+			}
+		}
+	}
+	if lim.Pids > 0 {
+		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+			return err
+		}
+	}
+	if lim.CPUs > 0 {
+		v := fmt.Sprintf("%d %d", cpuQuota(lim.CPUs), cgroupPeriodUS)
+		if err := writeCgroupFile(dir, "cpu.max", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsField(s, f string) bool {
+	for _, x := range strings.Fields(s) {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// uniqueDirs returns the cgroup's distinct directories.
+func (cg *cgroup) uniqueDirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range cgroupV1Controllers {
+		if d, ok := cg.dirs[c]; ok && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// join moves process pid (all its threads) into the cgroup.
+func (cg *cgroup) join(pid int) error {
+	for _, d := range cg.uniqueDirs() {
+		if err := writeCgroupFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("failed to move pid %d into cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// remove deletes the cgroup directories, retrying for up to wait while the
+// kernel finishes tearing down exiting processes.
+func (cg *cgroup) remove(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	delay := time.Millisecond
+	var last error
+	for _, d := range cg.uniqueDirs() {
+		for {
+			err := os.Remove(d)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				last = nil
+				break
+			}
+			last = fmt.Errorf("failed to remove cgroup %s: %w", d, err)
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(delay)
+			delay = min(2*delay, 50*time.Millisecond)
+		}
+		if last != nil {
+			return last
+		}
+	}
+	return nil
+}
+
+// cpuUsage returns the CPU time used by the cgroup's processes so far.
+func (cg *cgroup) cpuUsage() (time.Duration, error) {
+	if cg.v2 {
+		data, err := os.ReadFile(filepath.Join(cg.dirs["cpu"], "cpu.stat"))
+		if err != nil {
+			return 0, err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 2 && f[0] == "usage_usec" {
+				us, err := strconv.ParseInt(f[1], 10, 64)
+				return time.Duration(us) * time.Microsecond, err
+			}
+		}
+		return 0, errors.New("no usage_usec in cpu.stat")
+	}
+	dir, ok := cg.dirs["cpuacct"]
+	if !ok {
+		return 0, errors.New("no cpuacct controller")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage"))
+	if err != nil {
+		return 0, err
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return time.Duration(ns), err
+}
+
+// cgroupOf reads /proc/<pid>/cgroup and returns the directories of the
+// process's cgroups in the hierarchies a container uses, below root.
+func cgroupOf(root string, pid int) (*cgroup, error) {
+	v2, v1, err := detectCgroups(root)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	cg := &cgroup{v2: v2, dirs: map[string]string{}}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		// hierarchy-ID:controller-list:path
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if v2 {
+			if f[0] == "0" {
+				for _, c := range cgroupV1Controllers {
+					cg.dirs[c] = filepath.Join(root, f[2])
+				}
+			}
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			if base, ok := v1[c]; ok {
+				cg.dirs[c] = filepath.Join(base, f[2])
+			}
+		}
+	}
+	return cg, nil
+}
+
+func writeCgroupFile(dir, file, value string) error {
+	p := filepath.Join(dir, file)
+	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("failed to write %q to %s: %w", value, p, err)
+	}
+	return nil
+}

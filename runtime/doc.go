@@ -1,0 +1,58 @@
+// Package runtime is acetate's namespace launcher: it runs one process inside a
+// container whose root filesystem is an already-mounted directory (the merged
+// root that package fs produces). It depends on no other runtime binary (runc,
+// crun, bwrap) at run time.
+//
+// # How a container starts
+//
+// The calling binary re-executes itself (/proc/self/exe) with an explicit,
+// visible init step: the child is cloned into new mount, PID, UTS and IPC
+// namespaces (and a network namespace when [Spec.Network] is [NetworkNone]),
+// receives its [Spec] as JSON over a socket, joins a cgroup namespace after the
+// parent has placed it in the container's cgroups, and then, as PID 1 of the
+// container:
+//
+//  1. makes every mount private, bind-mounts the root onto itself and
+//     pivot_roots into it, detaching the old root;
+//  2. mounts a fresh /proc (kernel paths masked or read-only), a read-only
+//     /sys, a tmpfs /dev holding only null, zero, full, random, urandom, tty,
+//     a private devpts instance, /dev/ptmx and /dev/shm;
+//  3. sets the hostname and brings loopback up;
+//  4. reduces the capability bounding, effective, permitted and inheritable
+//     sets to a default set (Docker's, less CAP_MKNOD) and sets no_new_privs;
+//  5. forks the command with the requested user and group, forwards signals
+//     to it, reaps every orphan, and exits with the command's status.
+//
+// Because mounts are made after pivot_root, every path is resolved inside the
+// container: a symbolic link in the image pointing at "/" names the
+// container's root, never the host's.
+//
+// # Wiring it into a binary
+//
+// The binary that uses this package must call [InitMain] first thing in main
+// (and a test binary in TestMain). It returns at once unless the process was
+// started as one of the package's helpers:
+//
+//	func main() {
+//		runtime.InitMain()
+//		// ... the CLI ...
+//	}
+//
+// # Running a container
+//
+// [Run] runs a container in the foreground, with standard streams attached,
+// and returns the exit code (128+n for a command killed by signal n). [Start]
+// runs it detached under a small monitor process that records its pid, log and
+// exit status in [Spec.StateDir]; [Exec], [Stop] and [LoadState] act on a
+// state directory.
+//
+// # Resource limits
+//
+// Memory, pids and CPU limits work on cgroup v2 (a unified hierarchy with
+// controllers at /sys/fs/cgroup) and on cgroup v1 (per-controller hierarchies
+// under /sys/fs/cgroup, also in hybrid mode, where the v2 tree has no
+// controllers). See [Limits].
+//
+// Kernel requirements: Linux 5.3+ (pidfd_open), cgroup namespaces (4.6+).
+// Callers need root (CAP_SYS_ADMIN in the initial user namespace).
+package runtime

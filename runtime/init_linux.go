@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// initMain is the container's PID 1. It is started by startInit in new
+// mount, PID, UTS, IPC (and network) namespaces, already placed in the
+// container's cgroups, and finds its Spec on the control socket.
+func initMain() {
+	// Namespaces, capabilities and the fork of the command all act on the
+	// calling thread: stay on one.
+	goruntime.LockOSThread()
+	sock := helperSocket()
+	m, _, err := recvMessage(sock)
+	if err != nil || m.Spec == nil {
+		fatalf(sock, "init: no spec: %v", err)
+	}
+	spec := m.Spec
+	// The cgroup namespace is made here, after the parent moved us into
+	// the container's cgroups, so that they are its root.
+	if spec.CgroupName != "" {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			fatalf(sock, "init: failed to create cgroup namespace: %v", err)
+		}
+	}
+	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
+	if err := setupRootfs(spec.Rootfs, spec.ReadOnly); err != nil {
+		fatalf(sock, "init: %v", err)
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			fatalf(sock, "init: failed to set hostname: %v", err)
+		}
+	}
+	if spec.Network != NetworkHost {
+		if err := loopbackUp(); err != nil {
+			fatalf(sock, "init: %v", err)
+		}
+	}
+	p := commandProcess{
+		args: spec.Args, env: spec.commandEnv(), dir: spec.Workdir,
+		uid: spec.User, gid: spec.Group, terminal: spec.Terminal,
+	}
+	os.Exit(p.run(sock))
+}
+
+// commandProcess is the container command as init or an exec helper starts
+// it, from a thread that is already inside the container.
+type commandProcess struct {
+	args     []string
+	env      []string
+	dir      string
+	uid, gid uint32
+	terminal bool
+}
+
+// run starts the command, tells the parent on sock that setup is done, then
+// forwards signals to the command, reaps every child, and returns the exit
+// code for the helper to exit with: the command's, or 128+n when signal n
+// killed it. Errors starting the command are printed on the command's stderr
+// and give 127 (not found) or 126 (not executable), as a shell does.
+func (p *commandProcess) run(sock *os.File) int {
+	stdio := []uintptr{0, 1, 2}
+	attr := &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: p.uid, Gid: p.gid, Groups: []uint32{}},
+	}
+	var errOut = os.Stderr
+	if p.terminal {
+		master, slave, err := openPTY()
+		if err != nil {
+			fatalf(sock, "%v", err)
+		}
+		if err := sendMessage(sock, message{PTY: true}, int(master.Fd())); err != nil {
+			fatalf(sock, "%v", err)
+		}
+		master.Close()
+		defer slave.Close()
+		fd := slave.Fd()
+		stdio = []uintptr{fd, fd, fd}
+		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+		errOut = slave
+	}
+	dir := p.dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fatalf(sock, "failed to create working directory %s: %v", dir, err)
+	}
+	if err := restrictProcess(DefaultCapabilities); err != nil {
+		fatalf(sock, "%v", err)
+	}
+	// Catch signals before the command exists, so none is lost.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
+	var pid int
+	if err == nil {
+		pid, err = syscall.ForkExec(path, p.args, &syscall.ProcAttr{
+			Dir: dir, Env: p.env, Files: stdio, Sys: attr,
+		})
+	}
+	sendMessage(sock, message{Ready: true}, -1)
+	sock.Close()
+	if err != nil {
+		fmt.Fprintf(errOut, "acetate: failed to run %q: %v\n", p.args[0], err)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, errNotFound) {
+			return 127
+		}
+		return 126
+	}
+	return reap(pid, sigs)
+}
+
+// reap forwards every caught signal to pid and reaps children until pid
+// exits, then returns its exit code.
+func reap(pid int, sigs chan os.Signal) int {
+	for {
+		for {
+			var ws unix.WaitStatus
+			got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || got <= 0 {
+				break
+			}
+			if got == pid {
+				if ws.Signaled() {
+					return 128 + int(ws.Signal())
+				}
+				return ws.ExitStatus()
+			}
+		}
+		sig := (<-sigs).(syscall.Signal)
+		switch sig {
+		case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+			// SIGCHLD: loop and reap. SIGURG is the Go runtime's own.
+		default:
+			unix.Kill(pid, sig)
+		}
+	}
+}
+
+// errNotFound is returned by lookPath for a command missing from PATH.
+var errNotFound = errors.New("executable file not found in $PATH")
+
+// lookPath finds file in the PATH given, the way execvp does; a name with a
+// slash is used as it is.
+func lookPath(file, path string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + file
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errNotFound
+}

@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultTestRootfs is where CI puts a Debian rootfs
+// (debootstrap --variant=minbase bookworm).
+const defaultTestRootfs = "/var/cache/acetate-test/rootfs"
+
+func TestMain(m *testing.M) {
+	InitMain()
+	if len(os.Args) > 1 && os.Args[1] == "__probe" {
+		os.Exit(probeMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+func requireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root: namespaces, mounts and cgroups")
+	}
+}
+
+// testRootfs returns the read-only Debian rootfs the tests run on: from
+// ACETATE_TEST_ROOTFS, else defaultTestRootfs. It skips when absent.
+func testRootfs(tb testing.TB) string {
+	tb.Helper()
+	requireRoot(tb)
+	dir := os.Getenv("ACETATE_TEST_ROOTFS")
+	if dir == "" {
+		dir = defaultTestRootfs
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin/sh")); err != nil {
+		tb.Skipf("no test rootfs at %s (set ACETATE_TEST_ROOTFS or create it with debootstrap --variant=minbase bookworm): %v", dir, err)
+	}
+	return dir
+}
+
+// overlayRoot mounts a kernel overlayfs with the test rootfs as its lower
+// layer and a fresh upper directory, and returns the merged directory. The
+// rootfs itself is never written. It is unmounted at cleanup.
+func overlayRoot(tb testing.TB) string {
+	tb.Helper()
+	lower := testRootfs(tb)
+	base := tb.TempDir()
+	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		tb.Skipf("kernel overlayfs not usable here: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := unix.Unmount(merged, 0); err != nil {
+			unix.Unmount(merged, unix.MNT_DETACH)
+		}
+	})
+	return merged
+}
+
+var cgroupSeq atomic.Int64
+
+// testCgroupName returns a cgroup name unique to this test process.
+func testCgroupName() string {
+	return fmt.Sprintf("acetate-test/%d-%d", os.Getpid(), cgroupSeq.Add(1))
+}
+
+// result is the outcome of a foreground run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runSpec runs spec in the foreground with captured output.
+func runSpec(t *testing.T, spec Spec) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	spec.Stdout, spec.Stderr = &out, &errb
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code, err := Run(ctx, spec)
+	if err != nil {
+		t.Fatalf("Run(%q): %v (stderr %q)", spec.Args, err, errb.String())
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// sh runs a shell script in a fresh container and returns the result.
+func sh(t *testing.T, script string, mod ...func(*Spec)) result {
+	t.Helper()
+	spec := Spec{Rootfs: overlayRoot(t), Args: []string{"/bin/sh", "-c", script}, Hostname: "box"}
+	for _, f := range mod {
+		f(&spec)
+	}
+	return runSpec(t, spec)
+}
+
+// installProbe copies the test binary into rootfs as /acetate-probe, for
+// checks that need a system call no tool in the image makes. The test binary
+// is statically linked.
+func installProbe(t *testing.T, rootfs string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "acetate-probe"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "/acetate-probe"
+}
+
+// probeMain runs inside a container as /acetate-probe __probe CHECK.
+func probeMain(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	switch args[0] {
+	case "finit_module":
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		err = unix.FinitModule(fd, "", 0)
+		fmt.Println("finit_module:", err)
+		if err == unix.EPERM {
+			return 0
+		}
+		return 1
+	case "setns":
+		// Creating namespaces needs CAP_SYS_ADMIN, which is dropped.
+		err := unix.Unshare(unix.CLONE_NEWNS)
+		fmt.Println("unshare:", err)
+		if err == unix.EPERM {
+			return 0
+		}
+		return 1
+	}
+	return 2
+}
+
+// hostCmd runs a command on the host and returns its trimmed output.
+func hostCmd(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountEntry describes one mount made inside the container after pivot_root.
+// Paths are container paths: they resolve inside the new root.
+type mountEntry struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+	// mkdir creates the target directory when missing.
+	mkdir bool
+	// optional skips the entry when the target does not exist (masked
+	// kernel paths that this kernel lacks).
+	optional bool
+	// readonly remounts a bind mount read-only afterwards.
+	readonly bool
+}
+
+const (
+	msProc = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+)
+
+// containerMounts is the container's file system setup, in order.
+func containerMounts() []mountEntry {
+	m := []mountEntry{
+		{source: "proc", target: "/proc", fstype: "proc", flags: msProc, mkdir: true},
+		{source: "sysfs", target: "/sys", fstype: "sysfs", flags: msProc | unix.MS_RDONLY, mkdir: true},
+		{source: "tmpfs", target: "/dev", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_STRICTATIME, data: "mode=755,size=65536k", mkdir: true},
+		// devices are created between these two groups: see makeDevices.
+	}
+	return m
+}
+
+// devMounts follow the device nodes in /dev.
+func devMounts() []mountEntry {
+	m := []mountEntry{
+		{source: "devpts", target: "/dev/pts", fstype: "devpts", flags: unix.MS_NOSUID | unix.MS_NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620,gid=5", mkdir: true},
+		{source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: msProc, data: "mode=1777,size=65536k", mkdir: true},
+		{source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", flags: msProc, mkdir: true, optional: true},
+	}
+	// Kernel files that leak host information or are dangerous: hidden
+	// behind /dev/null (files) or an empty read-only tmpfs (directories).
+	for _, f := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"} {
+		m = append(m, mountEntry{source: "/dev/null", target: f, flags: unix.MS_BIND, optional: true})
+	}
+	for _, d := range []string{"/proc/acpi", "/proc/scsi", "/proc/asound", "/sys/firmware"} {
+		m = append(m, mountEntry{source: "tmpfs", target: d, fstype: "tmpfs", flags: msProc | unix.MS_RDONLY, data: "size=0", optional: true})
+	}
+	// Kernel tunables: visible, not writable.
+	for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
+		m = append(m, mountEntry{source: p, target: p, flags: unix.MS_BIND | unix.MS_REC, optional: true, readonly: true})
+	}
+	return m
+}
+
+// device is a node created in the container's /dev.
+type device struct {
+	name         string
+	major, minor uint32
+}
+
+var devices = []device{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+var devLinks = [][2]string{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"pts/ptmx", "/dev/ptmx"},
+	{"/proc/kcore", "/dev/core"},
+}
+
+// setupRootfs turns the mount namespace of the calling process into the
+// container's: it must run in a fresh mount namespace, as root.
+func setupRootfs(rootfs string, readonly bool) error {
+	// Nothing we do here may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("failed to make mounts private: %w", err)
+	}
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("failed to bind-mount root %s: %w", rootfs, err)
+	}
+	if err := pivotRoot(rootfs); err != nil {
+		return err
+	}
+	// From here on every path resolves inside the container, symlinks
+	// included.
+	for _, m := range containerMounts() {
+		if err := doMount(m); err != nil {
+			return err
+		}
+	}
+	if err := makeDevices(); err != nil {
+		return err
+	}
+	for _, m := range devMounts() {
+		if err := doMount(m); err != nil {
+			return err
+		}
+	}
+	if readonly {
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("failed to remount root read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// pivotRoot makes rootfs the root and detaches the old root. It uses
+// pivot_root(".", "."), which needs no directory for the old root, so a
+// read-only image works too.
+func pivotRoot(rootfs string) error {
+	if err := unix.Chdir(rootfs); err != nil {
+		return fmt.Errorf("failed to enter root %s: %w", rootfs, err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("failed to pivot_root into %s: %w", rootfs, err)
+	}
+	// The old root is now stacked on "/": detach it.
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("failed to detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("failed to enter new root: %w", err)
+	}
+	return nil
+}
+
+func doMount(m mountEntry) error {
+	if _, err := os.Lstat(m.target); err != nil {
+		switch {
+		case m.optional:
+			return nil
+		case m.mkdir && errors.Is(err, os.ErrNotExist):
+			if err := os.MkdirAll(m.target, 0o755); err != nil {
+				return fmt.Errorf("failed to create mount point %s: %w", m.target, err)
+			}
+		default:
+			return fmt.Errorf("mount point %s: %w", m.target, err)
+		}
+	}
+	if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
+		return fmt.Errorf("failed to mount %s on %s: %w", m.source, m.target, err)
+	}
+	if m.readonly {
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		if err := unix.Mount("", m.target, "", flags|msProc, ""); err != nil {
+			return fmt.Errorf("failed to remount %s read-only: %w", m.target, err)
+		}
+	}
+	return nil
+}
+
+func makeDevices() error {
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range devices {
+		p := "/dev/" + d.name
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("failed to create device %s: %w", p, err)
+		}
+	}
+	for _, l := range devLinks {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			return fmt.Errorf("failed to create %s: %w", l[1], err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"os"
+)
+
+// The helpers are selected by os.Args[1] of the re-executed binary.
+const (
+	initArg    = "__acetate_init"    // the container's PID 1
+	execArg    = "__acetate_exec"    // joins a running container and runs a command
+	monitorArg = "__acetate_monitor" // supervises a detached container
+)
+
+// helperSockFd is the file descriptor on which a helper finds its control
+// socket (the first of exec.Cmd.ExtraFiles).
+const helperSockFd = 3
+
+// InitMain runs the package's helper processes. The binary that uses this
+// package must call it at the start of main (a test binary: in TestMain,
+// before m.Run). It returns at once, doing nothing, in an ordinary process;
+// in a process that the package started as a helper it does that helper's
+// job and never returns.
+//
+// The helper is chosen by os.Args[1] ("__acetate_init", "__acetate_exec" or
+// "__acetate_monitor"), and it reads its instructions from a socket on file
+// descriptor 3; it is not meant to be started by hand. Package init functions
+// of the binary run before InitMain: keep them cheap, they delay every
+// container start.
+func InitMain() {
+	if len(os.Args) < 2 {
+		return
+	}
+	switch os.Args[1] {
+	case initArg:
+		initMain()
+	case execArg:
+		execMain()
+	case monitorArg:
+		monitorMain()
+	default:
+		return
+	}
+	os.Exit(125) // not reached: each helper exits by itself
+}
+
+// message is what crosses a control socket, one JSON object per datagram.
+type message struct {
+	// Spec is sent by the parent to an init or monitor helper.
+	Spec *Spec `json:"spec,omitempty"`
+	// Exec is sent by the parent to an exec helper.
+	Exec *execConfig `json:"exec,omitempty"`
+	// PTY says the datagram carries the pty master as SCM_RIGHTS.
+	PTY bool `json:"pty,omitempty"`
+	// Ready says setup succeeded and the command is being started.
+	Ready bool `json:"ready,omitempty"`
+	// Pid is the container init's host pid (monitor to Start).
+	Pid int `json:"pid,omitempty"`
+	// Error is a setup failure.
+	Error string `json:"error,omitempty"`
+}
+
+// maxMessage bounds one control datagram.
+const maxMessage = 1 << 20
+
+func socketPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to create control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control"), nil
+}
+
+// sendMessage sends m, with fd attached when fd >= 0.
+func sendMessage(sock *os.File, m message, fd int) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	for {
+		err = unix.Sendmsg(int(sock.Fd()), data, oob, nil, 0)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("failed to send control message: %w", err)
+	}
+	return nil
+}
+
+// errClosed is returned by recvMessage when the peer closed the socket.
+var errClosed = errors.New("control socket closed")
+
+// recvMessage receives one message and the file descriptor attached to it,
+// or -1.
+func recvMessage(sock *os.File) (message, int, error) {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	var err error
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return message{}, -1, fmt.Errorf("failed to receive control message: %w", err)
+	}
+	if n == 0 && oobn == 0 {
+		return message{}, -1, errClosed
+	}
+	fd := -1
+	if oobn > 0 {
+		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil && len(cmsgs) > 0 {
+			if fds, err := unix.ParseUnixRights(&cmsgs[0]); err == nil && len(fds) > 0 {
+				fd = fds[0]
+				for _, extra := range fds[1:] {
+					unix.Close(extra)
+				}
+			}
+		}
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return message{}, -1, fmt.Errorf("bad control message: %w", err)
+	}
+	return m, fd, nil
+}
+
+// helperSocket returns the control socket of a helper process and marks it
+// close-on-exec, so the container's command never inherits it.
+func helperSocket() *os.File {
+	unix.CloseOnExec(helperSockFd)
+	return os.NewFile(helperSockFd, "control")
+}
+
+// fatalf reports a setup failure to the parent and exits.
+func fatalf(sock *os.File, format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	if sock == nil || sendMessage(sock, message{Error: msg}, -1) != nil {
+		fmt.Fprintln(os.Stderr, "acetate:", msg)
+	}
+	os.Exit(125)
+}
+
+// newHelperCmd returns a command re-executing this binary as a helper, with
+// an empty environment and argv[0] naming it (as ps shows it).
+func newHelperCmd(argv0, arg string) *exec.Cmd {
+	return &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{argv0, arg},
+		Env:         []string{},
+		SysProcAttr: &syscall.SysProcAttr{},
+	}
+}

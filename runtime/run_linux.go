@@ -1,0 +1,222 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// cgroupRemoveWait bounds how long the removal of a container's cgroups waits
+// for exiting processes to leave them.
+const cgroupRemoveWait = 10 * time.Second
+
+// Run runs the container described by spec in the foreground and returns the
+// command's exit code: its exit status, or 128+n when signal n killed it. The
+// command's standard streams are spec.Stdin, spec.Stdout and spec.Stderr (or
+// a pseudo-terminal relayed to them, with spec.Terminal). SIGINT, SIGTERM,
+// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 received by the caller are forwarded
+// to the command while it runs.
+//
+// When ctx is done the container is killed (every process in it) and Run
+// returns 137 with ctx's error. Any other error means the container could not
+// be started, and the exit code is then -1. With spec.StateDir set the
+// container is visible to [Exec], [Stop] and [LoadState] while it runs, and
+// its exit status is recorded there as [Start] does.
+func Run(ctx context.Context, spec Spec) (int, error) {
+	if err := spec.validate(); err != nil {
+		return -1, err
+	}
+	var sd *stateDir
+	if spec.StateDir != "" {
+		var err error
+		if sd, err = lockStateDir(spec.StateDir); err != nil {
+			return -1, err
+		}
+		defer sd.close()
+		if err := sd.prepare(&spec); err != nil {
+			return -1, err
+		}
+	}
+	code, err := run(ctx, &spec, runOptions{forwardSignals: true, state: sd})
+	if sd != nil && code >= 0 {
+		if werr := sd.writeExit(code); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return code, err
+}
+
+// runOptions are the differences between a foreground Run and the monitor of
+// a detached container.
+type runOptions struct {
+	// forwardSignals relays the caller's signals to the container.
+	forwardSignals bool
+	// state, when set, receives the init's pid once started.
+	state *stateDir
+	// started is called with the init's host pid once it is running.
+	started func(pid int)
+}
+
+// run creates the cgroups, starts init, attaches the streams and waits.
+func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
+	var cg *cgroup
+	if spec.CgroupName != "" {
+		var err error
+		if cg, err = createCgroup(cgroupRoot, spec.CgroupName, spec.Limits); err != nil {
+			return -1, err
+		}
+		defer cg.remove(cgroupRemoveWait)
+	}
+	var sigs chan os.Signal
+	if opts.forwardSignals {
+		sigs = make(chan os.Signal, 8)
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+		defer signal.Stop(sigs)
+	}
+	p, err := startInit(spec, cg)
+	if err != nil {
+		return -1, err
+	}
+	if opts.state != nil {
+		if err := opts.state.writePid(p.cmd.Process.Pid); err != nil {
+			p.kill()
+			p.wait()
+			return -1, err
+		}
+	}
+	if opts.started != nil {
+		opts.started(p.cmd.Process.Pid)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				p.kill()
+				return
+			case s := <-sigs:
+				p.cmd.Process.Signal(s)
+			}
+		}
+	}()
+	code, err := p.wait()
+	if ctx.Err() != nil {
+		return code, fmt.Errorf("container killed: %w", ctx.Err())
+	}
+	return code, err
+}
+
+// initProcess is a started container init, seen from its parent.
+type initProcess struct {
+	cmd   *exec.Cmd
+	relay *ptyRelay
+}
+
+// startInit re-executes the binary as the container's init and waits until
+// it has set the container up and started the command. The init is placed in
+// cg (when not nil) before it does anything else.
+func startInit(spec *Spec, cg *cgroup) (*initProcess, error) {
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if spec.Network != NetworkHost {
+		flags |= unix.CLONE_NEWNET
+	}
+	cmd := newHelperCmd("acetate-init", initArg)
+	cmd.SysProcAttr.Cloneflags = flags
+	// A session of its own: the caller's terminal signals reach the
+	// container only through forwarding.
+	cmd.SysProcAttr.Setsid = true
+	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+	if !spec.Terminal {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
+		cmd.WaitDelay = time.Second
+	}
+	return startHelper(cmd, message{Spec: spec}, cg, spec.Terminal, spec.Stdin, spec.Stdout)
+}
+
+// startHelper starts cmd with a control socket, moves it into cg, sends it
+// msg and waits until it reports that the command is started. With terminal
+// it also receives the pty master and relays it to stdin and stdout.
+func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	cmd.ExtraFiles = []*os.File{childSock}
+	err = cmd.Start()
+	childSock.Close()
+	if err != nil {
+		return nil, fmt.Errorf("failed to start %s: %w", cmd.Args[0], err)
+	}
+	p := &initProcess{cmd: cmd}
+	fail := func(err error) (*initProcess, error) {
+		p.kill()
+		p.wait()
+		return nil, err
+	}
+	if cg != nil {
+		if err := cg.join(cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	}
+	if err := sendMessage(parentSock, msg, -1); err != nil {
+		return fail(err)
+	}
+	for {
+		m, fd, err := recvMessage(parentSock)
+		if errors.Is(err, errClosed) {
+			return fail(fmt.Errorf("%s exited during setup", cmd.Args[0]))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		switch {
+		case m.Error != "":
+			return fail(fmt.Errorf("failed to start container: %s", m.Error))
+		case m.PTY && fd >= 0:
+			if !terminal {
+				unix.Close(fd)
+				continue
+			}
+			p.relay = startPTYRelay(os.NewFile(uintptr(fd), "pty-master"), stdin, stdout)
+		case m.Ready:
+			return p, nil
+		}
+	}
+}
+
+// kill kills the helper; when it is a container's init, the kernel kills
+// every process of the container with it.
+func (p *initProcess) kill() { p.cmd.Process.Kill() }
+
+// wait waits for the helper to exit and returns its exit code, 128+n when
+// signal n killed it.
+func (p *initProcess) wait() (int, error) {
+	err := p.cmd.Wait()
+	if p.relay != nil {
+		p.relay.wait()
+	}
+	st, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return -1, fmt.Errorf("failed to wait for container: %w", err)
+	}
+	if st.Signaled() {
+		return 128 + int(st.Signal()), nil
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
+		return st.ExitStatus(), fmt.Errorf("failed to wait for container: %w", err)
+	}
+	return st.ExitStatus(), nil
+}

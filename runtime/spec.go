@@ -1,0 +1,153 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// Network modes for [Spec.Network].
+const (
+	// NetworkNone gives the container its own network namespace with only
+	// the loopback interface, brought up.
+	NetworkNone = "none"
+	// NetworkHost shares the host's network namespace.
+	NetworkHost = "host"
+)
+
+// DefaultPath is the PATH given to a container whose Env sets none, as Docker
+// does.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Spec describes one container process.
+type Spec struct {
+	// Rootfs is the container's root directory, already mounted.
+	Rootfs string `json:"rootfs"`
+	// Args is the command and its arguments. Args[0] is looked up in the
+	// PATH of Env inside the container unless it contains a slash.
+	Args []string `json:"args"`
+	// Env is the command's environment, as "KEY=value". PATH defaults to
+	// [DefaultPath] and HOSTNAME to Hostname when absent.
+	Env []string `json:"env,omitempty"`
+	// Workdir is the working directory inside the container; default "/".
+	// It is created when missing.
+	Workdir string `json:"workdir,omitempty"`
+	// Hostname is the container's hostname; empty keeps the host's.
+	Hostname string `json:"hostname,omitempty"`
+	// User and Group are the numeric uid and gid the command runs as.
+	User  uint32 `json:"user"`
+	Group uint32 `json:"group"`
+	// Network is NetworkNone (the default when empty) or NetworkHost.
+	Network string `json:"network,omitempty"`
+	// ReadOnly mounts the root read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// Limits are the resource limits; they need CgroupName.
+	Limits Limits `json:"limits"`
+	// Terminal runs the command on a new pseudo-terminal, relayed to Stdin
+	// and Stdout. When Stdin is a terminal it is put in raw mode and its
+	// window size is copied to the container (and kept in sync).
+	Terminal bool `json:"terminal,omitempty"`
+	// Stdin, Stdout and Stderr are attached to the command by Run. Nil means
+	// /dev/null. Start sends output to StateDir/log instead.
+	Stdin  io.Reader `json:"-"`
+	Stdout io.Writer `json:"-"`
+	Stderr io.Writer `json:"-"`
+	// CgroupName is the cgroup path, relative to each hierarchy's root, that
+	// the container runs in, e.g. "acetate/web". Empty runs it in the
+	// caller's cgroups, without limits. The cgroups are created at start and
+	// removed when the container ends.
+	CgroupName string `json:"cgroupName,omitempty"`
+	// StateDir keeps the state of a container: see [Start]. Required by
+	// Start; optional for Run, where it makes the container visible to
+	// [Exec], [Stop] and [LoadState] while it runs.
+	StateDir string `json:"stateDir,omitempty"`
+}
+
+// Limits are a container's resource limits. A zero field means unlimited.
+type Limits struct {
+	// Memory is the memory limit in bytes (swap included, where the
+	// kernel accounts swap). See [ParseMemory].
+	Memory int64 `json:"memory,omitempty"`
+	// Pids is the maximum number of processes and threads.
+	Pids int64 `json:"pids,omitempty"`
+	// CPUs is the CPU bandwidth in CPUs, e.g. 0.5. See [ParseCPUs].
+	CPUs float64 `json:"cpus,omitempty"`
+}
+
+// IsZero reports whether no limit is set.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// ErrInvalidSpec is wrapped by every error that rejects a Spec.
+var ErrInvalidSpec = errors.New("invalid container spec")
+
+func (s *Spec) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, a...))
+	}
+	if s.Rootfs == "" || !filepath.IsAbs(s.Rootfs) {
+		return bad("rootfs %q is not an absolute path", s.Rootfs)
+	}
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		return bad("no command")
+	}
+	switch s.Network {
+	case "", NetworkNone, NetworkHost:
+	default:
+		return bad("network %q: want %q or %q", s.Network, NetworkNone, NetworkHost)
+	}
+	if s.Workdir != "" && !filepath.IsAbs(s.Workdir) {
+		return bad("workdir %q is not an absolute path", s.Workdir)
+	}
+	if s.Limits.Memory < 0 || s.Limits.Pids < 0 || s.Limits.CPUs < 0 {
+		return bad("negative limit %+v", s.Limits)
+	}
+	if !s.Limits.IsZero() && s.CgroupName == "" {
+		return bad("limits %+v need a cgroup name", s.Limits)
+	}
+	if s.CgroupName != "" {
+		c := filepath.Clean(s.CgroupName)
+		if filepath.IsAbs(c) || c == "." || c == ".." || strings.HasPrefix(c, "../") {
+			return bad("cgroup name %q must be a relative path below the hierarchy root", s.CgroupName)
+		}
+	}
+	for _, e := range s.Env {
+		if !strings.Contains(e, "=") {
+			return bad("environment entry %q has no '='", e)
+		}
+	}
+	return nil
+}
+
+// commandEnv returns the environment the command gets: Env with PATH and
+// HOSTNAME defaulted.
+func (s *Spec) commandEnv() []string {
+	env := append([]string(nil), s.Env...)
+	if envValue(env, "PATH") == "" {
+		env = append(env, "PATH="+DefaultPath)
+	}
+	if s.Hostname != "" && !envHas(env, "HOSTNAME") {
+		env = append(env, "HOSTNAME="+s.Hostname)
+	}
+	return env
+}
+
+func envHas(env []string, key string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func envValue(env []string, key string) string {
+	v := ""
+	for _, e := range env {
+		if strings.HasPrefix(e, key+"=") {
+			v = e[len(key)+1:]
+		}
+	}
+	return v
+}

@@ -1,0 +1,361 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The files of a state directory.
+const (
+	// lockFile is held (flock) for as long as the container runs, by the
+	// process supervising it: the monitor of a detached container, the
+	// caller of Run for a foreground one.
+	lockFile = "lock"
+	// configFile is the Spec, as JSON, without its streams.
+	configFile = "config.json"
+	// pidFile is the host pid of the container's init, in decimal.
+	pidFile = "pid"
+	// logFile receives a detached container's stdout and stderr.
+	logFile = "log"
+	// exitFile is an ExitStatus as JSON, written when the container ends.
+	exitFile = "exit.json"
+)
+
+// ErrRunning is returned when a state directory already has a running
+// container.
+var ErrRunning = errors.New("container is already running")
+
+// ErrNotRunning is returned by Exec for a container that is not running.
+var ErrNotRunning = errors.New("container is not running")
+
+// ExitStatus is how a container ended.
+type ExitStatus struct {
+	// Code is the exit code: the command's exit status, or 128+n when
+	// signal n killed it.
+	Code int `json:"exitCode"`
+	// Finished is when the container ended.
+	Finished time.Time `json:"finishedAt"`
+}
+
+// State is what a state directory says about a container.
+type State struct {
+	// Dir is the state directory.
+	Dir string
+	// Running reports whether the container runs.
+	Running bool
+	// Pid is the host pid of the container's init while it runs, else 0.
+	Pid int
+	// Exit is how the container last ended; nil when it runs or never ran.
+	Exit *ExitStatus
+	// Spec is the container's spec, without its streams.
+	Spec Spec
+}
+
+// LoadState reads the state of the container whose state directory is dir.
+func LoadState(dir string) (*State, error) {
+	st := &State{Dir: dir}
+	data, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("failed to load container state: %w", err)
+	}
+	if err := json.Unmarshal(data, &st.Spec); err != nil {
+		return nil, fmt.Errorf("failed to load container state from %s: %w", dir, err)
+	}
+	running, err := isLocked(dir)
+	if err != nil {
+		return nil, err
+	}
+	if running {
+		data, err := os.ReadFile(filepath.Join(dir, pidFile))
+		if err == nil {
+			st.Pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+		// The supervisor holds the lock from before init starts to after
+		// it is reaped: without a pid yet, the container is starting.
+		st.Running = st.Pid > 0
+	}
+	if !st.Running {
+		data, err := os.ReadFile(filepath.Join(dir, exitFile))
+		if err == nil {
+			var e ExitStatus
+			if json.Unmarshal(data, &e) == nil {
+				st.Exit = &e
+			}
+		}
+	}
+	return st, nil
+}
+
+// stateDir is a state directory locked by the process supervising its
+// container.
+type stateDir struct {
+	dir  string
+	lock *os.File
+}
+
+// lockStateDir creates dir when missing and takes its lock, failing with
+// ErrRunning when another process holds it.
+func lockStateDir(dir string) (*stateDir, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open state lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state directory %s: %w", dir, ErrRunning)
+		}
+		return nil, fmt.Errorf("failed to lock state directory %s: %w", dir, err)
+	}
+	return &stateDir{dir: dir, lock: f}, nil
+}
+
+// isLocked reports whether a supervisor holds dir's lock.
+func isLocked(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to open state lock: %w", err)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to test state lock: %w", err)
+	}
+	return false, nil // our lock goes with f.Close
+}
+
+// prepare clears the files of a previous run and records spec.
+func (s *stateDir) prepare(spec *Spec) error {
+	for _, f := range []string{pidFile, exitFile} {
+		if err := os.Remove(filepath.Join(s.dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("failed to clear state: %w", err)
+		}
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, configFile), data)
+}
+
+func (s *stateDir) writePid(pid int) error {
+	return writeFileAtomic(filepath.Join(s.dir, pidFile), []byte(strconv.Itoa(pid)))
+}
+
+func (s *stateDir) writeExit(code int) error {
+	data, err := json.Marshal(ExitStatus{Code: code, Finished: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(s.dir, pidFile))
+	return writeFileAtomic(filepath.Join(s.dir, exitFile), data)
+}
+
+func (s *stateDir) close() { s.lock.Close() }
+
+// writeFileAtomic writes data to a temporary file and renames it into place.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("failed to write state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("failed to write state: %w", err)
+	}
+	return nil
+}
+
+// Start starts the container described by spec detached, and returns the
+// host pid of its init once the command is running. spec.StateDir is
+// required; it gets:
+//
+//	lock         held while the container runs (a second Start fails with ErrRunning)
+//	config.json  the spec, without streams
+//	pid          the init's host pid, while it runs
+//	log          the command's stdout and stderr (stdin is /dev/null)
+//	exit.json    the ExitStatus, once the container has ended
+//
+// A monitor process (the binary re-executed, in a session of its own) starts
+// the init, waits for it, records the exit status and removes the cgroups. The
+// container's init is PID 1: it reaps orphans and forwards SIGTERM, SIGINT,
+// SIGHUP and every other signal it receives to the command. spec.Terminal is
+// not supported here.
+func Start(spec Spec) (int, error) {
+	if err := spec.validate(); err != nil {
+		return -1, err
+	}
+	if spec.StateDir == "" {
+		return -1, fmt.Errorf("%w: a detached container needs a state directory", ErrInvalidSpec)
+	}
+	if spec.Terminal {
+		return -1, fmt.Errorf("%w: a detached container cannot have a terminal", ErrInvalidSpec)
+	}
+	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
+	sd, err := lockStateDir(spec.StateDir)
+	if err != nil {
+		return -1, err
+	}
+	defer sd.close() // the monitor holds its own reference to the lock
+	if err := sd.prepare(&spec); err != nil {
+		return -1, err
+	}
+	log, err := os.OpenFile(filepath.Join(spec.StateDir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return -1, fmt.Errorf("failed to open container log: %w", err)
+	}
+	defer log.Close()
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return -1, err
+	}
+	defer parentSock.Close()
+	cmd := newHelperCmd("acetate-monitor", monitorArg)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = []*os.File{childSock, sd.lock}
+	cmd.SysProcAttr.Setsid = true
+	err = cmd.Start()
+	childSock.Close()
+	if err != nil {
+		return -1, fmt.Errorf("failed to start container monitor: %w", err)
+	}
+	go cmd.Wait() // reap the monitor if this process outlives it
+	if err := sendMessage(parentSock, message{Spec: &spec}, -1); err != nil {
+		cmd.Process.Kill()
+		return -1, err
+	}
+	m, _, err := recvMessage(parentSock)
+	if errors.Is(err, errClosed) {
+		return -1, fmt.Errorf("container monitor exited during startup (see %s)", filepath.Join(spec.StateDir, logFile))
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		return -1, err
+	}
+	if m.Error != "" {
+		return -1, errors.New(m.Error)
+	}
+	return m.Pid, nil
+}
+
+// monitorMain supervises a detached container: it runs it, reports its pid
+// to Start, and records how it ended.
+func monitorMain() {
+	sock := helperSocket()
+	unix.CloseOnExec(helperSockFd + 1)
+	sd := &stateDir{lock: os.NewFile(helperSockFd+1, "lock")}
+	m, _, err := recvMessage(sock)
+	if err != nil || m.Spec == nil {
+		fatalf(sock, "monitor: no spec: %v", err)
+	}
+	spec := m.Spec
+	sd.dir = spec.StateDir
+	spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	code, err := run(context.Background(), spec, runOptions{
+		state: sd,
+		started: func(pid int) {
+			sendMessage(sock, message{Pid: pid}, -1)
+			sock.Close()
+		},
+	})
+	if err != nil && code < 0 {
+		fatalf(sock, "%v", err)
+	}
+	if err := sd.writeExit(code); err != nil {
+		fmt.Fprintln(os.Stderr, "acetate monitor:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Stop stops the container of state directory dir: SIGTERM to its command,
+// then, if it has not ended after timeout, SIGKILL to every process in it. It
+// returns once the container's supervisor has recorded the exit and removed
+// its cgroups. Stopping a container that does not run is not an error.
+func Stop(dir string, timeout time.Duration) error {
+	st, err := LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return nil
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return waitUnlocked(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open container init %d: %w", st.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	// The init forwards SIGTERM to the command and exits with it.
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("failed to signal container init %d: %w", st.Pid, err)
+	}
+	if !waitPidfd(pidfd, timeout) {
+		// PID 1 dying takes every process of the namespace with it.
+		if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("failed to kill container init %d: %w", st.Pid, err)
+		}
+		waitPidfd(pidfd, -1)
+	}
+	return waitUnlocked(dir)
+}
+
+// waitPidfd waits until the process of pidfd exits or timeout passes (a
+// negative timeout waits forever), and reports whether it exited.
+func waitPidfd(pidfd int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := -1
+		if timeout >= 0 {
+			ms = int(time.Until(deadline).Milliseconds())
+			if ms < 0 {
+				ms = 0
+			}
+		}
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
+
+// waitUnlocked waits until the supervisor of dir releases its lock, which it
+// does after recording the exit status and removing the cgroups.
+func waitUnlocked(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("failed to open state lock: %w", err)
+	}
+	defer f.Close()
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("failed to wait for container supervisor: %w", err)
+		}
+		return nil
+	}
+}
