@@ -57,6 +57,7 @@ func Compare(a, b string, o Options) error {
 		}
 	}
 	diffs = append(diffs, compareLinks(ta, tb)...)
+	diffs = append(diffs, compareLinks(tb, ta)...)
 	if len(diffs) == 0 {
 		return nil
 	}
@@ -203,8 +204,8 @@ func fmtXattrs(xs []layers.Xattr) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-// compareLinks checks that paths hardlinked together in one tree are
-// hardlinked together in the other.
+// compareLinks checks that paths hardlinked together in a are hardlinked
+// together in b.
 func compareLinks(a, b *Tree) []string {
 	var diffs []string
 	for _, group := range a.Links {
@@ -221,9 +222,6 @@ func compareLinks(a, b *Tree) []string {
 				diffs = append(diffs, fmt.Sprintf("%s: hardlinked to %s in one tree only", p, group[0]))
 			}
 		}
-	}
-	if len(diffs) == 0 && len(a.Links) != len(b.Links) {
-		return compareLinks(b, a)
 	}
 	return diffs
 }
