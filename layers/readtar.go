@@ -51,7 +51,11 @@ func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Pro
 	tr.startWorkers(p)
 	tr.put(Entry{Path: "/", Type: TypeDir, Mode: 0o755})
 	tr.synth["/"] = true
-	err = tr.read(ctx, tar.NewReader(plain), p)
+	tail := &tailReader{r: plain}
+	err = tr.read(ctx, tar.NewReader(tail), p)
+	if err == nil && !tail.endsWithZeroBlock() {
+		err = errors.New("tar stream truncated: it ends without the end-of-archive marker")
+	}
 	close(tr.jobs)
 	tr.wg.Wait()
 	if err == nil {
@@ -371,4 +375,29 @@ func entryFromHeader(name string, hdr *tar.Header) (Entry, error) {
 	}
 	sortXattrs(e.Xattrs)
 	return e, nil
+}
+
+// tailReader remembers the last 512 bytes read, to tell a complete tar
+// stream (ending in zero blocks) from one cut at an entry boundary, which
+// archive/tar reports as a clean end.
+type tailReader struct {
+	r    io.Reader
+	tail [512]byte
+	n    int64
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n >= len(t.tail) {
+		copy(t.tail[:], p[n-len(t.tail):n])
+	} else if n > 0 {
+		copy(t.tail[:], t.tail[n:])
+		copy(t.tail[len(t.tail)-n:], p[:n])
+	}
+	t.n += int64(n)
+	return n, err
+}
+
+func (t *tailReader) endsWithZeroBlock() bool {
+	return t.n >= 1024 && t.tail == [512]byte{}
 }
