@@ -166,3 +166,38 @@ func (b *builder) finish() {
 		b.check(unix.UtimesNanoAt(unix.AT_FDCWD, b.path(b.times[i]), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	}
 }
+
+// DebPackage returns the path of a downloaded .deb of package name, from
+// $ACETATE_TEST_DEBS or /var/cache/acetate-test/debs, fetching it there with
+// `apt-get download` if needed; it skips the test when that fails.
+func DebPackage(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("ACETATE_TEST_DEBS")
+	if dir == "" {
+		dir = "/var/cache/acetate-test/debs"
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb")); len(m) > 0 {
+		return m[0]
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Skipf("no .deb of %s: %v", name, err)
+	}
+	cmd := exec.Command("apt-get", "download", name)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("no .deb of %s and `apt-get download %s` failed: %v\n%s", name, name, err, out)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb"))
+	if len(m) == 0 {
+		t.Skipf("apt-get download %s left no .deb in %s", name, dir)
+	}
+	return m[0]
+}
+
+// CopyTree copies src to a new directory dst with cp -a (all metadata).
+func CopyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", "--", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a %s %s: %v\n%s", src, dst, err, out)
+	}
+}
