@@ -122,3 +122,5 @@ func TestFidelityDebian(t *testing.T) {
 	}
 	fsckClean(t, st)
 }
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }

@@ -1,0 +1,126 @@
+package oci
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"path"
+	"time"
+
+	"github.com/acetate/acetate/layers"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+)
+
+// Layer is one acetate layer as an OCI layer (a v1.Layer): a gzip tar
+// stream, generated from the store on each read and identical every time.
+type Layer struct {
+	s      *layers.Store
+	m      *layers.Manifest
+	digest v1.Hash
+	diffID v1.Hash
+	size   int64
+}
+
+var _ v1.Layer = (*Layer)(nil)
+
+// NewLayer describes layer m of store s: it generates the layer once to
+// learn its digests, copying the compressed bytes to sink (io.Discard when
+// only the digests are wanted).
+func NewLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, sink io.Writer, p layers.Progress) (*Layer, error) {
+	l := &Layer{s: s, m: m}
+	dh, zh := sha256.New(), sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(zh, sink)}
+	zw, _ := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
+	if err := l.writeTar(ctx, io.MultiWriter(dh, zw), p); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	l.diffID = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", dh.Sum(nil))}
+	l.digest = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", zh.Sum(nil))}
+	l.size = cw.n
+	return l, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeTar writes the layer as an OCI layer tar: whiteouts as empty
+// ".wh.NAME" files and opaque directories as ".wh..wh..opq" markers first
+// (so they can only hide what lower layers hold), then every other entry.
+func (l *Layer) writeTar(ctx context.Context, w io.Writer, p layers.Progress) error {
+	tw := tar.NewWriter(w)
+	var rest []layers.Entry
+	for i := range l.m.Entries {
+		e := &l.m.Entries[i]
+		var marker string
+		switch {
+		case e.Type == layers.TypeWhiteout:
+			marker = path.Join(layers.Parent(e.Path), ".wh."+path.Base(e.Path))
+		case e.Opaque:
+			marker = path.Join(e.Path, ".wh..wh..opq")
+		}
+		if marker != "" {
+			hdr := &tar.Header{Name: marker[1:], Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("layer tar: %w", err)
+			}
+		}
+		if e.Type != layers.TypeWhiteout {
+			rest = append(rest, *e)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("layer tar: %w", err)
+	}
+	return l.s.ExportTar(ctx, rest, w, p)
+}
+
+// Digest is the sha256 of the compressed layer.
+func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID is the sha256 of the uncompressed tar stream.
+func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size is the compressed size.
+func (l *Layer) Size() (int64, error) { return l.size, nil }
+
+// MediaType is the OCI gzip layer type.
+func (l *Layer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed generates the gzip tar stream again.
+func (l *Layer) Compressed() (io.ReadCloser, error) {
+	return l.pipe(func(w io.Writer) error {
+		zw, _ := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+		if err := l.writeTar(context.Background(), zw, nil); err != nil {
+			return err
+		}
+		return zw.Close()
+	}), nil
+}
+
+// Uncompressed generates the tar stream again.
+func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+	return l.pipe(func(w io.Writer) error { return l.writeTar(context.Background(), w, nil) }), nil
+}
+
+// pipe runs write in a goroutine and returns its output as a reader.
+// Closing the reader early stops the writer.
+func (l *Layer) pipe(write func(io.Writer) error) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	return pr
+}
