@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// binary is the acetate command built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "acetate-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "acetate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("go build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs acetate with the store at root.
+func run(t *testing.T, root string, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, bytes.NewReader(stdin)
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func ok(t *testing.T, r result) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	return r
+}
+
+func smallTree(t *testing.T) string {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte("box\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "hello"), []byte("hello\n"), 0o755)
+	return dir
+}
+
+// Exit codes and messages: usage errors 2, missing templates 3, fsck
+// problems 4; errors go to stderr and name what was wrong.
+func TestExitCodesAndErrors(t *testing.T) {
+	root := t.TempDir()
+	src := smallTree(t)
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", src))
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"template", "publish", "Bad Name", "--from", src}, 2, `invalid template name "Bad Name"`},
+		{[]string{"template", "publish", "a/b", "--from", src}, 2, `"a/b"`},
+		{[]string{"template", "publish", "x"}, 2, "--from"},
+		{[]string{"template", "publish", "x", "--from", "/no/such/dir"}, 1, "/no/such/dir"},
+		{[]string{"template", "publish", "x", "--from", src, "--on", "nope"}, 3, "nope:latest"},
+		{[]string{"template", "inspect", "nope:1"}, 3, "nope:1"},
+		{[]string{"template", "export", "nope", "--to", t.TempDir() + "/o"}, 3, "nope:latest"},
+		{[]string{"template", "rm", "nope"}, 3, "nope"},
+		{[]string{"template", "ls", "--format", "yaml"}, 2, "--format"},
+		{[]string{"template", "ls", "--bogus"}, 2, "bogus"},
+	}
+	for _, c := range cases {
+		r := run(t, root, nil, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
+			t.Errorf("acetate %v: exit %d stderr %q stdout %q; want exit %d and %q on stderr", c.args, r.code, r.stderr, r.stdout, c.code, c.want)
+		}
+	}
+}
+
+// Listings are valid JSON with --format json, and publish reads stdin.
+func TestJSONAndStdin(t *testing.T) {
+	root := t.TempDir()
+	src := smallTree(t)
+	tarball, err := exec.Command("tar", "-C", src, "-c", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok(t, run(t, root, tarball, "template", "publish", "fromstdin:v1", "--from", "-", "--cmd", "/hello", "--env", "A=1"))
+	ok(t, run(t, root, nil, "template", "tag", "fromstdin:v1", "other:v2"))
+	var list []struct {
+		Name, Tag string
+		Config    struct{ Cmd, Env []string }
+	}
+	r := ok(t, run(t, root, nil, "template", "ls", "--format", "json"))
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 2 {
+		t.Fatalf("template ls json: %v %q", err, r.stdout)
+	}
+	if list[0].Name != "fromstdin" || list[0].Config.Cmd[0] != "/hello" || list[0].Config.Env[0] != "A=1" || list[1].Name != "other" {
+		t.Fatalf("template ls: %+v", list)
+	}
+	var df struct{ Templates int }
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "df", "--format", "json")).stdout), &df); err != nil || df.Templates != 2 {
+		t.Fatalf("df json: %v %+v", err, df)
+	}
+	var in struct{ Files int }
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "template", "inspect", "other:v2", "--format", "json")).stdout), &in); err != nil || in.Files != 2 {
+		t.Fatalf("inspect json: %v %+v", err, in)
+	}
+}
+
+// fsck exits 4 and names the template and path of a corrupt object.
+func TestFsckExitCode(t *testing.T) {
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "fsck"))
+	objs, _ := filepath.Glob(filepath.Join(root, "objects/*/*"))
+	for _, o := range objs {
+		os.Chmod(o, 0o644)
+		os.WriteFile(o, []byte("tampered\n"), 0o644)
+	}
+	r := run(t, root, nil, "fsck")
+	if r.code != 4 || !strings.Contains(r.stdout, "corrupt-object") || !strings.Contains(r.stdout, "base:latest") {
+		t.Fatalf("fsck of a tampered store: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
