@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,6 +74,10 @@ func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Pro
 	}
 	tr.applyOpaque()
 	finishHardlinks(tr.t.Manifest)
+	for dir := range tr.synth {
+		tr.t.Implied = append(tr.t.Implied, dir)
+	}
+	slices.SortFunc(tr.t.Implied, ComparePaths)
 	return tr.t, nil
 }
 

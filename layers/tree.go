@@ -36,7 +36,12 @@ func orNoProgress(p Progress) Progress {
 // layer is referenced.
 type Tree struct {
 	Manifest *Manifest
-	st       *staging
+	// Implied lists, sorted, the directories of a tree read by ReadTar that
+	// the stream never named but whose descendants it holds: they carry
+	// made-up metadata (root, 0755, mtime 0). A layer stacked on others
+	// should take their metadata from the layers below instead.
+	Implied []string
+	st      *staging
 }
 
 // Abort removes the staged objects.

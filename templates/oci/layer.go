@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/acetate/acetate/layers"
@@ -28,23 +30,47 @@ type Layer struct {
 var _ v1.Layer = (*Layer)(nil)
 
 // NewLayer describes layer m of store s: it generates the layer once to
-// learn its digests, copying the compressed bytes to sink (io.Discard when
-// only the digests are wanted).
-func NewLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, sink io.Writer, p layers.Progress) (*Layer, error) {
+// learn its digests. When blobDir is not empty, that pass also writes the
+// compressed layer there, named by its digest's hex.
+func NewLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir string, p layers.Progress) (*Layer, error) {
 	l := &Layer{s: s, m: m}
+	if blobDir == "" {
+		return l, l.describe(ctx, io.Discard, p)
+	}
+	f, err := os.CreateTemp(blobDir, ".layer-")
+	if err != nil {
+		return nil, fmt.Errorf("write layer blob: %w", err)
+	}
+	defer os.Remove(f.Name())
+	err = l.describe(ctx, f, p)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(blobDir, l.digest.Hex))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write layer blob: %w", err)
+	}
+	return l, nil
+}
+
+// describe generates the layer, copying the compressed bytes to sink, and
+// records its digests and size.
+func (l *Layer) describe(ctx context.Context, sink io.Writer, p layers.Progress) error {
 	dh, zh := sha256.New(), sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(zh, sink)}
 	zw, _ := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
 	if err := l.writeTar(ctx, io.MultiWriter(dh, zw), p); err != nil {
-		return nil, err
+		return err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	l.diffID = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", dh.Sum(nil))}
 	l.digest = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", zh.Sum(nil))}
 	l.size = cw.n
-	return l, nil
+	return nil
 }
 
 type countingWriter struct {

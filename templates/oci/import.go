@@ -1,0 +1,120 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/templates"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+)
+
+// Import makes template r from img, one acetate layer per image layer. Each
+// layer blob is verified against its digest while it is read; the staged
+// content of all layers is committed only after every layer has been read
+// and verified, and the ref is written last. On error the store holds no
+// new object, layer or template.
+func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Image, p layers.Progress) (*templates.Template, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("image layers: %w", err)
+	}
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("image has no layers")
+	}
+	lock, err := st.Layers.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	var trees []*layers.Tree
+	defer func() {
+		for _, t := range trees {
+			t.Abort()
+		}
+	}()
+	var stack []*layers.Manifest
+	for i, l := range ls {
+		t, err := readLayer(ctx, st.Layers, l, p)
+		if err != nil {
+			return nil, fmt.Errorf("image layer %d of %d: %w", i+1, len(ls), err)
+		}
+		trees = append(trees, t)
+		inheritImplied(t, layers.Merge(stack))
+		stack = append(stack, t.Manifest)
+	}
+	var ds []digest.Digest
+	for _, t := range trees {
+		d, err := t.Commit(t.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", r, err)
+		}
+		ds = append(ds, d)
+	}
+	trees = nil
+	t := &templates.Template{Ref: r, Layers: ds, Config: configOf(cf), Created: createdOf(cf)}
+	if err := st.Save(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// readLayer stages one image layer, verifying its blob.
+func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progress) (*layers.Tree, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	defer rc.Close()
+	vr := Verify(rc, d)
+	t, err := s.ReadTar(ctx, vr, layers.TarOptions{OCIWhiteouts: true}, p)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	if err := drain(vr); err != nil {
+		t.Abort()
+		return nil, err
+	}
+	return t, nil
+}
+
+// inheritImplied gives the directories a layer implies without naming them
+// the metadata they have in the layers below (lower, a merged view), so that
+// stacking the layer does not change them.
+func inheritImplied(t *layers.Tree, lower []layers.Entry) {
+	for _, dir := range t.Implied {
+		li, ok := slices.BinarySearchFunc(lower, dir, func(e layers.Entry, p string) int { return layers.ComparePaths(e.Path, p) })
+		ti, tok := slices.BinarySearchFunc(t.Manifest.Entries, dir, func(e layers.Entry, p string) int { return layers.ComparePaths(e.Path, p) })
+		if !ok || !tok || lower[li].Type != layers.TypeDir {
+			continue
+		}
+		e, from := &t.Manifest.Entries[ti], &lower[li]
+		e.Mode, e.UID, e.GID, e.Mtime, e.Xattrs = from.Mode, from.UID, from.GID, from.Mtime, from.Xattrs
+	}
+}
+
+// configOf keeps what a template's config holds of an image config.
+func configOf(cf *v1.ConfigFile) templates.Config {
+	c := cf.Config
+	var cmd []string
+	cmd = append(append(cmd, c.Entrypoint...), c.Cmd...)
+	return templates.Config{Cmd: cmd, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User}
+}
+
+func createdOf(cf *v1.ConfigFile) time.Time {
+	if cf.Created.IsZero() {
+		return time.Now().UTC()
+	}
+	return cf.Created.UTC()
+}

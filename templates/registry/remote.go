@@ -1,0 +1,75 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Options change how Push and Pull reach the registry.
+type Options struct {
+	// Insecure allows plain HTTP and unverified TLS (loopback registries).
+	Insecure bool
+	// Progress receives bytes sent or received.
+	Progress layers.Progress
+}
+
+// ErrUnknown is wrapped by errors about an image or tag the registry does
+// not have.
+var ErrUnknown = errors.New("not found in the registry")
+
+// ParseReference parses REGISTRY/REPO:TAG (or @DIGEST).
+func ParseReference(s string, o Options) (name.Reference, error) {
+	var opts []name.Option
+	if o.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(s, append(opts, name.StrictValidation)...)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// remoteOptions are the client options every request uses.
+func (o Options) remoteOptions(ctx context.Context) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithReferrersTagFallback(false),
+	}
+	if o.Insecure {
+		t := remote.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by --insecure
+		opts = append(opts, remote.WithTransport(t))
+	}
+	return opts
+}
+
+// explain turns a client error into one that says what went wrong.
+func explain(what string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%s: access denied by the registry (credentials come from docker/podman auth files: docker login / podman login): %w", what, err)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: %w: %w", what, ErrUnknown, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// isNotFound reports whether err says the registry lacks what was asked.
+func isNotFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
