@@ -2,47 +2,22 @@ package templates
 
 import (
 	"fmt"
-	"time"
-
-	"github.com/acetate/acetate/layers"
-	"github.com/opencontainers/go-digest"
+	"os"
+	"path/filepath"
 )
 
-// SaveLayers points r at a template made of layers (bottom first), which
-// must already be in the store with all their objects, and config. It checks
-// that before writing the ref, so a ref never names a partial stack.
-//
-// It is the last step of an ingest (import, pull) that wrote the layers
-// itself: the caller takes the store's shared lock (s.Layers.LockShared)
-// before writing the first object and holds it until SaveLayers returns, so
-// that GC cannot remove what the ref is about to reference.
-func (s *Store) SaveLayers(r Ref, stack []digest.Digest, config Config, created time.Time) (*Template, error) {
-	if len(stack) == 0 {
-		return nil, fmt.Errorf("save template %s: no layers", r)
+// Save points t.Ref at t's layers and config, atomically, after checking
+// that every layer is in the store. It is how a template is made from
+// layers that are already stored, as a container commit does; the caller
+// holds the store's shared lock from writing the layers until Save returns.
+func (s *Store) Save(t *Template) error {
+	if len(t.Layers) == 0 {
+		return fmt.Errorf("save template %s: no layers", t.Ref)
 	}
-	for _, d := range stack {
-		if err := s.checkLayer(d); err != nil {
-			return nil, fmt.Errorf("save template %s: %w", r, err)
+	for _, d := range t.Layers {
+		if _, err := os.Stat(filepath.Join(s.Layers.LayerDir(d), "manifest")); err != nil {
+			return fmt.Errorf("save template %s: layer %s: %w", t.Ref, d, err)
 		}
 	}
-	t := &Template{Ref: r, Layers: append([]digest.Digest(nil), stack...), Config: config, Created: created.UTC()}
-	if err := s.save(t); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// checkLayer verifies that layer d is stored and every object it names is.
-func (s *Store) checkLayer(d digest.Digest) error {
-	m, err := s.Layers.ReadLayer(d)
-	if err != nil {
-		return err
-	}
-	for i := range m.Entries {
-		e := &m.Entries[i]
-		if e.Type == layers.TypeReg && !s.Layers.HasObject(e.Digest) {
-			return fmt.Errorf("layer %s: object %s of %s is not in the store", d, e.Digest, e.Path)
-		}
-	}
-	return nil
+	return s.save(t)
 }

@@ -1,0 +1,131 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/acetate/acetate/fs/overlay"
+	"github.com/acetate/acetate/fs/upper"
+	"github.com/acetate/acetate/layers"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultDriver is the driver a container mounts with unless told.
+const DefaultDriver = "overlay"
+
+// Create makes container name from template (NAME[:TAG]). It does no
+// per-file work: the layers' metadata trees are built the first time a
+// layer is used and shared afterwards.
+func (m *Manager) Create(name, template string) (*Container, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	lock, err := m.store.Layers.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	t, err := m.store.Lookup(template)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	root, err := m.templateRoot(t.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	c := &Container{Name: name, Template: t.Ref.String(), Layers: t.Layers, Config: t.Config,
+		Driver: DefaultDriver, Created: time.Now().UTC()}
+	err = m.install(c, func(dir string) error { return upper.Init(dir, root) })
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// templateRoot returns the root directory of a stack as the union shows
+// it, from the top layer's metadata tree.
+func (m *Manager) templateRoot(stack []digest.Digest) (*layers.Entry, error) {
+	metas, err := overlay.BuildMeta(m.store.Layers, stack)
+	if err != nil {
+		return nil, err
+	}
+	return upper.RootEntry(metas[len(metas)-1])
+}
+
+// Clone makes container name with src's template and a copy of src's
+// upper directory: every file, whiteout, opaque and redirect mark, xattr
+// (trusted.* included), hardlink and hole.
+func (m *Manager) Clone(src, name string) (*Container, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	lock, err := m.store.Layers.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	s, unlock, err := m.lock(src)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	defer unlock()
+	c := *s
+	c.Name, c.Created, c.Mount = name, time.Now().UTC(), nil
+	err = m.install(&c, func(dir string) error { return copyTree(m.UpperDir(src), dir) })
+	if err != nil {
+		return nil, fmt.Errorf("clone %s to %s: %w", src, name, err)
+	}
+	return &c, nil
+}
+
+// copyTree copies the directory src to the new path dst with every piece
+// of metadata, keeping holes.
+func copyTree(src, dst string) error {
+	out, err := exec.Command("cp", "-a", "--sparse=always", "--no-target-directory", "--", src, dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("copy %s: %w: %s", src, err, out)
+	}
+	return nil
+}
+
+// install creates a container directory in a temporary place (the upper
+// directory by makeUpper, then config.json) and renames it to its name,
+// so that a container either exists whole or not at all.
+func (m *Manager) install(c *Container, makeUpper func(dir string) error) error {
+	tmp, err := os.MkdirTemp(m.dir, ".new-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := makeUpper(filepath.Join(tmp, "upper")); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(tmp, "config.json"), c); err != nil {
+		return err
+	}
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, m.path(c.Name), unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%s: %w", c.Name, ErrExists)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(m.dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

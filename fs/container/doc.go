@@ -1,0 +1,28 @@
+// Package container manages containers: a template's stack of layers plus
+// one upper directory of the container's own differences, in the
+// overlayfs format of package fs/upper.
+//
+// A container lives in <root>/containers/<name>/:
+//
+//	config.json  the template it came from and that template's layer
+//	             digests at creation, its run config, default driver, time
+//	upper/       its differences
+//	work/        overlayfs scratch space (made at the first mount)
+//	rootfs/      the default mount point (made at the first mount)
+//	state.json   where and by which driver it is mounted, while it is
+//
+// Creating a container does no per-file work: the per-layer metadata trees
+// the overlay driver needs are built once per layer and shared, so a create
+// writes three small inodes whatever the template's size.
+//
+// A typical life:
+//
+//	m, _ := container.Open(st)
+//	m.Create("web1", "debian:12")
+//	m.Mount(ctx, "web1", "overlay", "")   // union at containers/web1/rootfs
+//	// ... the container changes files ...
+//	m.Unmount("web1")
+//	m.Diff("web1")                        // A/C/D, as docker diff
+//	m.Commit(ctx, "web1", ref, nil)       // a template others create from
+//	m.Rebase("web1", "debian:12.1")       // keep own changes, new base
+package container

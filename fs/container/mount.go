@@ -1,0 +1,125 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/acetate/acetate/fs"
+	"github.com/acetate/acetate/fs/overlay"
+	"golang.org/x/sys/unix"
+)
+
+// Mount mounts container name with the driver called driver (its default
+// when empty) at target (its rootfs/ directory when empty, created if
+// missing). A mount left by a crash (the state says mounted but the mount
+// is gone or its server is dead) is cleaned up first; a live one is
+// ErrMounted.
+func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Container, error) {
+	c, unlock, err := m.lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := m.clearStale(c); err != nil {
+		return nil, err
+	}
+	if c.Mount != nil {
+		return nil, fmt.Errorf("%s at %s: %w", name, c.Mount.Target, ErrMounted)
+	}
+	if driver == "" {
+		driver = c.Driver
+	}
+	d, err := Driver(driver)
+	if err != nil {
+		return nil, err
+	}
+	if target == "" {
+		target = m.path(name, "rootfs")
+	}
+	if target, err = filepath.Abs(target); err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{target, m.path(name, "work")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("mount %s: %w", name, err)
+		}
+	}
+	lock, err := m.store.Layers.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	spec := fs.Spec{Store: m.store.Layers, Layers: c.Layers, Upper: m.UpperDir(name),
+		Work: m.path(name, "work"), Target: target}
+	if err := d.Mount(ctx, spec); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", name, err)
+	}
+	c.Mount = &MountState{Driver: d.Name(), Target: target}
+	if err := writeJSON(m.path(name, "state.json"), c.Mount); err != nil {
+		d.Unmount(target)
+		return nil, fmt.Errorf("mount %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Unmount unmounts container name. A mount that is already gone only has
+// its state cleared; a container that is not mounted is ErrNotMounted.
+func (m *Manager) Unmount(name string) error {
+	c, unlock, err := m.lock(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if c.Mount == nil {
+		return fmt.Errorf("%s: %w", name, ErrNotMounted)
+	}
+	return m.unmount(c, false)
+}
+
+// unmount unmounts c and clears its state; force detaches a busy mount.
+func (m *Manager) unmount(c *Container, force bool) error {
+	d, err := Driver(c.Mount.Driver)
+	if err != nil {
+		return err
+	}
+	err = d.Unmount(c.Mount.Target)
+	if err != nil && force {
+		err = unix.Unmount(c.Mount.Target, unix.MNT_DETACH)
+	}
+	if err != nil {
+		return fmt.Errorf("unmount %s: %w", c.Name, err)
+	}
+	if err := os.Remove(m.path(c.Name, "state.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("unmount %s: %w", c.Name, err)
+	}
+	c.Mount = nil
+	return nil
+}
+
+// clearStale cleans up after a mount that is recorded but gone or dead.
+func (m *Manager) clearStale(c *Container) error {
+	if c.Mount == nil {
+		return nil
+	}
+	mounted, err := overlay.Mounted(c.Mount.Target)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		if _, err := os.Stat(c.Mount.Target); err == nil {
+			return nil // live
+		}
+	}
+	return m.unmount(c, true)
+}
+
+// mounted reports whether c is mounted, after cleaning up a stale mount.
+func (m *Manager) mounted(c *Container) (bool, error) {
+	if err := m.clearStale(c); err != nil {
+		return false, err
+	}
+	return c.Mount != nil, nil
+}

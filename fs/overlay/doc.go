@@ -1,0 +1,20 @@
+// Package overlay is the kernel overlayfs driver: it mounts a container as
+// overlayfs with data-only lower layers (Linux 6.5+; the mount API's
+// lowerdir+ and datadir+ keys need Linux 6.8+), so that no template file is
+// copied per container, every file keeps the exact metadata its template
+// gives it, and content is shared with the store.
+//
+// Each layer has a metadata tree, built once under the layer's directory in
+// the store and shared by every container that uses the layer: directories,
+// symlinks and device nodes as themselves, and for every regular file an
+// empty sparse file of the right size with the real mode, owner, mtime and
+// xattrs, carrying trusted.overlay.metacopy and trusted.overlay.redirect
+// pointing at its object. A container is then mounted as
+//
+//	lowerdir+=META_TOP ... lowerdir+=META_BOTTOM, datadir+=OBJECTS,
+//	upperdir=UPPER, workdir=WORK, metacopy=on, redirect_dir=on, index=off
+//
+// Reads go to the objects; a write copies the file up into the upper
+// directory and never touches an object. A chmod or chown of a template
+// file copies up metadata only.
+package overlay

@@ -1,0 +1,90 @@
+package overlay_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/acetate/acetate/fs"
+	"github.com/acetate/acetate/fs/overlay"
+	"github.com/acetate/acetate/fs/upper"
+	"github.com/acetate/acetate/internal/testtree"
+	"github.com/acetate/acetate/internal/treecmp"
+	"github.com/acetate/acetate/templates"
+)
+
+// publish makes a store in a temp dir holding src as template ref.
+func publish(t *testing.T, st *templates.Store, ref, src string, base *templates.Ref) *templates.Template {
+	t.Helper()
+	tpl, err := st.Publish(context.Background(), templates.MustParseRef(ref), src, templates.PublishOptions{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// mountTemplate mounts tpl with a fresh upper dir and returns the mount
+// point; it is unmounted at cleanup.
+func mountTemplate(t *testing.T, st *templates.Store, tpl *templates.Template, readOnly bool) (target, upperDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	s := fs.Spec{Store: st.Layers, Layers: tpl.Layers, Upper: filepath.Join(dir, "upper"),
+		Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "mnt"), ReadOnly: readOnly}
+	for _, d := range []string{s.Work, s.Target} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	metas, err := overlay.BuildMeta(st.Layers, tpl.Layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := upper.RootEntry(metas[len(metas)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := upper.Init(s.Upper, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := (overlay.Driver{}).Mount(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := (overlay.Driver{}).Unmount(s.Target); err != nil {
+			t.Error(err)
+		}
+	})
+	return s.Target, s.Upper
+}
+
+func fsckClean(t *testing.T, st *templates.Store) {
+	t.Helper()
+	r, err := st.Fsck(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMountShowsTemplate compares a read-only mount of a template with the
+// plain directory it was published from.
+func TestMountShowsTemplate(t *testing.T) {
+	testtree.RequireRoot(t)
+	src := filepath.Join(t.TempDir(), "src")
+	testtree.Crafted(t, src)
+	st, err := templates.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := publish(t, st, "crafted", src, nil)
+	for _, ro := range []bool{true, false} {
+		mnt, _ := mountTemplate(t, st, tpl, ro)
+		if err := treecmp.Compare(src, mnt, treecmp.Options{}); err != nil {
+			t.Errorf("read-only=%v: %v", ro, err)
+		}
+	}
+	fsckClean(t, st)
+}
