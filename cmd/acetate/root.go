@@ -93,6 +93,7 @@ own differences.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
+	root.AddCommand(newBenchCmd(a))
 	return root
 }
 

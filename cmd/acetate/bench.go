@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/acetate/acetate/bench"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd(a *app) *cobra.Command {
+	var opts bench.Options
+	cmd := &cobra.Command{
+		Use:   "bench [SCENARIO...]",
+		Short: "Measure disk savings and speed side by side with other tools",
+		Long: `bench runs scenarios on real data (a cached debootstrap rootfs, or a
+generated tree of the same shape) and writes report.md, report.json and SVG
+charts to --out. Peer tools (ostree, fuse-overlayfs, bwrap, crun, runc, ...)
+are measured in the same run, interleaved, and reported as skipped when not
+installed. Needs root.
+
+Scenarios: ` + strings.Join(bench.Scenarios(), ", "),
+		Example: `  sudo acetate bench --quick --out /tmp/bench
+  sudo acetate bench --out bench/results publish disk`,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Scenarios = args
+			opts.Log = a.stderr
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			r, err := bench.Run(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if a.format == "json" {
+				return a.render(r, table{})
+			}
+			fmt.Fprintf(a.stdout, "%d figures in %.0f s; report in %s\n", len(r.Figures), r.Duration, opts.Out)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "small data and few rounds (CI smoke run, under a minute)")
+	cmd.Flags().StringVar(&opts.Out, "out", "bench-report", "report directory")
+	cmd.Flags().StringVar(&opts.Work, "work", "/var/tmp", "where to make data, stores and mounts")
+	return cmd
+}
