@@ -1,0 +1,125 @@
+package container_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/templates"
+)
+
+// env is a temporary store with its container manager.
+type env struct {
+	t  testing.TB
+	st *templates.Store
+	m  *container.Manager
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	st, err := templates.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := container.Open(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, m: m}
+	t.Cleanup(func() {
+		cs, _ := m.List()
+		for _, c := range cs {
+			if c.Mount != nil {
+				if err := m.Unmount(c.Name); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+		e.fsckClean()
+	})
+	return e
+}
+
+func (e *env) publish(ref, src string) *templates.Template {
+	e.t.Helper()
+	tpl, err := e.st.Publish(context.Background(), templates.MustParseRef(ref), src, templates.PublishOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tpl
+}
+
+func (e *env) create(name, tpl string) *container.Container {
+	e.t.Helper()
+	c, err := e.m.Create(name, tpl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// mount mounts name with the overlay driver and returns the mount point.
+func (e *env) mount(name string) string {
+	e.t.Helper()
+	c, err := e.m.Mount(context.Background(), name, "overlay", "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Mount.Target
+}
+
+func (e *env) unmount(name string) {
+	e.t.Helper()
+	if err := e.m.Unmount(name); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) commit(name, ref string) *templates.Template {
+	e.t.Helper()
+	tpl, err := e.m.Commit(context.Background(), name, templates.MustParseRef(ref), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tpl
+}
+
+// fsckClean fails the test unless every object still hashes to its digest
+// and every reference resolves.
+func (e *env) fsckClean() {
+	e.t.Helper()
+	r, err := e.st.Fsck(context.Background(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := r.Check(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// writeTree writes files (path -> content) under a new directory.
+func writeTree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tree")
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func readFile(t testing.TB, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
