@@ -44,7 +44,6 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
-		remote.WithReferrersTagFallback(false),
 	}
 	if o.Insecure {
 		t := remote.DefaultTransport.(*http.Transport).Clone()

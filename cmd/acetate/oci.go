@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/oci"
+	"github.com/acetate/acetate/templates/registry"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+)
+
+func newImportCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import SOURCE NAME[:TAG]",
+		Short: "Make a template from an OCI image layout or a docker save archive",
+		Long: `import reads an OCI image — an image layout directory (oci:DIR[:REF], REF
+picks the image by ref name) or a "docker save" archive
+(docker-archive:FILE.tar) — and makes NAME[:TAG] from it, one layer per image
+layer, keeping Entrypoint+Cmd, Env, WorkingDir and User. Every blob is
+verified against its digest; on error the store is unchanged.`,
+		Example: `  skopeo copy docker://debian:12 oci:/tmp/debian:12
+  acetate template import oci:/tmp/debian:12 debian:12
+  docker save alpine:3 -o alpine.tar && acetate template import docker-archive:alpine.tar alpine:3`,
+		Args: exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := parseRef(args[1])
+			if err != nil {
+				return err
+			}
+			img, err := oci.OpenSource(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("importing "+r.String(), true)
+			t, err := oci.Import(c.Context(), st, r, img, p)
+			done()
+			if err != nil {
+				return fmt.Errorf("import %s: %w", args[0], err)
+			}
+			return a.renderTemplate(t)
+		},
+	}
+}
+
+// exportOCI writes template t into the image layout dest (DIR[:REF], REF
+// defaulting to the template's tag).
+func (a *app) exportOCI(c *cobra.Command, st *templates.Store, t *templates.Template, dest string) error {
+	dir, ref, _ := strings.Cut(dest, ":")
+	if ref == "" {
+		ref = t.Tag
+	}
+	p, done := a.progress("exporting "+t.Ref.String(), true)
+	defer done()
+	return oci.ExportLayout(c.Context(), st, t, dir, ref, p)
+}
+
+func newPushCmd(a *app) *cobra.Command {
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "push NAME[:TAG] REGISTRY/REPO:TAG",
+		Short: "Push a template to an OCI registry",
+		Long: `push writes the template as an OCI image that any client pulls, and beside it
+(tagged TAG.acetate) an artifact with the template's layer manifests and its
+file objects, so that acetate hosts pull only the objects they lack.
+Credentials come from the docker and podman auth files (docker login,
+podman login).`,
+		Example: `  acetate push debian:12 registry.example.com/os/debian:12
+  acetate push web 127.0.0.1:5000/web:1 --insecure`,
+		Args: exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			st, t, err := a.lookup(args[0])
+			if err != nil {
+				return err
+			}
+			o := registry.Options{Insecure: insecure}
+			if _, err := registry.ParseReference(args[1], o); err != nil {
+				return usageError{err}
+			}
+			p, done := a.progress("pushing "+t.Ref.String(), true)
+			o.Progress = p
+			d, err := registry.Push(c.Context(), st, t, args[1], o)
+			done()
+			if err != nil {
+				return err
+			}
+			return a.render(map[string]string{"template": t.Ref.String(), "image": args[1], "digest": d.String()}, table{
+				header: []string{"TEMPLATE", "IMAGE", "DIGEST"},
+				rows:   [][]string{{t.Ref.String(), args[1], d.String()}},
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
+	return cmd
+}
+
+func newPullCmd(a *app) *cobra.Command {
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "pull REGISTRY/REPO:TAG [NAME[:TAG]]",
+		Short: "Pull a template (or any OCI image) from a registry",
+		Long: `pull makes a template from an image in an OCI registry. When the image was
+pushed by acetate, only the file objects the store lacks are fetched;
+any other image is imported layer by layer. NAME[:TAG] defaults to the last
+part of the repository and the image's tag. Every byte is verified against
+its digest before it enters the store; an interrupted pull resumes where it
+stopped, and the template appears only when complete.`,
+		Example: `  acetate pull registry.example.com/os/debian:12
+  acetate pull 127.0.0.1:5000/web:1 web:1 --insecure`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usageError{fmt.Errorf("accepts 1 or 2 arguments, received %d", len(args))}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			o := registry.Options{Insecure: insecure}
+			src, err := registry.ParseReference(args[0], o)
+			if err != nil {
+				return usageError{err}
+			}
+			r, err := pullName(src, args[1:])
+			if err != nil {
+				return err
+			}
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("pulling "+r.String(), true)
+			o.Progress = p
+			t, err := registry.Pull(c.Context(), st, args[0], r, o)
+			done()
+			if err != nil {
+				return err
+			}
+			return a.renderTemplate(t)
+		},
+	}
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
+	return cmd
+}
+
+var notNameChars = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// pullName is the template a pull makes: the one named, or the last part
+// of the repository with the image's tag.
+func pullName(src name.Reference, named []string) (templates.Ref, error) {
+	if len(named) > 0 {
+		return parseRef(named[0])
+	}
+	base := notNameChars.ReplaceAllString(path.Base(src.Context().RepositoryStr()), "-")
+	tag := templates.DefaultTag
+	if t, ok := src.(name.Tag); ok {
+		tag = t.TagStr()
+	}
+	return parseRef(base + ":" + tag)
+}
+
+// renderTemplate prints a template made by import or pull.
+func (a *app) renderTemplate(t *templates.Template) error {
+	return a.render(t, table{
+		header: []string{"TEMPLATE", "LAYERS", "TOP LAYER"},
+		rows:   [][]string{{t.Ref.String(), fmt.Sprint(len(t.Layers)), string(t.Layers[len(t.Layers)-1])}},
+	})
+}
