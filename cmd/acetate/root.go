@@ -94,6 +94,7 @@ own differences.`,
 	root.SetErr(a.stderr)
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
 	root.AddCommand(newBenchCmd(a))
+	root.AddCommand(newPushCmd(a), newPullCmd(a))
 	return root
 }
 

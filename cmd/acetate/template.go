@@ -15,7 +15,7 @@ func newTemplateCmd(a *app) *cobra.Command {
 		Short:   "Publish, list, inspect, tag, export and remove templates",
 	}
 	cmd.AddCommand(newPublishCmd(a), newTemplateLsCmd(a), newInspectCmd(a),
-		newTagCmd(a), newTemplateRmCmd(a), newExportCmd(a))
+		newTagCmd(a), newTemplateRmCmd(a), newExportCmd(a), newImportCmd(a))
 	return cmd
 }
 
@@ -216,21 +216,25 @@ func newTemplateRmCmd(a *app) *cobra.Command {
 }
 
 func newExportCmd(a *app) *cobra.Command {
-	var to string
+	var to, ociDir string
 	cmd := &cobra.Command{
-		Use:   "export NAME[:TAG] --to DIR|FILE.tar[.gz|.zst]",
+		Use:   "export NAME[:TAG] --to DIR|FILE.tar[.gz|.zst] | --oci DIR[:REF]",
 		Short: "Write a template's full merged tree to a directory or tarball",
 		Example: `  acetate template export debian:12 --to /tmp/rootfs
   acetate template export debian:12 --to debian.tar.zst
-  acetate template export debian:12 --to - | tar -t`,
+  acetate template export debian:12 --to - | tar -t
+  acetate template export debian:12 --oci /tmp/images && skopeo inspect oci:/tmp/images:12`,
 		Args: exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if to == "" {
-				return usageError{fmt.Errorf("--to DIR|FILE is required")}
+			if (to == "") == (ociDir == "") {
+				return usageError{fmt.Errorf("give one of --to DIR|FILE and --oci DIR[:REF]")}
 			}
 			st, t, err := a.lookup(args[0])
 			if err != nil {
 				return err
+			}
+			if ociDir != "" {
+				return a.exportOCI(c, st, t, ociDir)
 			}
 			if to == "-" {
 				return st.WriteTar(c.Context(), t, "", a.stdout, nil)
@@ -241,5 +245,6 @@ func newExportCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination directory, tarball (.tar, .tar.gz, .tar.zst) or - for a tar on stdout")
+	cmd.Flags().StringVar(&ociDir, "oci", "", "write an OCI image layout to DIR, ref name REF (default: the template's tag)")
 	return cmd
 }
