@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // DebianRootfs is where the tests and .ci/setup cache a debootstrap'd
@@ -47,7 +48,10 @@ func (e *env) prepareData() (*dataset, error) {
 		if err := generateTree(d.rootfs, files, 1); err != nil {
 			return nil, err
 		}
-		d.origin = "generated tree shaped like Debian minbase (log-normal sizes)"
+		if err := addHostBinary(d.rootfs, "/usr/bin/true"); err != nil {
+			return nil, err
+		}
+		d.origin = "generated tree shaped like Debian minbase (log-normal sizes), plus /usr/bin/true and its libraries"
 	}
 	d.noDev = filepath.Join(e.work, "rootfs-nodev")
 	if err := sh(fmt.Sprintf("cp -a %q %q && rm -rf %q/dev/*", d.rootfs, d.noDev, d.noDev)); err != nil {
@@ -112,4 +116,31 @@ func countTree(dir string) (int, int64) {
 		return nil
 	})
 	return files, bytes
+}
+
+// addHostBinary copies a host binary and the shared libraries ldd lists for
+// it into dir at the same paths, so a generated tree can start a process.
+func addHostBinary(dir, bin string) error {
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		return fmt.Errorf("ldd %s: %w", bin, err)
+	}
+	files := []string{bin}
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "/") {
+			files = append(files, f)
+		}
+	}
+	for _, f := range files {
+		dst := filepath.Join(dir, f)
+		if err := sh(fmt.Sprintf("mkdir -p %q && cp -L %q %q", filepath.Dir(dst), f, dst)); err != nil {
+			return err
+		}
+	}
+	for _, l := range []string{"bin", "lib", "lib64"} {
+		if _, err := os.Lstat(filepath.Join(dir, l)); err != nil {
+			os.Symlink("usr/"+l, filepath.Join(dir, l))
+		}
+	}
+	return nil
 }

@@ -48,6 +48,8 @@ func Scenarios() []string {
 var scenarios = []scenario{
 	{"publish", benchPublish},
 	{"disk", benchDisk},
+	{"read", benchRead},
+	{"start", benchStart},
 }
 
 // env is the state of one run, shared by its scenarios.
