@@ -78,13 +78,19 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 	}
 	defer rc.Close()
 	vr := Verify(rc, d)
-	t, err := s.ReadTar(ctx, vr, layers.TarOptions{OCIWhiteouts: true}, p)
+	tarStream := normalized(vr)
+	t, err := s.ReadTar(ctx, tarStream, layers.TarOptions{OCIWhiteouts: true}, p)
+	tarStream.Close()
+	// The digest check comes first: a changed blob usually also fails to
+	// decompress, and the digest is what says why.
+	if derr := drain(vr); derr != nil {
+		if t != nil {
+			t.Abort()
+		}
+		return nil, derr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d, err)
-	}
-	if err := drain(vr); err != nil {
-		t.Abort()
-		return nil, err
 	}
 	return t, nil
 }
@@ -93,9 +99,10 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 // the metadata they have in the layers below (lower, a merged view), so that
 // stacking the layer does not change them.
 func inheritImplied(t *layers.Tree, lower []layers.Entry) {
+	byPath := func(e layers.Entry, p string) int { return layers.ComparePaths(e.Path, p) }
 	for _, dir := range t.Implied {
-		li, ok := slices.BinarySearchFunc(lower, dir, func(e layers.Entry, p string) int { return layers.ComparePaths(e.Path, p) })
-		ti, tok := slices.BinarySearchFunc(t.Manifest.Entries, dir, func(e layers.Entry, p string) int { return layers.ComparePaths(e.Path, p) })
+		li, ok := slices.BinarySearchFunc(lower, dir, byPath)
+		ti, tok := slices.BinarySearchFunc(t.Manifest.Entries, dir, byPath)
 		if !ok || !tok || lower[li].Type != layers.TypeDir {
 			continue
 		}
