@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
@@ -54,7 +55,7 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe problemsError
 	switch {
-	case errors.Is(err, templates.ErrNotFound):
+	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound):
 		return exitNotFound
 	case errors.As(err, &pe):
 		return exitProblems
@@ -93,6 +94,7 @@ own differences.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
+	root.AddCommand(newContainerCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a))
 	return root

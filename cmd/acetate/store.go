@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/acetate/acetate/templates"
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
@@ -104,5 +105,12 @@ func short(d string) string {
 	return d
 }
 
-// gcRoots lists what GC must keep besides templates.
-func (a *app) gcRoots() []templates.Roots { return nil }
+// gcRoots lists what GC must keep besides templates: the layers of every
+// container.
+func (a *app) gcRoots() []templates.Roots {
+	m, err := a.containers()
+	if err != nil {
+		return []templates.Roots{func() ([]digest.Digest, error) { return nil, err }}
+	}
+	return []templates.Roots{m.Roots}
+}

@@ -2,9 +2,12 @@ package container
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/acetate/acetate/fs/upper"
 	"github.com/acetate/acetate/layers"
+	"github.com/opencontainers/go-digest"
 )
 
 // RebaseReport says what a rebase did.
@@ -65,23 +68,54 @@ func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
 	return r, nil
 }
 
-// conflicts lists the paths the container changed that differ between the
-// old and the new template.
+// conflicts lists the paths the container changed that the new template
+// changed too, to something else than the container has.
 func (m *Manager) conflicts(name string, oldBase, newBase []layers.Entry) ([]string, error) {
-	changes, err := upper.Changes(m.UpperDir(name), oldBase)
+	dir := m.UpperDir(name)
+	changes, err := upper.Changes(dir, oldBase)
 	if err != nil {
 		return nil, err
 	}
-	oldIdx, newIdx := index(oldBase), index(newBase)
+	view, err := upper.View(dir, oldBase)
+	if err != nil {
+		return nil, err
+	}
+	oldIdx, newIdx, mine := index(oldBase), index(newBase), index(view)
 	out := []string{}
 	for _, ch := range changes {
-		o, inOld := oldIdx[ch.Path]
-		n, inNew := newIdx[ch.Path]
-		if inOld != inNew || (inOld && !layers.SameContent(o, n)) {
+		if !sameEntry(oldIdx[ch.Path], newIdx[ch.Path]) && !sameEntry(withDigest(dir, mine[ch.Path]), newIdx[ch.Path]) {
 			out = append(out, ch.Path)
 		}
 	}
 	return out, nil
+}
+
+// sameEntry reports whether a and b (nil when absent) are the same file.
+func sameEntry(a, b *layers.Entry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return layers.SameContent(a, b)
+}
+
+// withDigest returns e with the digest of its content when the upper
+// directory holds it in full (the view has no digest for it yet).
+func withDigest(dir string, e *layers.Entry) *layers.Entry {
+	if e == nil || e.Type != layers.TypeReg || e.Digest != "" {
+		return e
+	}
+	f, err := os.Open(filepath.Join(dir, e.Path))
+	if err != nil {
+		return e
+	}
+	defer f.Close()
+	d, err := digest.FromReader(f)
+	if err != nil {
+		return e
+	}
+	c := *e
+	c.Digest = d
+	return &c
 }
 
 // keepMetacopyData copies into the upper directory the data of every

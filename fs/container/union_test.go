@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/upper"
-	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
+	"github.com/acetate/acetate/layers"
 	"golang.org/x/sys/unix"
 )
 

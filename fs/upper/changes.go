@@ -34,12 +34,22 @@ type Change struct {
 // file the upper directory holds in full counts as changed, as copy-up
 // only happens on a write.
 func Changes(dir string, base []layers.Entry) ([]Change, error) {
+	view, err := View(dir, base)
+	if err != nil {
+		return nil, err
+	}
+	return compare(base, view), nil
+}
+
+// View returns the merged tree the union of base and the upper directory
+// dir shows. Regular files held in full by the upper directory have no
+// digest.
+func View(dir string, base []layers.Entry) ([]layers.Entry, error) {
 	m, err := Read(dir, base)
 	if err != nil {
 		return nil, err
 	}
-	merged := layers.Merge([]*layers.Manifest{{Entries: base}, m})
-	return compare(base, merged), nil
+	return layers.Merge([]*layers.Manifest{{Entries: base}, m}), nil
 }
 
 // compare lists the differences between two sorted merged trees.

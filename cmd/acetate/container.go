@@ -1,0 +1,307 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acetate/acetate/fs/container"
+	"github.com/spf13/cobra"
+)
+
+// containers opens the container manager of the store.
+func (a *app) containers() (*container.Manager, error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, err
+	}
+	return container.Open(st)
+}
+
+// containerName checks a container name given on the command line.
+func containerName(s string) (string, error) {
+	if err := container.ValidateName(s); err != nil {
+		return "", usageError{err}
+	}
+	return s, nil
+}
+
+// newContainerCmds returns the container lifecycle commands.
+func newContainerCmds(a *app) []*cobra.Command {
+	return []*cobra.Command{newCreateCmd(a), newCloneCmd(a), newMountCmd(a), newUnmountCmd(a),
+		newDiffCmd(a), newCommitCmd(a), newResetCmd(a), newRebaseCmd(a), newLsCmd(a), newRmCmd(a)}
+}
+
+// containerRun builds a command's RunE that validates NAME (args[0]),
+// opens the manager and runs f.
+func (a *app) containerRun(f func(c *cobra.Command, m *container.Manager, name string, args []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		name, err := containerName(args[0])
+		if err != nil {
+			return err
+		}
+		m, err := a.containers()
+		if err != nil {
+			return err
+		}
+		return f(c, m, name, args[1:])
+	}
+}
+
+func (a *app) renderContainer(c *container.Container) error {
+	return a.render(c, containerTable([]*container.Container{c}))
+}
+
+func containerTable(cs []*container.Container) table {
+	t := table{header: []string{"NAME", "TEMPLATE", "LAYERS", "CREATED", "MOUNTED AT"}}
+	for _, c := range cs {
+		at := "-"
+		if c.Mount != nil {
+			at = c.Mount.Target + " (" + c.Mount.Driver + ")"
+		}
+		t.rows = append(t.rows, []string{c.Name, c.Template, fmt.Sprint(len(c.Layers)),
+			c.Created.Local().Format(time.DateTime), at})
+	}
+	return t
+}
+
+func newCreateCmd(a *app) *cobra.Command {
+	var from string
+	cmd := &cobra.Command{
+		Use:   "create NAME --from TEMPLATE[:TAG]",
+		Short: "Create a container from a template",
+		Long: `Create makes a container: the template's layers plus an empty upper
+directory for the container's own differences. It copies no template file,
+so it takes the same time whatever the template's size.`,
+		Example: `  acetate create web1 --from debian:12
+  acetate create web1 --from debian:12 && acetate mount web1`,
+		Args: exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			if from == "" {
+				return usageError{fmt.Errorf("--from TEMPLATE[:TAG] is required")}
+			}
+			if _, err := parseRef(from); err != nil {
+				return err
+			}
+			ct, err := m.Create(name, from)
+			if err != nil {
+				return err
+			}
+			return a.renderContainer(ct)
+		}),
+	}
+	cmd.Flags().StringVar(&from, "from", "", "template to create the container from")
+	return cmd
+}
+
+func newCloneCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clone SRC NEW",
+		Short: "Create a container with SRC's template and a copy of SRC's differences",
+		Example: `  acetate clone web1 web2
+  acetate clone golden test-$(date +%s) && acetate mount test-...`,
+		Args: exactArgs(2),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, src string, args []string) error {
+			name, err := containerName(args[0])
+			if err != nil {
+				return err
+			}
+			ct, err := m.Clone(src, name)
+			if err != nil {
+				return err
+			}
+			return a.renderContainer(ct)
+		}),
+	}
+}
+
+func newMountCmd(a *app) *cobra.Command {
+	var driver, at string
+	cmd := &cobra.Command{
+		Use:   "mount NAME [--driver overlay|fuse] [--at DIR]",
+		Short: "Mount a container's root",
+		Long: `Mount shows the container's root — its template with its own differences
+on top — at DIR (default: <root>/containers/NAME/rootfs). Writes go to the
+container's upper directory, never to the template.
+
+Drivers: ` + strings.Join(container.DriverNames(), ", ") + `. The overlay driver (kernel
+overlayfs) is the default; its mount stays after acetate exits.`,
+		Example: `  acetate mount web1
+  acetate mount web1 --at /mnt/web1
+  acetate mount web1 --driver fuse`,
+		Args: exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			if driver != "" {
+				if !slices.Contains(container.DriverNames(), driver) {
+					return usageError{fmt.Errorf("--driver %q: use one of %s", driver, strings.Join(container.DriverNames(), ", "))}
+				}
+			}
+			ct, err := m.Mount(c.Context(), name, driver, at)
+			if err != nil {
+				return err
+			}
+			if a.format == "table" {
+				fmt.Fprintln(a.stdout, ct.Mount.Target)
+				return nil
+			}
+			return a.renderContainer(ct)
+		}),
+	}
+	cmd.Flags().StringVar(&driver, "driver", "", "union driver: "+strings.Join(container.DriverNames(), " or ")+" (default: the container's, overlay)")
+	cmd.Flags().StringVar(&at, "at", "", "mount point (default: <root>/containers/NAME/rootfs)")
+	return cmd
+}
+
+func newUnmountCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "unmount NAME",
+		Aliases: []string{"umount"},
+		Short:   "Unmount a container's root",
+		Example: `  acetate unmount web1`,
+		Args:    exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			return m.Unmount(name)
+		}),
+	}
+}
+
+func newDiffCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff NAME",
+		Short: "Show what a container added (A), changed (C) and deleted (D)",
+		Long: `Diff lists the paths in which the container differs from its template, as
+docker diff does: A added, C changed, D deleted (a deleted directory is
+listed once), with the size of the file in the container (in the template
+for a deletion).`,
+		Example: `  acetate diff web1
+  acetate diff web1 --format json | jq -r '.[] | select(.kind=="A") | .path'`,
+		Args: exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			ch, err := m.Diff(name)
+			if err != nil {
+				return err
+			}
+			if a.format == "json" {
+				return a.render(ch, table{})
+			}
+			for _, x := range ch {
+				fmt.Fprintf(a.stdout, "%s %s\t%s\n", x.Kind, x.Path, humanBytes(x.Size))
+			}
+			return nil
+		}),
+	}
+}
+
+func newCommitCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "commit NAME NEW[:TAG]",
+		Short: "Make a template of a container: its template plus its differences",
+		Long: `Commit stores the container's differences as one new layer (file content
+deduplicated against the store) on top of the container's template layers,
+and points NEW[:TAG] at the result. The container is left as it is.`,
+		Example: `  acetate commit web1 web:v2
+  acetate create web2 --from web:v2`,
+		Args: exactArgs(2),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			r, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			p, done := a.progress("committing "+name, true)
+			t, err := m.Commit(c.Context(), name, r, p)
+			done()
+			if err != nil {
+				return err
+			}
+			return a.render(t, table{
+				header: []string{"TEMPLATE", "LAYERS", "TOP LAYER"},
+				rows:   [][]string{{t.Ref.String(), fmt.Sprint(len(t.Layers)), string(t.Layers[len(t.Layers)-1])}},
+			})
+		}),
+	}
+}
+
+func newResetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "reset NAME",
+		Short:   "Drop all of a container's differences",
+		Example: `  acetate unmount web1 && acetate reset web1`,
+		Args:    exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			return m.Reset(name)
+		}),
+	}
+}
+
+func newRebaseCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rebase NAME TEMPLATE[:TAG]",
+		Short: "Move a container onto another template, keeping its differences",
+		Long: `Rebase puts the container on TEMPLATE (a patched base, say): files it never
+touched now come from TEMPLATE, files it changed stay its own. It lists the
+files changed on both sides: the container's version is kept for those.`,
+		Example: `  acetate rebase web1 debian:12.8`,
+		Args:    exactArgs(2),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			if _, err := parseRef(args[0]); err != nil {
+				return err
+			}
+			r, err := m.Rebase(name, args[0])
+			if err != nil {
+				return err
+			}
+			if a.format == "json" {
+				return a.render(r, table{})
+			}
+			fmt.Fprintf(a.stdout, "%s: %s -> %s, %d file(s) changed on both sides (kept the container's)\n",
+				name, r.From, r.To, len(r.Conflicts))
+			for _, p := range r.Conflicts {
+				fmt.Fprintln(a.stdout, "both changed:", p)
+			}
+			return nil
+		}),
+	}
+}
+
+func newLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List containers",
+		Example: `  acetate ls
+  acetate ls --format json | jq -r '.[].name'`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			m, err := a.containers()
+			if err != nil {
+				return err
+			}
+			cs, err := m.List()
+			if err != nil {
+				return err
+			}
+			if cs == nil {
+				cs = []*container.Container{}
+			}
+			return a.render(cs, containerTable(cs))
+		},
+	}
+}
+
+func newRmCmd(a *app) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm NAME [--force]",
+		Short: "Remove a container and its differences",
+		Long: `Rm removes the container. A mounted container is refused unless --force,
+which unmounts it first. The template's layers stay until gc.`,
+		Example: `  acetate rm web1
+  acetate rm web1 --force`,
+		Args: exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			return m.Remove(name, force)
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "unmount a mounted container first")
+	return cmd
+}
