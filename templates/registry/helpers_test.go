@@ -1,0 +1,222 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/acetate/acetate/internal/testtree"
+	"github.com/acetate/acetate/templates"
+)
+
+var ctx = context.Background()
+
+// insecure is how every test reaches its loopback registry.
+var insecure = Options{Insecure: true}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRegistry runs Debian's docker-registry (distribution) on a free
+// loopback port with its storage in a temporary directory, waits until it
+// answers, and returns its host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	testtree.RequireRoot(t)
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Skip("docker-registry (Debian package docker-registry) is not installed")
+	}
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		log.Close()
+	})
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "log"))
+	t.Fatalf("docker-registry did not answer on %s:\n%s", addr, out)
+	return ""
+}
+
+// proxy stands in front of a registry, counts the bytes of the response
+// bodies it passes, and can change responses.
+type proxy struct {
+	addr  string
+	bytes atomic.Int64
+	// change, when set, may replace a response before it is passed on.
+	change atomic.Pointer[func(*http.Request, *http.Response)]
+}
+
+func startProxy(t *testing.T, registry string) *proxy {
+	t.Helper()
+	p := &proxy{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: registry})
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if f := p.change.Load(); f != nil {
+			(*f)(resp.Request, resp)
+		}
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &p.bytes}
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	p.addr = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// setChange installs f (nil to pass responses unchanged).
+func (p *proxy) setChange(f func(*http.Request, *http.Response)) {
+	if f == nil {
+		p.change.Store(nil)
+		return
+	}
+	p.change.Store(&f)
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// isBlobGet reports whether r fetches a blob.
+func isBlobGet(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
+}
+
+func newStore(t *testing.T) *templates.Store {
+	t.Helper()
+	st, err := templates.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func publish(t *testing.T, st *templates.Store, ref, src string, base string) *templates.Template {
+	t.Helper()
+	opts := templates.PublishOptions{}
+	if base != "" {
+		b := templates.MustParseRef(base)
+		opts.Base = &b
+	}
+	tp, err := st.Publish(ctx, templates.MustParseRef(ref), src, opts)
+	if err != nil {
+		t.Fatalf("publish %s: %v", ref, err)
+	}
+	return tp
+}
+
+func push(t *testing.T, st *templates.Store, ref, dst string) {
+	t.Helper()
+	tp, err := st.Lookup(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, st, tp, dst, insecure); err != nil {
+		t.Fatalf("push %s to %s: %v", ref, dst, err)
+	}
+}
+
+func pull(t *testing.T, st *templates.Store, src, ref string) *templates.Template {
+	t.Helper()
+	tp, err := Pull(ctx, st, src, templates.MustParseRef(ref), insecure)
+	if err != nil {
+		t.Fatalf("pull %s: %v", src, err)
+	}
+	return tp
+}
+
+// exportDir exports tp to a new directory and returns it.
+func exportDir(t *testing.T, st *templates.Store, tp *templates.Template) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "export")
+	if err := st.Export(ctx, tp, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func fsckClean(t *testing.T, st *templates.Store) {
+	t.Helper()
+	r, err := st.Fsck(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s is not installed", name)
+	}
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// storeListing names every ref, layer and object of a store.
+func storeListing(t *testing.T, st *templates.Store) []string {
+	t.Helper()
+	var names []string
+	root := st.Layers.Root()
+	for _, sub := range []string{"templates", "layers", "objects"} {
+		filepath.WalkDir(filepath.Join(root, sub), func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				names = append(names, strings.TrimPrefix(p, root))
+			}
+			return nil
+		})
+	}
+	return names
+}
