@@ -139,17 +139,20 @@ func pivotRoot(rootfs string) error {
 func doMount(m mountEntry) error {
 	if _, err := os.Lstat(m.target); err != nil {
 		switch {
-		case m.optional:
-			return nil
 		case m.mkdir && errors.Is(err, os.ErrNotExist):
 			if err := os.MkdirAll(m.target, 0o755); err != nil {
 				return fmt.Errorf("failed to create mount point %s: %w", m.target, err)
 			}
+		case m.optional:
+			return nil
 		default:
 			return fmt.Errorf("mount point %s: %w", m.target, err)
 		}
 	}
 	if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
+		if m.optional && errors.Is(err, unix.ENODEV) {
+			return nil // a file system this kernel lacks
+		}
 		return fmt.Errorf("failed to mount %s on %s: %w", m.source, m.target, err)
 	}
 	if m.readonly {
