@@ -1,0 +1,337 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExitCodes(t *testing.T) {
+	for script, want := range map[string]int{
+		"exit 0":            0,
+		"exit 1":            1,
+		"exit 255":          255,
+		"kill -TERM $$":     128 + 15,
+		"kill -KILL $$":     128 + 9,
+		"kill -USR1 $$":     128 + 10,
+		"exec no-such-cmd":  127,
+		"exec /etc/passwd":  126,
+		"sleep 0.01; false": 1,
+	} {
+		if r := sh(t, script); r.code != want {
+			t.Errorf("%q: exit %d, want %d (%+v)", script, r.code, want, r)
+		}
+	}
+}
+
+func TestCommandNotFound(t *testing.T) {
+	root := overlayRoot(t)
+	r := runSpec(t, Spec{Rootfs: root, Args: []string{"no-such-command", "x"}})
+	if r.code != 127 || !strings.Contains(r.stderr, "no-such-command") || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("want 127 and a message, got %+v", r)
+	}
+	r = runSpec(t, Spec{Rootfs: root, Args: []string{"/etc/hostname"}})
+	if r.code != 126 {
+		t.Fatalf("not executable: want 126, got %+v", r)
+	}
+}
+
+func TestEnvWorkdirUser(t *testing.T) {
+	r := sh(t, `echo "$FOO|$PATH|$(pwd)|$(id -u):$(id -g)"`, func(s *Spec) {
+		s.Env = []string{"FOO=bar"}
+		s.Workdir = "/srv/app"
+		s.User, s.Group = 33, 33
+	})
+	if r.code != 0 || r.stdout != "bar|"+DefaultPath+"|/srv/app|33:33\n" {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestStdin(t *testing.T) {
+	spec := Spec{Rootfs: overlayRoot(t), Args: []string{"/bin/sh", "-c", "tr a-z A-Z"}, Stdin: strings.NewReader("hello\n")}
+	if r := runSpec(t, spec); r.code != 0 || r.stdout != "HELLO\n" {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestRunContextCancelKills(t *testing.T) {
+	root := overlayRoot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitFor(t, "the container to start", func() bool {
+			_, err := os.Stat(filepath.Join(root, "started"))
+			return err == nil
+		})
+		cancel()
+	}()
+	code, err := Run(ctx, Spec{Rootfs: root, Args: []string{"/bin/sh", "-c", "trap '' TERM; touch /started; sleep 1000"}})
+	if code != 137 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %d, %v; want 137, context.Canceled", code, err)
+	}
+}
+
+func TestRunForwardsSignals(t *testing.T) {
+	root := overlayRoot(t)
+	go func() {
+		waitFor(t, "the container to start", func() bool {
+			_, err := os.Stat(filepath.Join(root, "started"))
+			return err == nil
+		})
+		// Run relays the signals its caller receives.
+		syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	}()
+	r := runSpec(t, Spec{Rootfs: root, Args: []string{"/bin/sh", "-c",
+		"trap 'exit 42' USR1; touch /started; while :; do sleep 0.05; done"}})
+	if r.code != 42 {
+		t.Fatalf("want the trap's 42, got %+v", r)
+	}
+}
+
+func TestRunTerminal(t *testing.T) {
+	var out bytes.Buffer
+	spec := Spec{Rootfs: overlayRoot(t), Terminal: true, Stdout: &out,
+		Args: []string{"/bin/sh", "-c", "tty; test -t 0 && test -t 1 && echo isatty; exit 5"}}
+	code, err := Run(context.Background(), spec)
+	if err != nil || code != 5 {
+		t.Fatalf("got %d, %v", code, err)
+	}
+	got := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if got != "/dev/pts/0\nisatty\n" {
+		t.Fatalf("output %q", got)
+	}
+}
+
+func readExit(t *testing.T, dir string) *ExitStatus {
+	t.Helper()
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.Exit == nil {
+		t.Fatalf("container still running: %+v", st)
+	}
+	return st.Exit
+}
+
+func TestStartStopLog(t *testing.T) {
+	dir, pid := startTest(t, Spec{Args: []string{"/bin/sh", "-c",
+		"echo out; echo err >&2; trap 'echo bye; exit 7' TERM; while :; do sleep 0.05; done"}})
+	st, err := LoadState(dir)
+	if err != nil || !st.Running || st.Pid != pid {
+		t.Fatalf("LoadState: %+v, %v", st, err)
+	}
+	waitFor(t, "output in the log", func() bool {
+		data, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return strings.Contains(string(data), "err")
+	})
+	if err := Stop(dir, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if e := readExit(t, dir); e.Code != 7 {
+		t.Fatalf("exit %+v, want 7 from the TERM trap", e)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if string(log) != "out\nerr\nbye\n" {
+		t.Fatalf("log %q", log)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Fatalf("init %d still alive", pid)
+	}
+}
+
+func TestStopKillsWhenTermIgnored(t *testing.T) {
+	dir, _ := startTest(t, Spec{Args: []string{"/bin/sh", "-c", "trap '' TERM; touch /started; sleep 1000 & wait"}})
+	st, _ := LoadState(dir)
+	waitFor(t, "the container to start", func() bool {
+		_, err := os.Stat(filepath.Join(st.Spec.Rootfs, "started"))
+		return err == nil
+	})
+	t0 := time.Now()
+	if err := Stop(dir, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if e := readExit(t, dir); e.Code != 137 {
+		t.Fatalf("exit %+v, want 137", e)
+	}
+	t.Logf("stopped in %v", time.Since(t0).Round(time.Millisecond))
+}
+
+func TestStartTwiceFails(t *testing.T) {
+	dir, _ := startTest(t, Spec{Args: []string{"sleep", "1000"}})
+	_, err := Start(Spec{Rootfs: overlayRoot(t), StateDir: dir, Args: []string{"true"}})
+	if !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Start: %v, want ErrRunning", err)
+	}
+	_, err = Run(context.Background(), Spec{Rootfs: overlayRoot(t), StateDir: dir, Args: []string{"true"}})
+	if !errors.Is(err, ErrRunning) {
+		t.Fatalf("Run on a running state dir: %v, want ErrRunning", err)
+	}
+	// Once stopped, the state directory can be used again.
+	if err := Stop(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(Spec{Rootfs: overlayRoot(t), StateDir: dir, Args: []string{"true"}}); err != nil {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+}
+
+func TestZombiesReaped(t *testing.T) {
+	dir, pid := startTest(t, Spec{CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
+		// Each subshell exits at once, orphaning its sleep to PID 1.
+		"for i in 1 2 3 4 5 6 7 8; do (sleep 0.1 &); done; exec sleep 1000"}})
+	_ = dir
+	cg := containerCgroup(t, pid)
+	// Once the orphans have exited, only init and sleep 1000 remain, and
+	// no zombie.
+	var procs []string
+	waitFor(t, "the orphans to be reaped", func() bool {
+		data, err := os.ReadFile(filepath.Join(cg.dirs["pids"], "cgroup.procs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = strings.Fields(string(data))
+		return len(procs) == 2
+	})
+	for _, p := range procs {
+		stat, _ := os.ReadFile("/proc/" + p + "/stat")
+		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+			t.Errorf("zombie %s", stat)
+		}
+	}
+}
+
+func TestExec(t *testing.T) {
+	dir, _ := startTest(t, Spec{Hostname: "exec-box", CgroupName: testCgroupName(), Env: []string{"A=1"},
+		Args: []string{"sleep", "1000"}})
+	var out, errb bytes.Buffer
+	code, err := Exec(context.Background(), dir, []string{"/bin/sh", "-c",
+		`hostname; cat /proc/1/comm; grep -qx sleep /proc/[0-9]*/comm && echo sees-sleep; echo $A$B; cmp /proc/self/cgroup /proc/1/cgroup && echo same-cgroups; grep CapEff /proc/self/status; exit 3`},
+		ExecOptions{Env: []string{"B=2"}, Stdout: &out, Stderr: &errb})
+	if err != nil || code != 3 {
+		t.Fatalf("Exec: %d, %v, %q", code, err, errb.String())
+	}
+	want := fmt.Sprintf("exec-box\nacetate-init\nsees-sleep\n12\nsame-cgroups\nCapEff:\t%016x\n", capMask(DefaultCapabilities))
+	if out.String() != want {
+		t.Fatalf("Exec output %q, want %q", out.String(), want)
+	}
+	// With a terminal of the container's own devpts.
+	out.Reset()
+	code, err = Exec(context.Background(), dir, []string{"tty"}, ExecOptions{Terminal: true, Stdout: &out})
+	if err != nil || code != 0 || !strings.HasPrefix(out.String(), "/dev/pts/") {
+		t.Fatalf("Exec -t: %d, %v, %q", code, err, out.String())
+	}
+	if _, err := Exec(context.Background(), dir, []string{"no-such-command"}, ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	Stop(dir, 0)
+	if _, err := Exec(context.Background(), dir, []string{"true"}, ExecOptions{}); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Exec in a stopped container: %v, want ErrNotRunning", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	root := testRootfs(t)
+	for name, spec := range map[string]Spec{
+		"no command":        {Rootfs: root},
+		"relative rootfs":   {Rootfs: "rootfs", Args: []string{"true"}},
+		"limits, no cgroup": {Rootfs: root, Args: []string{"true"}, Limits: Limits{Memory: 1 << 20}},
+		"bad network":       {Rootfs: root, Args: []string{"true"}, Network: "bridge"},
+		"escaping cgroup":   {Rootfs: root, Args: []string{"true"}, CgroupName: "../x"},
+		"relative workdir":  {Rootfs: root, Args: []string{"true"}, Workdir: "srv"},
+		"bad env":           {Rootfs: root, Args: []string{"true"}, Env: []string{"NOEQUALS"}},
+	} {
+		if _, err := Run(context.Background(), spec); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("%s: Run: %v, want ErrInvalidSpec", name, err)
+		}
+	}
+	if _, err := Start(Spec{Rootfs: root, Args: []string{"true"}}); !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("Start without a state dir: %v", err)
+	}
+	// A rootfs that does not exist fails at setup, with the reason.
+	_, err := Run(context.Background(), Spec{Rootfs: "/nonexistent-root", Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "nonexistent-root") {
+		t.Errorf("missing rootfs: %v", err)
+	}
+}
+
+func TestManyContainers(t *testing.T) {
+	const n = 50
+	type ctr struct {
+		dir, cgroup string
+		pid         int
+	}
+	ctrs := make([]ctr, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	roots := make([]string, n)
+	for i := range ctrs {
+		roots[i] = overlayRoot(t)
+		ctrs[i].dir = filepath.Join(t.TempDir(), "state")
+		ctrs[i].cgroup = testCgroupName()
+	}
+	for i := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pid, err := Start(Spec{Rootfs: roots[i], StateDir: ctrs[i].dir, CgroupName: ctrs[i].cgroup,
+				Hostname: fmt.Sprintf("c%d", i), Args: []string{"sleep", "1000"}})
+			if err != nil {
+				errs <- fmt.Errorf("container %d: %w", i, err)
+				return
+			}
+			ctrs[i].pid = pid
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range ctrs {
+			Stop(c.dir, 0)
+		}
+	})
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	for _, c := range ctrs {
+		if st, err := LoadState(c.dir); err != nil || !st.Running {
+			t.Fatalf("%s not running: %+v %v", c.dir, st, err)
+		}
+	}
+	for _, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := Stop(c.dir, 5*time.Second); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range ctrs {
+		if syscall.Kill(c.pid, 0) == nil {
+			t.Errorf("init %d still running", c.pid)
+		}
+		st, _ := LoadState(c.dir)
+		if st.Running || st.Exit == nil || st.Exit.Code != 143 {
+			t.Errorf("%s: %+v, want ended by SIGTERM (143)", c.dir, st)
+		}
+		for _, ctl := range cgroupV1Controllers {
+			for _, base := range []string{cgroupRoot, filepath.Join(cgroupRoot, ctl)} {
+				if _, err := os.Stat(filepath.Join(base, c.cgroup)); err == nil {
+					t.Errorf("cgroup %s left in %s", c.cgroup, base)
+				}
+			}
+		}
+	}
+}
