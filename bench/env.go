@@ -48,7 +48,10 @@ func Scenarios() []string {
 var scenarios = []scenario{
 	{"publish", benchPublish},
 	{"disk", benchDisk},
+	{"containers", benchContainersDisk},
+	{"clone", benchClone},
 	{"read", benchRead},
+	{"write", benchWrite},
 	{"start", benchStart},
 }
 
@@ -59,6 +62,7 @@ type env struct {
 	report *Report
 	work   string
 	data   *dataset
+	store  *acetateStore
 	// cleanups run in reverse order at the end, also after an interrupt.
 	cleanups []func()
 }

@@ -19,11 +19,11 @@ type target struct {
 // unionTargets are the ways to serve lower as a container root that every
 // read and write scenario compares.
 func (e *env) unionTargets() []target {
-	return []target{
-		{name: "native dir", mount: func(lower string) (string, error) { return lower, nil }},
-		{name: "kernel overlayfs", mount: e.kernelOverlay},
-		{name: "fuse-overlayfs", missing: needs("fuse-overlayfs"), mount: e.fuseOverlayfs},
-	}
+	return append(e.acetateTargets(),
+		target{name: "native dir", mount: func(lower string) (string, error) { return lower, nil }},
+		target{name: "kernel overlayfs", mount: e.kernelOverlay},
+		target{name: "fuse-overlayfs", missing: needs("fuse-overlayfs"), mount: e.fuseOverlayfs},
+	)
 }
 
 // layerDirs makes an upper, work and mount point directory.

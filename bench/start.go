@@ -13,10 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// benchStart measures start-to-exit of /bin/true on the same root: the
+// benchStart measures start-to-exit of /bin/true in a created acetate
+// container (overlay driver), every peer using the same mounted root: the
 // acetate launcher against bwrap, crun, runc and unshare+chroot.
 func benchStart(e *env) error {
-	root, err := e.kernelOverlay(e.data.rootfs)
+	a, err := e.acetate()
+	if err != nil {
+		return err
+	}
+	root, err := a.mount(e, e.data.rootfs, "overlay")
 	if err != nil {
 		return err
 	}

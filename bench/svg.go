@@ -28,8 +28,8 @@ type box struct {
 }
 
 const (
-	chartW, chartH = 720, 420
-	padL, padR     = 80, 170
+	chartW, chartH = 960, 420
+	padL, padR     = 80, 330
 	padT, padB     = 40, 50
 )
 
