@@ -75,7 +75,9 @@ func TestQuickReport(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	if !slices.ContainsFunc(r.Figures, func(f bench.Figure) bool { return f.Scenario == "start" && f.Tool == "acetate run" && f.Status == bench.Measured }) {
+	if !slices.ContainsFunc(r.Figures, func(f bench.Figure) bool {
+		return f.Scenario == "start" && f.Tool == "acetate run" && f.Status == bench.Measured
+	}) {
 		t.Error("acetate run was not measured")
 	}
 }

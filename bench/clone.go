@@ -94,4 +94,3 @@ func (e *env) addLatencyChart(scenarioName, cas, file, title string) {
 		e.report.charts = append(e.report.charts, c)
 	}
 }
-
