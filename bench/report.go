@@ -70,16 +70,6 @@ func (r *Report) skip(scenario, cas, tool, unit, reason string) {
 	r.add(Figure{Scenario: scenario, Case: cas, Tool: tool, Unit: unit, Status: Skipped, Reason: reason})
 }
 
-// find returns the measured figure for a case and tool.
-func (r *Report) find(scenario, cas, tool string) (Figure, bool) {
-	for _, f := range r.Figures {
-		if f.Scenario == scenario && f.Case == cas && f.Tool == tool && f.Status == Measured {
-			return f, true
-		}
-	}
-	return Figure{}, false
-}
-
 // write saves report.json, report.md and the charts into dir.
 func (r *Report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

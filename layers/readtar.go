@@ -214,7 +214,7 @@ func (tr *tarReader) add(hdr *tar.Header, r io.Reader, p Progress) error {
 		if err := tr.link(&e, hdr.Linkname); err != nil {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA appears in old archives.
+	case tar.TypeReg: // archive/tar reports old-style '\x00' entries as TypeReg
 		if err := tr.content(&e, r, hdr.Size, p); err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func entryFromHeader(name string, hdr *tar.Header) (Entry, error) {
 		Mtime: hdr.ModTime.UnixNano(),
 	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeLink: //nolint:staticcheck
+	case tar.TypeReg, tar.TypeLink:
 		e.Type = TypeReg
 	case tar.TypeDir:
 		e.Type = TypeDir
