@@ -107,7 +107,8 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 			case <-done:
 				return
 			case <-ctx.Done():
-				p.kill()
+				// The helper then reaps it and exits with 137.
+				p.killCommand()
 				return
 			case s := <-sigs:
 				p.cmd.Process.Signal(s)

@@ -106,7 +106,9 @@ func (p *commandProcess) run(sock *os.File) int {
 			Dir: dir, Env: p.env, Files: stdio, Sys: attr,
 		})
 	}
-	sendMessage(sock, message{Ready: true}, -1)
+	// The pid is the command's in this helper's pid namespace: the host's
+	// for an exec helper.
+	sendMessage(sock, message{Ready: true, Pid: pid}, -1)
 	sock.Close()
 	if err != nil {
 		fmt.Fprintf(errOut, "acetate: failed to run %q: %v\n", p.args[0], err)

@@ -231,6 +231,25 @@ func TestExec(t *testing.T) {
 	if _, err := Exec(context.Background(), dir, []string{"no-such-command"}, ExecOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Cancelling an exec kills its command, not only the helper.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		st, _ := LoadState(dir)
+		waitFor(t, "the exec'd command to start", func() bool {
+			_, err := os.Stat(filepath.Join(st.Spec.Rootfs, "exec-started"))
+			return err == nil
+		})
+		cancel()
+	}()
+	code, err = Exec(ctx, dir, []string{"/bin/sh", "-c", "trap '' TERM; touch /exec-started; exec sleep 1000"}, ExecOptions{})
+	if code != 137 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Exec: %d, %v", code, err)
+	}
+	waitFor(t, "the cancelled command to die", func() bool {
+		out.Reset()
+		Exec(context.Background(), dir, []string{"/bin/sh", "-c", "grep -lx sleep /proc/[0-9]*/comm | wc -l"}, ExecOptions{Stdout: &out})
+		return out.String() == "1\n" // the container's own sleep
+	})
 	Stop(dir, 0)
 	if _, err := Exec(context.Background(), dir, []string{"true"}, ExecOptions{}); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("Exec in a stopped container: %v, want ErrNotRunning", err)

@@ -121,6 +121,8 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 type initProcess struct {
 	cmd   *exec.Cmd
 	relay *ptyRelay
+	// cmdPid is the pid of the command, as the helper reported it.
+	cmdPid int
 }
 
 // startInit re-executes the binary as the container's init and waits until
@@ -191,6 +193,7 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io
 			}
 			p.relay = startPTYRelay(os.NewFile(uintptr(fd), "pty-master"), stdin, stdout)
 		case m.Ready:
+			p.cmdPid = m.Pid
 			return p, nil
 		}
 	}
@@ -199,6 +202,16 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io
 // kill kills the helper; when it is a container's init, the kernel kills
 // every process of the container with it.
 func (p *initProcess) kill() { p.cmd.Process.Kill() }
+
+// killCommand kills the helper's command, which an exec helper is not the
+// init of, and the helper itself when it has reported no command.
+func (p *initProcess) killCommand() {
+	if p.cmdPid > 0 {
+		unix.Kill(p.cmdPid, unix.SIGKILL)
+		return
+	}
+	p.kill()
+}
 
 // wait waits for the helper to exit and returns its exit code, 128+n when
 // signal n killed it.
