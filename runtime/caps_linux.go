@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultCapabilities is the capability set a container's command keeps:
+// defaultCapabilities is the capability set a container's command keeps:
 // Docker's default set without CAP_MKNOD. Without CAP_MKNOD no device node
 // can be created inside the container, on cgroup v1 and v2 alike, so no
 // devices cgroup or BPF device program is needed.
-var DefaultCapabilities = []int{
+var defaultCapabilities = []int{
 	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
 	unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP,
 	unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT,
@@ -30,7 +30,8 @@ func capMask(caps []int) uint64 {
 }
 
 // restrictProcess drops every capability outside keep from the bounding,
-// effective, permitted and inheritable sets, clears the ambient set and sets
+// effective and permitted sets, empties the inheritable and ambient sets, and
+// sets
 // no_new_privs. These are attributes of a thread: it acts on the calling
 // thread only, which must be locked and must be the one that forks the
 // command, so that the command inherits them. The helper's other threads
@@ -60,7 +61,10 @@ func restrictProcess(keep []int) error {
 	var data [2]unix.CapUserData
 	for i := range data {
 		word := uint32(mask >> (32 * i))
-		data[i] = unix.CapUserData{Effective: word, Permitted: word, Inheritable: word}
+		// The inheritable set stays empty, as in Docker since
+		// CVE-2022-24769: a file's inheritable capabilities must not
+		// lift a process's permitted set across execve.
+		data[i] = unix.CapUserData{Effective: word, Permitted: word}
 	}
 	if err := rawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
 		return fmt.Errorf("failed to set capabilities: %w", err)

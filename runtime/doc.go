@@ -18,8 +18,12 @@
 //     /sys, a tmpfs /dev holding only null, zero, full, random, urandom, tty,
 //     a private devpts instance, /dev/ptmx and /dev/shm;
 //  3. sets the hostname and brings loopback up;
-//  4. reduces the capability bounding, effective, permitted and inheritable
-//     sets to a default set (Docker's, less CAP_MKNOD) and sets no_new_privs;
+//  4. reduces the capability bounding, effective and permitted sets to
+//     Docker's default set less CAP_MKNOD (CHOWN, DAC_OVERRIDE, FSETID,
+//     FOWNER, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE,
+//     SYS_CHROOT, KILL, AUDIT_WRITE), empties the inheritable and ambient
+//     sets and sets no_new_privs. Without CAP_MKNOD no device node can be
+//     made inside, on cgroup v1 and v2 alike, with no devices cgroup;
 //  5. forks the command with the requested user and group, forwards signals
 //     to it, reaps every orphan, and exits with the command's status.
 //

@@ -96,7 +96,7 @@ func (p *commandProcess) run(sock *os.File) int {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fatalf(sock, "failed to create working directory %s: %v", dir, err)
 	}
-	if err := restrictProcess(DefaultCapabilities); err != nil {
+	if err := restrictProcess(defaultCapabilities); err != nil {
 		fatalf(sock, "%v", err)
 	}
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))

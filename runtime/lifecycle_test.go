@@ -218,7 +218,7 @@ func TestExec(t *testing.T) {
 	if err != nil || code != 3 {
 		t.Fatalf("Exec: %d, %v, %q", code, err, errb.String())
 	}
-	want := fmt.Sprintf("exec-box\nacetate-init\nsees-sleep\n12\nsame-cgroups\nCapEff:\t%016x\n", capMask(DefaultCapabilities))
+	want := fmt.Sprintf("exec-box\nacetate-init\nsees-sleep\n12\nsame-cgroups\nCapEff:\t%016x\n", capMask(defaultCapabilities))
 	if out.String() != want {
 		t.Fatalf("Exec output %q, want %q", out.String(), want)
 	}

@@ -95,7 +95,7 @@ func TestKernelInterfacesLocked(t *testing.T) {
 
 func TestCapabilities(t *testing.T) {
 	r := sh(t, "grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs)' /proc/self/status")
-	want := fmt.Sprintf("%016x", capMask(DefaultCapabilities))
+	want := fmt.Sprintf("%016x", capMask(defaultCapabilities))
 	got := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		f := strings.Fields(l)
@@ -108,8 +108,8 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("%s = %s, want %s", k, got[k], want)
 		}
 	}
-	if got["CapAmb"] != "0000000000000000" || got["NoNewPrivs"] != "1" {
-		t.Errorf("ambient %s, no_new_privs %s", got["CapAmb"], got["NoNewPrivs"])
+	if got["CapAmb"] != "0000000000000000" || got["CapInh"] != "0000000000000000" || got["NoNewPrivs"] != "1" {
+		t.Errorf("ambient %s, inheritable %s, no_new_privs %s", got["CapAmb"], got["CapInh"], got["NoNewPrivs"])
 	}
 	// A non-root user keeps no capability.
 	r = sh(t, "grep -E '^CapEff' /proc/self/status; id -u; id -g; id -G", func(s *Spec) { s.User, s.Group = 1000, 1000 })
