@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -18,6 +19,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	os.Chmod(dir, 0o755) // other users run it too
 	binary = filepath.Join(dir, "acetate")
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		panic("go build: " + err.Error() + "\n" + string(out))
@@ -139,5 +141,53 @@ func TestFsckExitCode(t *testing.T) {
 	r := run(t, root, nil, "fsck")
 	if r.code != 4 || !strings.Contains(r.stdout, "corrupt-object") || !strings.Contains(r.stdout, "base:latest") {
 		t.Fatalf("fsck of a tampered store: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// An unreadable file in the source fails the publish with an error naming
+// it, and leaves the store as it was. Runs as an unprivileged user, since
+// root reads everything.
+func TestUnreadableSource(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to another user")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "acetate-unreadable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	root, src := filepath.Join(dir, "store"), filepath.Join(dir, "src")
+	os.Mkdir(root, 0o755)
+	os.Chown(root, nobody, nobody)
+	os.MkdirAll(filepath.Join(src, "etc"), 0o755)
+	os.WriteFile(filepath.Join(src, "etc/readable"), []byte("ok"), 0o644)
+	os.WriteFile(filepath.Join(src, "etc/shadow"), []byte("secret"), 0o600)
+	asNobody := func(args ...string) result {
+		cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ok(t, asNobody("template", "ls"))
+	// Directory mtimes change as staged files come and go; contents must not.
+	list := []string{root, "(", "-type", "d", "-printf", "%p\n", ")", "-o", "-printf", "%p %s %T@\n"}
+	before, _ := exec.Command("find", list...).Output()
+	r := asNobody("template", "publish", "x", "--from", src)
+	if r.code == 0 || !strings.Contains(r.stderr, filepath.Join(src, "etc/shadow")) || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("publish of an unreadable source: exit %d, stderr %q stdout %q", r.code, r.stderr, r.stdout)
+	}
+	after, _ := exec.Command("find", list...).Output()
+	if string(before) != string(after) {
+		t.Fatalf("store changed:\n%s\n%s", before, after)
 	}
 }
