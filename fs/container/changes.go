@@ -49,12 +49,7 @@ func (m *Manager) Diff(name string) ([]upper.Change, error) {
 // container is left as it is. On any error, or a crash, nothing is
 // referenced: the store is as before but for staged files GC removes.
 func (m *Manager) Commit(ctx context.Context, name string, ref templates.Ref, p layers.Progress) (*templates.Template, error) {
-	lock, err := m.store.Layers.LockShared()
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock()
-	c, unlock, err := m.lock(name)
+	c, unlock, err := m.lockWithStore(name)
 	if err != nil {
 		return nil, err
 	}
@@ -83,12 +78,7 @@ func (m *Manager) Commit(ctx context.Context, name string, ref templates.Ref, p 
 // mounted. The new empty upper directory replaces the old one in one
 // atomic exchange.
 func (m *Manager) Reset(name string) error {
-	lock, err := m.store.Layers.LockShared()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	c, unlock, err := m.lock(name)
+	c, unlock, err := m.lockWithStore(name)
 	if err != nil {
 		return err
 	}

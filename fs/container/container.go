@@ -165,3 +165,19 @@ func (m *Manager) lock(name string) (*Container, func(), error) {
 	}
 	return c, unlock, nil
 }
+
+// lockWithStore takes the store's shared lock (so that GC keeps what the
+// operation reads and writes) and then container name's lock; release
+// drops both.
+func (m *Manager) lockWithStore(name string) (c *Container, release func(), err error) {
+	lock, err := m.store.Layers.LockShared()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, unlock, err := m.lock(name)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return c, func() { unlock(); lock.Unlock() }, nil
+}

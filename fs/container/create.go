@@ -64,12 +64,7 @@ func (m *Manager) Clone(src, name string) (*Container, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	lock, err := m.store.Layers.LockShared()
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock()
-	s, unlock, err := m.lock(src)
+	s, unlock, err := m.lockWithStore(src)
 	if err != nil {
 		return nil, fmt.Errorf("clone: %w", err)
 	}

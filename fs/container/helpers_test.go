@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/templates"
 )
 
@@ -122,4 +123,28 @@ func readFile(t testing.TB, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// withContainer is newEnv with template "t" made of files and container
+// "c" created from it.
+func withContainer(t testing.TB, files map[string]string) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.publish("t", writeTree(t, files))
+	e.create("c", "t")
+	return e
+}
+
+// craftedMount is newEnv with template "crafted" made of the crafted test
+// tree (returned as src), and container name created from it and mounted
+// at mnt.
+func craftedMount(t testing.TB, name string) (e *env, src, mnt string) {
+	t.Helper()
+	testtree.RequireRoot(t)
+	e = newEnv(t)
+	src = filepath.Join(t.TempDir(), "src")
+	testtree.Crafted(t, src)
+	e.publish("crafted", src)
+	e.create(name, "crafted")
+	return e, src, e.mount(name)
 }

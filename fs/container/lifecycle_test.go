@@ -59,9 +59,7 @@ func TestMetadataPerTemplate(t *testing.T) {
 // leaves the object it was read from untouched.
 func TestWriteCopiesUp(t *testing.T) {
 	testtree.RequireRoot(t)
-	e := newEnv(t)
-	e.publish("t", writeTree(t, map[string]string{"f": "original"}))
-	e.create("c", "t")
+	e := withContainer(t, map[string]string{"f": "original"})
 	mnt := e.mount("c")
 	if err := appendTo(mnt, "f", "+changed"); err != nil {
 		t.Fatal(err)
@@ -175,13 +173,7 @@ func copyMtime(from, to string) error {
 
 // TestClone copies a container's differences with every detail.
 func TestClone(t *testing.T) {
-	testtree.RequireRoot(t)
-	e := newEnv(t)
-	src := filepath.Join(t.TempDir(), "src")
-	testtree.Crafted(t, src)
-	e.publish("crafted", src)
-	e.create("c", "crafted")
-	mnt := e.mount("c")
+	e, _, mnt := craftedMount(t, "c")
 	for _, op := range ops {
 		if err := op.do(mnt); err != nil {
 			t.Fatalf("%s: %v", op.name, err)
@@ -206,9 +198,7 @@ func TestClone(t *testing.T) {
 // TestRemove refuses a mounted container unless forced.
 func TestRemove(t *testing.T) {
 	testtree.RequireRoot(t)
-	e := newEnv(t)
-	e.publish("t", writeTree(t, map[string]string{"f": "x"}))
-	e.create("c", "t")
+	e := withContainer(t, map[string]string{"f": "x"})
 	mnt := e.mount("c")
 	if err := e.m.Remove("c", false); !errors.Is(err, container.ErrMounted) {
 		t.Fatalf("rm of a mounted container: %v, want ErrMounted", err)
@@ -231,9 +221,7 @@ func TestRemove(t *testing.T) {
 // (as after a reboot) and refuses a second live mount.
 func TestStaleMount(t *testing.T) {
 	testtree.RequireRoot(t)
-	e := newEnv(t)
-	e.publish("t", writeTree(t, map[string]string{"f": "x"}))
-	e.create("c", "t")
+	e := withContainer(t, map[string]string{"f": "x"})
 	mnt := e.mount("c")
 	if _, err := e.m.Mount(context.Background(), "c", "overlay", ""); !errors.Is(err, container.ErrMounted) {
 		t.Errorf("second mount: %v, want ErrMounted", err)
@@ -259,9 +247,7 @@ func TestStaleMount(t *testing.T) {
 // right error and change nothing.
 func TestBadInput(t *testing.T) {
 	testtree.RequireRoot(t)
-	e := newEnv(t)
-	e.publish("t", writeTree(t, map[string]string{"f": "x"}))
-	e.create("c", "t")
+	e := withContainer(t, map[string]string{"f": "x"})
 	if _, err := e.m.Create("c", "t"); !errors.Is(err, container.ErrExists) {
 		t.Errorf("duplicate create: %v, want ErrExists", err)
 	}
@@ -306,9 +292,7 @@ func TestBadInput(t *testing.T) {
 // and collects garbage: the container still mounts.
 func TestGCKeepsContainerLayers(t *testing.T) {
 	testtree.RequireRoot(t)
-	e := newEnv(t)
-	e.publish("t", writeTree(t, map[string]string{"f": "kept"}))
-	e.create("c", "t")
+	e := withContainer(t, map[string]string{"f": "kept"})
 	if err := e.st.Remove(templates.MustParseRef("t")); err != nil {
 		t.Fatal(err)
 	}

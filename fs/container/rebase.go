@@ -26,12 +26,7 @@ type RebaseReport struct {
 // upper directory when the new template's content differs. A crash leaves
 // the container on the old template or the new one.
 func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
-	lock, err := m.store.Layers.LockShared()
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock()
-	c, unlock, err := m.lock(name)
+	c, unlock, err := m.lockWithStore(name)
 	if err != nil {
 		return nil, err
 	}

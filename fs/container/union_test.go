@@ -143,13 +143,7 @@ var dirMtimes = treecmp.Options{IgnoreDirMtime: true}
 // directory and to a mounted container of the same tree, then compares
 // them, their diff, and a container created from the committed result.
 func TestOverlayMatchesPlainDir(t *testing.T) {
-	testtree.RequireRoot(t)
-	e := newEnv(t)
-	src := filepath.Join(t.TempDir(), "src")
-	testtree.Crafted(t, src)
-	e.publish("crafted", src)
-	e.create("c1", "crafted")
-	mnt := e.mount("c1")
+	e, src, mnt := craftedMount(t, "c1")
 	if err := treecmp.Compare(src, mnt, treecmp.Options{}); err != nil {
 		t.Fatalf("fresh mount: %v", err)
 	}
