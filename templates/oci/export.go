@@ -28,7 +28,7 @@ func ExportLayout(ctx context.Context, st *templates.Store, t *templates.Templat
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return fmt.Errorf("export to %s: %w", dir, err)
 	}
-	img, err := Image(ctx, st, t, blobs, p)
+	img, err := Image(ctx, st, t, ImageOptions{BlobDir: blobs, Progress: p})
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,20 @@ type image struct {
 	layers           map[v1.Hash]*Layer
 }
 
+// ImageOptions change what Image builds.
+type ImageOptions struct {
+	// BlobDir, when not empty, is a directory (an image layout's
+	// blobs/sha256) that receives the compressed layers, named by digest.
+	BlobDir string
+	// Annotations are added to the image manifest.
+	Annotations map[string]string
+	// Progress receives the bytes of file content read.
+	Progress layers.Progress
+}
+
 // Image presents template t as an OCI image with one layer per acetate
-// layer. Building it reads every layer once to learn its digests; sinks, when
-// not empty, is a directory (an image layout's blobs/sha256) that receives
-// the compressed layers of that pass, named by digest.
-func Image(ctx context.Context, st *templates.Store, t *templates.Template, blobDir string, p layers.Progress) (v1.Image, error) {
+// layer. Building it generates every layer once to learn its digests.
+func Image(ctx context.Context, st *templates.Store, t *templates.Template, o ImageOptions) (v1.Image, error) {
 	img := &image{layers: map[v1.Hash]*Layer{}}
 	cfg := v1.ConfigFile{
 		Created:      v1.Time{Time: t.Created},
@@ -34,13 +43,13 @@ func Image(ctx context.Context, st *templates.Store, t *templates.Template, blob
 		Config:       v1.Config{Cmd: t.Config.Cmd, Env: t.Config.Env, WorkingDir: t.Config.WorkingDir, User: t.Config.User},
 		RootFS:       v1.RootFS{Type: "layers"},
 	}
-	man := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1}
+	man := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Annotations: o.Annotations}
 	for _, d := range t.Layers {
 		m, err := st.Layers.ReadLayer(d)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", t.Ref, err)
 		}
-		l, err := NewLayer(ctx, st.Layers, m, blobDir, p)
+		l, err := NewLayer(ctx, st.Layers, m, o.BlobDir, o.Progress)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
 		}

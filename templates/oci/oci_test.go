@@ -212,7 +212,7 @@ func TestImportDockerArchive(t *testing.T) {
 	need(t)
 	st := newStore(t)
 	tp, want := layered(t, st)
-	img, err := oci.Image(ctx, st, tp, "", nil)
+	img, err := oci.Image(ctx, st, tp, oci.ImageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -15,17 +14,19 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Media types of what a push writes beside the image.
+// Names and media types of what a push writes beside the image.
 const (
-	// ArtifactType marks the artifact that describes a template's layers.
+	// ArtifactType marks the artifact that holds a template's layers.
 	ArtifactType = "application/vnd.acetate.template.v1"
 	// TagSuffix is appended to the image's tag to tag the artifact.
 	TagSuffix = ".acetate"
+	// ConfigAnnotation, on the image manifest, is the digest of the
+	// artifact's config blob: where a puller starts.
+	ConfigAnnotation = "org.acetate.template.config"
 
-	configType   types.MediaType = "application/vnd.acetate.template.config.v1+json"
-	manifestType types.MediaType = "application/vnd.acetate.layer.manifest.v1+zstd"
-	packType     types.MediaType = "application/vnd.acetate.pack.v1.tar+zstd"
-	objectType   types.MediaType = "application/vnd.acetate.object.v1"
+	configType types.MediaType = "application/vnd.acetate.template.config.v1+json"
+	layerType  types.MediaType = "application/vnd.acetate.layer.v1.tar+zstd"
+	packType   types.MediaType = "application/vnd.acetate.pack.v1.tar+zstd"
 )
 
 // artifactConfig is the config blob of the artifact.
@@ -35,16 +36,13 @@ type artifactConfig struct {
 	Layers  []artifactLayer  `json:"layers"`
 }
 
-// artifactLayer is one acetate layer: its digest, the blob holding its
-// manifest, and its packs in partition order.
+// artifactLayer is one acetate layer and the blob describing it.
 type artifactLayer struct {
-	Digest   digest.Digest   `json:"digest"`
-	Manifest digest.Digest   `json:"manifest"`
-	Packs    []digest.Digest `json:"packs"`
+	Digest digest.Digest `json:"digest"`
+	Blob   digest.Digest `json:"blob"`
 }
 
-// blob is one blob of the artifact: bytes held in memory, or an object read
-// from the store.
+// blob is one blob of the artifact: bytes in memory, or generated on read.
 type blob struct {
 	digest v1.Hash
 	size   int64
@@ -69,66 +67,97 @@ func (b *blob) Compressed() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b.data)), nil
 }
 
-// artifact is the acetate artifact as a v1.Image, for remote.Write.
+// artifact is the acetate artifact of one template. Packs are generated once
+// to learn their digests and again only for those the registry lacks.
 type artifact struct {
-	config, manifest []byte
-	blobs            map[v1.Hash]*blob
+	config []byte
+	blobs  map[v1.Hash]*blob
+	order  []*blob
 }
 
-func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
-func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
-func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-
-func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if b, ok := a.blobs[h]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("artifact has no blob %s", h)
-}
-
-// newArtifact builds the artifact for template t, whose image is subject.
-func newArtifact(st *templates.Store, t *templates.Template, subject v1.Descriptor) (v1.Image, error) {
+// newArtifact describes template t: its layer blobs, its packs and the
+// config listing them.
+func newArtifact(st *templates.Store, t *templates.Template) (*artifact, error) {
 	a := &artifact{blobs: map[v1.Hash]*blob{}}
 	cfg := artifactConfig{Config: t.Config, Created: t.Created}
-	man := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: ArtifactType, Subject: &subject}
-	add := func(b *blob) {
-		if _, dup := a.blobs[b.digest]; !dup {
-			a.blobs[b.digest] = b
-			man.Layers = append(man.Layers, v1.Descriptor{MediaType: b.media, Size: b.size, Digest: b.digest})
-		}
-	}
 	for _, d := range t.Layers {
 		m, err := st.Layers.ReadLayer(d)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", t.Ref, err)
 		}
-		mb := bytesBlob(layers.Compress(m.Encode()), manifestType)
-		add(mb)
-		al := artifactLayer{Digest: d, Manifest: digest.Digest(mb.digest.String())}
-		sp := partition(m)
-		for _, objs := range sp.packs {
-			data, err := packBytes(st.Layers, objs)
+		var packs []pack
+		for _, objs := range partition(m) {
+			p, err := describePack(st.Layers, objs)
 			if err != nil {
-				return nil, fmt.Errorf("template %s: layer %s: pack: %w", t.Ref, d, err)
+				return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
 			}
-			pb := bytesBlob(data, packType)
-			add(pb)
-			al.Packs = append(al.Packs, digest.Digest(pb.digest.String()))
+			packs = append(packs, p)
+			a.add(&blob{digest: hash(p.digest), size: p.size, media: packType, open: func() (io.ReadCloser, error) {
+				pr, pw := io.Pipe()
+				go func() { pw.CloseWithError(writePack(st.Layers, objs, pw)) }()
+				return pr, nil
+			}})
 		}
-		for _, o := range sp.big {
-			add(&blob{digest: v1.Hash{Algorithm: "sha256", Hex: o.digest.Encoded()}, size: o.size, media: objectType,
-				open: func() (io.ReadCloser, error) { return st.Layers.OpenObject(o.digest, o.size) }})
+		data, err := encodeLayerBlob(m, packs)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
 		}
-		cfg.Layers = append(cfg.Layers, al)
+		lb := bytesBlob(data, layerType)
+		a.add(lb)
+		cfg.Layers = append(cfg.Layers, artifactLayer{Digest: d, Blob: digest.Digest(lb.digest.String())})
 	}
 	var err error
-	if a.config, err = json.Marshal(cfg); err != nil {
+	a.config, err = json.Marshal(cfg)
+	return a, err
+}
+
+func hash(d digest.Digest) v1.Hash {
+	return v1.Hash{Algorithm: d.Algorithm().String(), Hex: d.Encoded()}
+}
+
+func (a *artifact) add(b *blob) {
+	if _, dup := a.blobs[b.digest]; !dup {
+		a.blobs[b.digest] = b
+		a.order = append(a.order, b)
+	}
+}
+
+// configDigest is the digest of the config blob.
+func (a *artifact) configDigest() v1.Hash {
+	h, _, _ := v1.SHA256(bytes.NewReader(a.config))
+	return h
+}
+
+// image is the artifact as a v1.Image for remote.Write: an OCI manifest
+// with artifactType ArtifactType whose subject is the template's image.
+func (a *artifact) image(subject v1.Descriptor) (v1.Image, error) {
+	man := v1.Manifest{
+		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: ArtifactType, Subject: &subject,
+		Config: v1.Descriptor{MediaType: configType, Size: int64(len(a.config)), Digest: a.configDigest()},
+	}
+	for _, b := range a.order {
+		man.Layers = append(man.Layers, v1.Descriptor{MediaType: b.media, Size: b.size, Digest: b.digest})
+	}
+	raw, err := json.Marshal(man)
+	if err != nil {
 		return nil, err
 	}
-	ch, _, _ := v1.SHA256(bytes.NewReader(a.config))
-	man.Config = v1.Descriptor{MediaType: configType, Size: int64(len(a.config)), Digest: ch}
-	if a.manifest, err = json.Marshal(man); err != nil {
-		return nil, err
+	return partial.CompressedToImage(&artifactImage{a: a, manifest: raw})
+}
+
+// artifactImage is the minimal core go-containerregistry completes.
+type artifactImage struct {
+	a        *artifact
+	manifest []byte
+}
+
+func (i *artifactImage) RawConfigFile() ([]byte, error)      { return i.a.config, nil }
+func (i *artifactImage) RawManifest() ([]byte, error)        { return i.manifest, nil }
+func (i *artifactImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+func (i *artifactImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if b, ok := i.a.blobs[h]; ok {
+		return b, nil
 	}
-	return partial.CompressedToImage(a)
+	return nil, fmt.Errorf("artifact has no blob %s", h)
 }

@@ -2,7 +2,7 @@ package registry
 
 import (
 	"archive/tar"
-	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"time"
@@ -12,7 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// BigObject is the size from which an object is a blob of its own.
+// BigObject is the size from which an object travels in a pack of its own.
 const BigObject = 32 << 10
 
 // object is one file object a layer uses.
@@ -21,19 +21,21 @@ type object struct {
 	size   int64
 }
 
-// split is how a layer's objects travel: big ones alone, small ones in packs.
-type split struct {
-	big   []object
-	packs [][]object
+// pack names a pack blob: its digest and size.
+type pack struct {
+	digest digest.Digest
+	size   int64
 }
 
-// partition splits the objects of layer m, each once, in manifest order:
-// objects of BigObject bytes or more alone, the others into packs cut after
-// every object whose digest starts with "0" (one in sixteen on average).
-// Push and pull compute the same partition from the same manifest.
-func partition(m *layers.Manifest) split {
-	var sp split
-	var pack []object
+// partition cuts the objects of layer m, each once, in manifest order, into
+// packs: an object of BigObject bytes or more alone, smaller ones in runs
+// that end after every object whose digest starts with "0" (one in sixteen
+// on average). Every cut depends only on the object beside it, so a change
+// to a few files changes only the packs around them. Push and pull compute
+// the same partition from the same manifest.
+func partition(m *layers.Manifest) [][]object {
+	var packs [][]object
+	var run []object
 	seen := map[digest.Digest]bool{}
 	for i := range m.Entries {
 		e := &m.Entries[i]
@@ -43,19 +45,21 @@ func partition(m *layers.Manifest) split {
 		seen[e.Digest] = true
 		o := object{digest: e.Digest, size: e.Size}
 		if o.size >= BigObject {
-			sp.big = append(sp.big, o)
+			if len(run) > 0 {
+				packs, run = append(packs, run), nil
+			}
+			packs = append(packs, []object{o})
 			continue
 		}
-		pack = append(pack, o)
+		run = append(run, o)
 		if o.digest.Encoded()[0] == '0' {
-			sp.packs = append(sp.packs, pack)
-			pack = nil
+			packs, run = append(packs, run), nil
 		}
 	}
-	if len(pack) > 0 {
-		sp.packs = append(sp.packs, pack)
+	if len(run) > 0 {
+		packs = append(packs, run)
 	}
-	return sp
+	return packs
 }
 
 // writePack writes the objects as a pack: a zstd tar of files named by the
@@ -68,7 +72,7 @@ func writePack(s *layers.Store, objs []object, w io.Writer) error {
 	}
 	tw := tar.NewWriter(zw)
 	for _, o := range objs {
-		hdr := &tar.Header{Name: o.digest.Encoded(), Typeflag: tar.TypeReg, Mode: 0o444, Size: o.size, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
+		hdr := &tar.Header{Name: o.digest.Encoded(), Typeflag: tar.TypeReg, Mode: 0o444, Size: o.size, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -95,9 +99,23 @@ func copyObject(s *layers.Store, o object, w io.Writer) error {
 	return nil
 }
 
-// packBytes builds a pack in memory.
-func packBytes(s *layers.Store, objs []object) ([]byte, error) {
-	var b bytes.Buffer
-	err := writePack(s, objs, &b)
-	return b.Bytes(), err
+// describePack generates a pack to learn its digest and size.
+func describePack(s *layers.Store, objs []object) (pack, error) {
+	h := sha256.New()
+	cw := &countWriter{w: h}
+	if err := writePack(s, objs, cw); err != nil {
+		return pack{}, err
+	}
+	return pack{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

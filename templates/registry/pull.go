@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -17,28 +18,29 @@ import (
 )
 
 // Pull makes template r from src (REGISTRY/REPO:TAG or @DIGEST). When the
-// registry holds the acetate artifact for that image, only the objects the
-// store lacks are fetched; otherwise the image layers are imported. The ref
-// is written last: on error there is no new template, and objects already
-// fetched and verified stay in the store for the next attempt.
+// image carries ConfigAnnotation and the registry holds that artifact, only
+// the objects the store lacks are fetched; otherwise the image layers are
+// imported. The ref is written last: on error there is no new template, and
+// objects already fetched and verified stay in the store for the next try.
 func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref, o Options) (*templates.Template, error) {
 	ref, err := ParseReference(src, o)
 	if err != nil {
 		return nil, err
 	}
-	opts := append(o.remoteOptions(ctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
-	img, err := remote.Image(ref, opts...)
-	if err != nil {
-		return nil, explain("pull "+src, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return nil, explain("pull "+src, err)
-	}
 	p := &puller{st: st, repo: ref.Context(), opts: o.remoteOptions(ctx), progress: o.Progress, what: "pull " + src}
-	tag, ok := ref.(name.Tag)
-	if ok {
-		cfg, err := p.artifact(artifactTag(tag), d)
+	if p.progress == nil {
+		p.progress = noProgress{}
+	}
+	img, err := remote.Image(ref, append(p.opts, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))...)
+	if err != nil {
+		return nil, explain(p.what, err)
+	}
+	man, err := img.Manifest()
+	if err != nil {
+		return nil, explain(p.what, err)
+	}
+	if cd := man.Annotations[ConfigAnnotation]; cd != "" {
+		cfg, err := p.config(digest.Digest(cd))
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +50,7 @@ func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref,
 	}
 	t, err := oci.Import(ctx, st, r, img, o.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", p.what, err)
 	}
 	return t, nil
 }
@@ -60,31 +62,18 @@ type puller struct {
 	opts     []remote.Option
 	progress layers.Progress
 	what     string
-	sizes    map[digest.Digest]int64 // size of every blob the artifact lists
 }
 
-// artifact returns the config of the acetate artifact at tag when it
-// describes the image with digest image, and nil when there is none.
-func (p *puller) artifact(tag name.Tag, image v1.Hash) (*artifactConfig, error) {
-	desc, err := remote.Get(tag, p.opts...)
-	if isNotFound(err) {
+// config fetches the artifact config d, or returns nil when the registry
+// does not have it (the artifact was deleted).
+func (p *puller) config(d digest.Digest) (*artifactConfig, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: image annotation %s: %w", p.what, ConfigAnnotation, err)
+	}
+	raw, err := p.blob(d, 1<<24)
+	if errors.Is(err, ErrUnknown) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, explain(p.what, err)
-	}
-	var man v1.Manifest
-	if err := json.Unmarshal(desc.Manifest, &man); err != nil {
-		return nil, fmt.Errorf("%s: artifact %s: %w", p.what, tag, err)
-	}
-	if man.ArtifactType != ArtifactType || man.Subject == nil || man.Subject.Digest != image || man.Config.MediaType != configType {
-		return nil, nil // not ours, or stale: the tag was pushed again by another tool
-	}
-	p.sizes = map[digest.Digest]int64{}
-	for _, l := range man.Layers {
-		p.sizes[digest.Digest(l.Digest.String())] = l.Size
-	}
-	raw, err := p.blob(digest.Digest(man.Config.Digest.String()), 1<<24)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +83,11 @@ func (p *puller) artifact(tag name.Tag, image v1.Hash) (*artifactConfig, error) 
 	}
 	if len(cfg.Layers) == 0 {
 		return nil, fmt.Errorf("%s: artifact config lists no layers", p.what)
+	}
+	for _, l := range cfg.Layers {
+		if l.Digest.Validate() != nil || l.Blob.Validate() != nil {
+			return nil, fmt.Errorf("%s: artifact config: bad layer digest %q or blob %q", p.what, l.Digest, l.Blob)
+		}
 	}
 	return &cfg, nil
 }
@@ -118,7 +112,7 @@ func (p *puller) blob(d digest.Digest, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(oci.Verify(rc, v1.Hash{Algorithm: d.Algorithm().String(), Hex: d.Encoded()}), limit+1))
+	b, err := io.ReadAll(io.LimitReader(oci.Verify(&countingReader{r: rc, p: p.progress}, hash(d)), limit+1))
 	if err == nil && int64(len(b)) > limit {
 		err = fmt.Errorf("larger than %d bytes", limit)
 	}
@@ -137,36 +131,32 @@ func (p *puller) pull(ctx context.Context, r templates.Ref, cfg *artifactConfig)
 	}
 	defer lock.Unlock()
 	stack := make([]*layers.Manifest, len(cfg.Layers))
-	var todo []fetch
+	var todo []pack
 	planned := map[digest.Digest]bool{}
 	for i, al := range cfg.Layers {
-		if stack[i], err = p.layerManifest(al); err != nil {
-			return nil, err
+		m, err := p.st.Layers.ReadLayer(al.Digest)
+		if err == nil && !p.lacksAny(m, planned) {
+			stack[i] = m
+			continue
 		}
-		f, err := p.plan(al, stack[i], planned)
+		m, packs, err := p.layerBlob(al)
 		if err != nil {
 			return nil, err
 		}
-		todo = append(todo, f...)
+		f, err := p.plan(al, m, packs, planned)
+		if err != nil {
+			return nil, err
+		}
+		stack[i], todo = m, append(todo, f...)
 	}
 	if err := p.fetch(ctx, todo); err != nil {
 		return nil, err
 	}
 	ds := make([]digest.Digest, len(stack))
 	for i, m := range stack {
-		for _, e := range m.Entries {
-			if e.Type == layers.TypeReg && !p.st.Layers.HasObject(e.Digest) {
-				return nil, fmt.Errorf("%s: layer %s: object %s of %s was not fetched", p.what, cfg.Layers[i].Digest, e.Digest, e.Path)
-			}
+		if ds[i], err = p.writeLayer(m, cfg.Layers[i].Digest); err != nil {
+			return nil, err
 		}
-		d, err := p.st.Layers.WriteLayer(m)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.what, err)
-		}
-		if d != cfg.Layers[i].Digest {
-			return nil, fmt.Errorf("%s: layer %s was stored as %s: %w", p.what, cfg.Layers[i].Digest, d, layers.ErrCorrupt)
-		}
-		ds[i] = d
 	}
 	t := &templates.Template{Ref: r, Layers: ds, Config: cfg.Config, Created: cfg.Created}
 	if err := p.st.Save(t); err != nil {
@@ -175,29 +165,45 @@ func (p *puller) pull(ctx context.Context, r templates.Ref, cfg *artifactConfig)
 	return t, nil
 }
 
-// layerManifest returns the manifest of layer al, from the store when it
-// has it, else fetched and checked against the layer digest.
-func (p *puller) layerManifest(al artifactLayer) (*layers.Manifest, error) {
-	if err := al.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: artifact layer %q: %w", p.what, al.Digest, err)
+// lacksAny reports whether the store lacks an object of m that is not
+// already planned.
+func (p *puller) lacksAny(m *layers.Manifest, planned map[digest.Digest]bool) bool {
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.Type == layers.TypeReg && !planned[e.Digest] && !p.st.Layers.HasObject(e.Digest) {
+			return true
+		}
 	}
-	if m, err := p.st.Layers.ReadLayer(al.Digest); err == nil {
-		return m, nil
-	}
-	z, err := p.blob(al.Manifest, 1<<30)
+	return false
+}
+
+// layerBlob fetches the description of layer al.
+func (p *puller) layerBlob(al artifactLayer) (*layers.Manifest, []pack, error) {
+	b, err := p.blob(al.Blob, 1<<30)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	raw, err := layers.Decompress(z)
+	m, packs, err := decodeLayerBlob(b, al.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("%s: layer %s: manifest blob does not decompress: %w", p.what, al.Digest, err)
+		return nil, nil, fmt.Errorf("%s: %w", p.what, err)
 	}
-	if got := digest.FromBytes(raw); got != al.Digest {
-		return nil, fmt.Errorf("%s: layer %s: manifest hashes to %s: %w", p.what, al.Digest, got, layers.ErrCorrupt)
+	return m, packs, nil
+}
+
+// writeLayer stores manifest m once every object it names is in the store,
+// and checks that it is layer want.
+func (p *puller) writeLayer(m *layers.Manifest, want digest.Digest) (digest.Digest, error) {
+	for _, e := range m.Entries {
+		if e.Type == layers.TypeReg && !p.st.Layers.HasObject(e.Digest) {
+			return "", fmt.Errorf("%s: layer %s: object %s of %s was not fetched", p.what, want, e.Digest, e.Path)
+		}
 	}
-	m, err := layers.DecodeManifest(raw)
+	d, err := p.st.Layers.WriteLayer(m)
 	if err != nil {
-		return nil, fmt.Errorf("%s: layer %s: %w", p.what, al.Digest, err)
+		return "", fmt.Errorf("%s: %w", p.what, err)
 	}
-	return m, nil
+	if d != want {
+		return "", fmt.Errorf("%s: layer %s was stored as %s: %w", p.what, want, d, layers.ErrCorrupt)
+	}
+	return d, nil
 }

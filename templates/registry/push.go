@@ -25,7 +25,11 @@ func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst s
 	if !ok {
 		return v1.Hash{}, fmt.Errorf("push to %q: name a tag (REGISTRY/REPO:TAG), not a digest", dst)
 	}
-	img, err := oci.Image(ctx, st, t, "", nil)
+	art, err := newArtifact(st, t)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, err := oci.Image(ctx, st, t, oci.ImageOptions{Annotations: map[string]string{ConfigAnnotation: art.configDigest().String()}})
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -38,11 +42,11 @@ func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst s
 	}
 	mt, _ := img.MediaType()
 	size, _ := img.Size()
-	art, err := newArtifact(st, t, v1.Descriptor{MediaType: mt, Size: size, Digest: d})
+	artImg, err := art.image(v1.Descriptor{MediaType: mt, Size: size, Digest: d})
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Write(artifactTag(tag), art, o.withProgress(ctx)...); err != nil {
+	if err := remote.Write(artifactTag(tag), artImg, o.withProgress(ctx)...); err != nil {
 		return v1.Hash{}, explain("push "+dst+TagSuffix, err)
 	}
 	return d, nil
