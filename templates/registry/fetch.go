@@ -114,7 +114,8 @@ func (p *puller) writeBatch(batch []pack, w io.Writer) error {
 }
 
 // copyPack copies the objects of pack d into tw, and reads the blob to its
-// end so that the client's digest check runs.
+// end so that the client's digest check runs. A blob that fails that check
+// is reported as such even when its bytes also fail to decompress.
 func (p *puller) copyPack(d digest.Digest, tw *tar.Writer, written map[string]bool) error {
 	rc, err := p.open(d)
 	if err != nil {
@@ -122,6 +123,16 @@ func (p *puller) copyPack(d digest.Digest, tw *tar.Writer, written map[string]bo
 	}
 	defer rc.Close()
 	r := &countingReader{r: rc, p: p.progress}
+	err = copyObjects(r, tw, written)
+	if _, derr := io.Copy(io.Discard, r); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// copyObjects copies the entries of a pack stream into tw, skipping those
+// already written.
+func copyObjects(r io.Reader, tw *tar.Writer, written map[string]bool) error {
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return err
@@ -131,7 +142,7 @@ func (p *puller) copyPack(d digest.Digest, tw *tar.Writer, written map[string]bo
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
@@ -150,8 +161,6 @@ func (p *puller) copyPack(d digest.Digest, tw *tar.Writer, written map[string]bo
 			return err
 		}
 	}
-	_, err = io.Copy(io.Discard, r)
-	return err
 }
 
 // countingReader reports bytes received as progress.

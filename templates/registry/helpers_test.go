@@ -19,6 +19,7 @@ import (
 
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/oci"
 )
 
 var ctx = context.Background()
@@ -58,6 +59,11 @@ func startRegistry(t *testing.T) string {
 	}
 	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
 	cmd.Stdout, cmd.Stderr = log, log
+	for _, kv := range os.Environ() { // the registry reads REGISTRY_* as configuration
+		if !strings.HasPrefix(kv, "REGISTRY_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +225,9 @@ func storeListing(t *testing.T, st *templates.Store) []string {
 		})
 	}
 	return names
+}
+
+// ociExport writes tp into an image layout at dir, ref name "1".
+func ociExport(st *templates.Store, tp *templates.Template, dir string) error {
+	return oci.ExportLayout(ctx, st, tp, dir, "1", nil)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ func appTree(t *testing.T, st *templates.Store) string {
 		os.RemoveAll(filepath.Join(app, "names")),
 		os.WriteFile(filepath.Join(app, "bin", "ping"), []byte("new ping"), 0o755),
 		os.MkdirAll(filepath.Join(app, "opt", "app"), 0o755),
-		os.WriteFile(filepath.Join(app, "opt", "app", "run"), make([]byte, 100<<10), 0o755),
+		os.WriteFile(filepath.Join(app, "opt", "app", "run"), random(100<<10), 0o755),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -32,6 +33,13 @@ func appTree(t *testing.T, st *templates.Store) string {
 	}
 	publish(t, st, "app:1", app, "base:1")
 	return app
+}
+
+// random returns n bytes that do not compress.
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // publish → push → rm + gc → pull → export equals the original tree; a
