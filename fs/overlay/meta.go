@@ -62,9 +62,9 @@ func buildMeta(s *layers.Store, d digest.Digest) error {
 	if err := writeMeta(tmp, m); err != nil {
 		return err
 	}
-	if err := syncfs(tmp); err != nil {
-		return err
-	}
+	// No sync before the rename: the tree holds no file data, only
+	// metadata, which journaling filesystems (ext4, xfs) commit in order,
+	// so a rename that survives a crash has the whole tree behind it.
 	err = os.Rename(tmp, MetaDir(s, d))
 	if err != nil && !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) {
 		return err
@@ -166,16 +166,4 @@ func metacopyFile(p string, e *layers.Entry) error {
 		return fmt.Errorf("set %s: %w", upper.XattrRedirect, err)
 	}
 	return f.Close()
-}
-
-func syncfs(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		return fmt.Errorf("syncfs %s: %w", dir, err)
-	}
-	return nil
 }
