@@ -17,6 +17,7 @@ import (
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci"
+	"github.com/acetate/acetate/templates/oci/ocitest"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -238,23 +239,6 @@ func TestImportDockerArchive(t *testing.T) {
 	}
 }
 
-// storeListing is every ref, layer and object of a store, to check that a
-// failed import changed nothing.
-func storeListing(t *testing.T, st *templates.Store) []string {
-	t.Helper()
-	var names []string
-	root := st.Layers.Root()
-	for _, sub := range []string{"templates", "layers", "objects"} {
-		filepath.WalkDir(filepath.Join(root, sub), func(p string, d os.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, strings.TrimPrefix(p, root))
-			}
-			return nil
-		})
-	}
-	return names
-}
-
 // tarLayer makes an image layer from tar entries (name -> content).
 func tarLayer(t *testing.T, entries ...string) v1.Layer {
 	t.Helper()
@@ -296,7 +280,7 @@ func TestImportBadInput(t *testing.T) {
 	if _, err := st.Publish(ctx, templates.MustParseRef("keep:1"), t.TempDir(), templates.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	before := storeListing(t, st)
+	before := ocitest.Listing(t, st)
 
 	good := tarLayer(t, "etc/ok")
 	escape, err := mutate.AppendLayers(empty.Image, good, tarLayer(t, "usr/x", "../../evil"))
@@ -326,7 +310,7 @@ func TestImportBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) || (c.is != nil && !errors.Is(err, c.is)) {
 				t.Fatalf("error %v, want one containing %s", err, c.want)
 			}
-			if after := storeListing(t, st); !slices.Equal(before, after) {
+			if after := ocitest.Listing(t, st); !slices.Equal(before, after) {
 				t.Errorf("the store changed:\nbefore %v\nafter  %v", before, after)
 			}
 		})

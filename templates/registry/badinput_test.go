@@ -16,6 +16,7 @@ import (
 
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/oci/ocitest"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -108,7 +109,7 @@ func TestPullBadInput(t *testing.T) {
 	down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	st := newStore(t)
 	publish(t, st, "keep:1", t.TempDir(), "")
-	before := storeListing(t, st)
+	before := ocitest.Listing(t, st)
 	cases := []struct {
 		name, src string
 		change    func(*http.Request, *http.Response)
@@ -134,7 +135,7 @@ func TestPullBadInput(t *testing.T) {
 				t.Fatalf("pull %s: error %v, want one containing %s", c.src, err, c.want)
 			}
 			t.Logf("%s: %v", c.name, err)
-			if after := storeListing(t, st); !slices.Equal(before, after) {
+			if after := ocitest.Listing(t, st); !slices.Equal(before, after) {
 				t.Errorf("the store changed:\nbefore %v\nafter  %v", before, after)
 			}
 		})

@@ -211,22 +211,6 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// storeListing names every ref, layer and object of a store.
-func storeListing(t *testing.T, st *templates.Store) []string {
-	t.Helper()
-	var names []string
-	root := st.Layers.Root()
-	for _, sub := range []string{"templates", "layers", "objects"} {
-		filepath.WalkDir(filepath.Join(root, sub), func(p string, d os.DirEntry, err error) error {
-			if err == nil {
-				names = append(names, strings.TrimPrefix(p, root))
-			}
-			return nil
-		})
-	}
-	return names
-}
-
 // ociExport writes tp into an image layout at dir, ref name "1".
 func ociExport(st *templates.Store, tp *templates.Template, dir string) error {
 	return oci.ExportLayout(ctx, st, tp, dir, "1", nil)

@@ -2,12 +2,12 @@ package registry
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/acetate/acetate/layers"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 )
@@ -101,21 +101,12 @@ func copyObject(s *layers.Store, o object, w io.Writer) error {
 
 // describePack generates a pack to learn its digest and size.
 func describePack(s *layers.Store, objs []object) (pack, error) {
-	h := sha256.New()
-	cw := &countWriter{w: h}
-	if err := writePack(s, objs, cw); err != nil {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writePack(s, objs, pw)) }()
+	h, n, err := v1.SHA256(pr)
+	pr.Close()
+	if err != nil {
 		return pack{}, err
 	}
-	return pack{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return pack{digest: digest.Digest(h.String()), size: n}, nil
 }

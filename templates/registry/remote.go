@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/acetate/acetate/layers"
@@ -55,6 +56,10 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 
 // explain turns a client error into one that says what went wrong.
 func explain(what string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return fmt.Errorf("%s: cannot reach the registry (is it running, is the address right?): %w", what, err)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
