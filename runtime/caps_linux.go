@@ -31,15 +31,17 @@ func capMask(caps []int) uint64 {
 
 // restrictProcess drops every capability outside keep from the bounding,
 // effective and permitted sets, empties the inheritable and ambient sets, and
-// sets
-// no_new_privs. These are attributes of a thread: it acts on the calling
-// thread only, which must be locked and must be the one that forks the
-// command, so that the command inherits them. The helper's other threads
-// (idle Go runtime threads) keep their capabilities; the container cannot
-// reach them, since ptrace and /proc/<pid>/{fd,root,mem} of a process with
-// more capabilities than the caller's are denied without CAP_SYS_PTRACE.
-// (Doing it on every thread with syscall.AllThreadsSyscall costs a stop of
-// every thread per call: about 30 calls, milliseconds at each start.)
+// sets no_new_privs, for the command that the calling thread forks next.
+//
+// These are attributes of a thread, and the calling thread must be locked
+// and be the one that forks the command, which inherits them. The helper's
+// other threads (idle Go runtime threads) never run container code: they
+// lose their effective and permitted capabilities too where the Go runtime
+// can change every thread (no cgo), and the process is made non-dumpable in
+// any case, so that nothing in the container can ptrace it or open its
+// /proc/<pid>/{mem,fd,root} to borrow them. (Dropping the bounding set on
+// every thread would cost a stop of every thread per capability:
+// milliseconds at each start, for threads that never execve.)
 func restrictProcess(keep []int) error {
 	mask := capMask(keep)
 	for c := 0; c <= 63; c++ {
@@ -66,8 +68,15 @@ func restrictProcess(keep []int) error {
 		// lift a process's permitted set across execve.
 		data[i] = unix.CapUserData{Effective: word, Permitted: word}
 	}
-	if err := rawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
-		return fmt.Errorf("failed to set capabilities: %w", err)
+	if err := prctl(unix.PR_SET_DUMPABLE, 0, 0); err != nil {
+		return fmt.Errorf("failed to make the helper non-dumpable: %w", err)
+	}
+	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if errno == syscall.ENOTSUP { // a cgo binary: this thread only
+		_, _, errno = syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	}
+	if errno != 0 {
+		return fmt.Errorf("failed to set capabilities: %w", errno)
 	}
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
 		return fmt.Errorf("failed to set no_new_privs: %w", err)

@@ -152,6 +152,34 @@ func probeMain(args []string) int {
 			return 0
 		}
 		return 1
+	case "ptrace-init":
+		// The init holds idle threads of more privilege; it must not
+		// be traceable from inside.
+		err := unix.PtraceAttach(1)
+		fmt.Println("ptrace attach 1:", err)
+		if err == unix.EPERM {
+			return 0
+		}
+		return 1
+	case "init-threads-caps":
+		// Every thread of the init has the container's capabilities.
+		tasks, _ := os.ReadDir("/proc/1/task")
+		for _, task := range tasks {
+			data, err := os.ReadFile("/proc/1/task/" + task.Name() + "/status")
+			if err != nil {
+				fmt.Println(err)
+				continue // non-dumpable: unreadable is fine too
+			}
+			for _, l := range strings.Split(string(data), "\n") {
+				if strings.HasPrefix(l, "CapEff:") {
+					fmt.Println(task.Name(), l)
+					if !strings.HasSuffix(l, fmt.Sprintf("%016x", capMask(defaultCapabilities))) {
+						return 1
+					}
+				}
+			}
+		}
+		return 0
 	case "setns":
 		// Creating namespaces needs CAP_SYS_ADMIN, which is dropped.
 		err := unix.Unshare(unix.CLONE_NEWNS)

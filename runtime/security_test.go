@@ -121,10 +121,12 @@ func TestCapabilities(t *testing.T) {
 func TestModuleLoadFails(t *testing.T) {
 	root := overlayRoot(t)
 	probe := installProbe(t, root)
-	for _, check := range []string{"finit_module", "setns"} {
+	for _, check := range []string{"finit_module", "setns", "ptrace-init", "init-threads-caps"} {
 		r := runSpec(t, Spec{Rootfs: root, Args: []string{probe, "__probe", check}})
 		if r.code != 0 {
 			t.Errorf("%s: %+v", check, r)
+		} else {
+			t.Logf("%s: %s", check, strings.TrimSpace(r.stdout))
 		}
 	}
 }
