@@ -100,7 +100,7 @@ func newCloneCmd(a *app) *cobra.Command {
 		Use:   "clone SRC NEW",
 		Short: "Create a container with SRC's template and a copy of SRC's differences",
 		Example: `  acetate clone web1 web2
-  acetate clone golden test-$(date +%s) && acetate mount test-...`,
+  acetate clone golden test1 && acetate mount test1`,
 		Args: exactArgs(2),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, src string, args []string) error {
 			name, err := containerName(args[0])
