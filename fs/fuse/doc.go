@@ -1,0 +1,38 @@
+// Package fuse is the FUSE union driver: it serves a container's root from
+// read-only lower layers and the container's upper directory, with
+// github.com/hanwen/go-fuse/v2.
+//
+// The lower layers are a Lower: StoreLower serves a template's stack
+// straight from the store's layer manifests and objects, its metadata from
+// memory. The upper directory is in overlayfs format (see package fs), so
+// kernel overlayfs mounted over the same layers shows the same tree:
+//
+//   - a file is copied up whole (data, then metadata) before its first
+//     write or metadata change; hardlinks in a lower layer are copied up
+//     together and stay linked;
+//   - a deletion is a whiteout (character device 0/0), made with
+//     RENAME_WHITEOUT where a rename leaves one behind;
+//   - a directory created where one was deleted is opaque
+//     (trusted.overlay.opaque=y);
+//   - a directory that has content below and is renamed is copied up alone
+//     and carries trusted.overlay.redirect with the absolute path of its
+//     lower directory, as overlayfs does with redirect_dir=on; its content
+//     stays below;
+//   - a metacopy file written by overlayfs (trusted.overlay.metacopy) is
+//     read with its data from below, at trusted.overlay.redirect or at the
+//     same path, and is completed into a full copy before it is written.
+//
+// Inode numbers are stable while mounted: a template file keeps its number
+// across copy-up, and hardlinks share one. O_TMPFILE is answered with
+// EOPNOTSUPP. POSIX and BSD locks are kept by the kernel within the mount.
+//
+// File reads and writes use FUSE passthrough where the kernel offers it
+// (Linux 6.9+, and the server needs CAP_SYS_ADMIN, so in practice root): a
+// template file opened read-only is backed by its object, opened O_RDONLY,
+// and a file opened for writing by its copy in the upper directory. Without
+// passthrough the same files are served through the server, with the page
+// cache kept between opens.
+//
+// Driver mounts by re-executing the current binary as a background server;
+// the binary's main must call ServeIfRequested first.
+package fuse

@@ -1,0 +1,129 @@
+package fuse
+
+import (
+	"context"
+	"os"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// file is an open file of the merged view, backed by a file descriptor of
+// the upper file or, read-only, of the lower data. It forwards only the
+// operations that are safe on an object: no ioctl, no locks (the kernel
+// keeps those).
+type file struct {
+	lf *fs.LoopbackFile
+	n  *node
+	// lower is set when the descriptor reads lower data.
+	lower bool
+}
+
+// passthroughFile is a file whose reads and writes the kernel may do
+// itself on the backing descriptor (FUSE passthrough, Linux 6.9+).
+type passthroughFile struct{ *file }
+
+// handle is implemented by both kinds of open file.
+type handle interface{ base() *file }
+
+func (f *file) base() *file { return f }
+
+var (
+	_ = (fs.FileReader)((*file)(nil))
+	_ = (fs.FileWriter)((*file)(nil))
+	_ = (fs.FileFlusher)((*file)(nil))
+	_ = (fs.FileFsyncer)((*file)(nil))
+	_ = (fs.FileReleaser)((*file)(nil))
+	_ = (fs.FileLseeker)((*file)(nil))
+	_ = (fs.FileAllocater)((*file)(nil))
+	_ = (fs.FileGetattrer)((*file)(nil))
+	_ = (fs.FilePassthroughFder)(passthroughFile{})
+)
+
+// newHandle wraps f; with passthrough the kernel may bypass the server.
+func newHandle(n *node, f *os.File, lower, passthrough bool) fs.FileHandle {
+	h := &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}
+	if lower {
+		n.lowerOpens.Add(1)
+	}
+	if passthrough {
+		return passthroughFile{h}
+	}
+	return h
+}
+
+// PassthroughFd implements fs.FilePassthroughFder.
+func (p passthroughFile) PassthroughFd() (int, bool) { return p.lf.PassthroughFd() }
+
+// Read implements fs.FileReader.
+func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return f.lf.Read(ctx, buf, off)
+}
+
+// Write implements fs.FileWriter.
+func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if f.lower {
+		return 0, syscall.EBADF
+	}
+	return f.lf.Write(ctx, data, off)
+}
+
+// Flush implements fs.FileFlusher.
+func (f *file) Flush(ctx context.Context) syscall.Errno { return f.lf.Flush(ctx) }
+
+// Fsync implements fs.FileFsyncer.
+func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if f.lower {
+		return 0
+	}
+	return f.lf.Fsync(ctx, flags)
+}
+
+// Release implements fs.FileReleaser.
+func (f *file) Release(ctx context.Context) syscall.Errno {
+	if f.lower {
+		f.n.lowerOpens.Add(-1)
+	}
+	return f.lf.Release(ctx)
+}
+
+// Lseek implements fs.FileLseeker (SEEK_DATA and SEEK_HOLE).
+func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	return f.lf.Lseek(ctx, off, whence)
+}
+
+// Allocate implements fs.FileAllocater.
+func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	if f.lower {
+		return syscall.EBADF
+	}
+	return f.lf.Allocate(ctx, off, size, mode)
+}
+
+// Getattr implements fs.FileGetattrer: the node's attributes, or those of
+// the open descriptor once the file has no name left.
+func (f *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	return f.getattr(&out.Attr)
+}
+
+func (f *file) getattr(out *fuse.Attr) syscall.Errno {
+	if errno := f.n.getattr(out); errno != syscall.ENOENT {
+		return errno
+	}
+	var a fuse.AttrOut
+	if errno := f.lf.Getattr(context.Background(), &a); errno != 0 {
+		return errno
+	}
+	*out = a.Attr
+	out.Ino = f.n.StableAttr().Ino
+	return 0
+}
+
+// setattr changes the open upper file through its descriptor.
+func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.lf.Setattr(ctx, in, out); errno != 0 {
+		return errno
+	}
+	return f.getattr(&out.Attr)
+}

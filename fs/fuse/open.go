@@ -1,0 +1,103 @@
+package fuse
+
+import (
+	"context"
+	"os"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+var (
+	_ = (fs.NodeOpener)((*node)(nil))
+	_ = (fs.NodeCreater)((*node)(nil))
+	_ = (fs.NodeSetattrer)((*node)(nil))
+)
+
+// openFlags are the open(2) flags that only matter when a file is created.
+const openFlags = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY
+
+// Open implements fs.NodeOpener. A file opened for writing is copied up
+// first (without its data when O_TRUNC drops it anyway); a file opened
+// read-only is served from wherever its data is, a template file from its
+// object, with the page cache kept between opens.
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	flags &^= openFlags
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return n.openUpper(flags)
+	}
+	up := n.upperPath()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(up, &st); err == nil && !isMetacopy(up) {
+		f, err := os.OpenFile(up, int(flags), 0)
+		if err != nil {
+			return nil, 0, fs.ToErrno(err)
+		}
+		return newHandle(n, f, false, true), 0, 0
+	}
+	f, err := n.u.lower.Open(n.lower)
+	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	return newHandle(n, f, true, true), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// openUpper copies the node up and opens its upper file. While a handle
+// backed by lower data is open, the kernel may be passing it through to
+// the object; the new handle is then served by this server in direct I/O
+// mode, which the kernel allows beside passthrough.
+func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if n.u.readOnly {
+		return nil, 0, syscall.EROFS
+	}
+	n.u.mu.Lock()
+	err := n.copyUp(flags&syscall.O_TRUNC == 0)
+	n.u.mu.Unlock()
+	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	f, err := os.OpenFile(n.upperPath(), int(flags), 0)
+	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	if n.lowerOpens.Load() > 0 {
+		return newHandle(n, f, false, false), fuse.FOPEN_DIRECT_IO, 0
+	}
+	return newHandle(n, f, false, true), 0, 0
+}
+
+// Create implements fs.NodeCreater.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	var f *os.File
+	child, errno := n.newChild(ctx, name, out, true, func(p string) error {
+		fd, err := syscall.Open(p, int(flags&^syscall.O_TRUNC)|openFlags|syscall.O_CLOEXEC, mode&07777)
+		if err != nil {
+			return err
+		}
+		f = os.NewFile(uintptr(fd), p)
+		return nil
+	})
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return child, newHandle(child.Operations().(*node), f, false, true), 0, 0
+}
+
+// Setattr implements fs.NodeSetattrer: chmod, chown, truncate and utimes,
+// on the open upper file when there is one, else on the node copied up.
+func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if n.u.readOnly {
+		return syscall.EROFS
+	}
+	if h, ok := fh.(handle); ok && !h.base().lower {
+		return h.base().setattr(ctx, in, out)
+	}
+	n.u.mu.Lock()
+	defer n.u.mu.Unlock()
+	size, truncating := in.GetSize()
+	if err := n.copyUp(!truncating || size > 0); err != nil {
+		return fs.ToErrno(err)
+	}
+	return setattrPath(n.upperPath(), in, func(out *fuse.Attr) syscall.Errno { return n.getattr(out) }, out)
+}

@@ -1,0 +1,106 @@
+package fuse
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	_ = (fs.NodeUnlinker)((*node)(nil))
+	_ = (fs.NodeRmdirer)((*node)(nil))
+)
+
+// Unlink implements fs.NodeUnlinker: the upper file goes, and a whiteout
+// takes its place when something below has the name.
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return n.remove(name, false)
+}
+
+// Rmdir implements fs.NodeRmdirer. The directory must be empty in the
+// merged view; its upper directory may still hold whiteouts, which go
+// with it.
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.remove(name, true)
+}
+
+func (n *node) remove(name string, dir bool) syscall.Errno {
+	if n.u.readOnly {
+		return syscall.EROFS
+	}
+	n.u.mu.Lock()
+	defer n.u.mu.Unlock()
+	var attr fuse.Attr
+	child, errno := n.lookupChild(name, &attr)
+	if errno != 0 {
+		return errno
+	}
+	isDir := attr.Mode&syscall.S_IFMT == syscall.S_IFDIR
+	switch {
+	case dir && !isDir:
+		return syscall.ENOTDIR
+	case !dir && isDir:
+		return syscall.EISDIR
+	case dir:
+		if errno := n.checkEmpty(name, child); errno != 0 {
+			return errno
+		}
+	}
+	if err := n.copyUp(true); err != nil {
+		return fs.ToErrno(err)
+	}
+	up := filepath.Join(n.upperPath(), name)
+	if attr.Mode&syscall.S_IFMT == syscall.S_IFREG && attr.Nlink > 1 {
+		// Copy the hardlink group up, so that the links left count
+		// themselves right.
+		if err := n.u.copyUp(filepath.Join(n.rel(), name), child.lower, true); err != nil {
+			return fs.ToErrno(err)
+		}
+	}
+	n.u.forgetIno(up)
+	if err := os.RemoveAll(up); err != nil {
+		return fs.ToErrno(err)
+	}
+	if n.lowerHas(name) {
+		return fs.ToErrno(mkWhiteout(up))
+	}
+	return 0
+}
+
+// checkEmpty returns ENOTEMPTY unless directory child, named name in n, is
+// empty in the merged view.
+func (n *node) checkEmpty(name string, child *node) syscall.Errno {
+	probe := &node{u: n.u, lower: child.lower}
+	entries, errno := probe.listAt(filepath.Join(n.upperPath(), name))
+	if errno != 0 {
+		return errno
+	}
+	if len(entries) > 0 {
+		return syscall.ENOTEMPTY
+	}
+	return 0
+}
+
+// mkWhiteout makes a whiteout at p.
+func mkWhiteout(p string) error {
+	return unix.Mknod(p, unix.S_IFCHR, 0)
+}
+
+// renameWhiteout renames old to new leaving a whiteout at old, atomically
+// where the filesystem supports RENAME_WHITEOUT.
+func renameWhiteout(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_WHITEOUT)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return err
+	}
+	if err := os.Rename(old, new); err != nil {
+		return err
+	}
+	return mkWhiteout(old)
+}

@@ -1,0 +1,79 @@
+package fuse
+
+import (
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// cacheTimeout is how long the kernel may keep entries and attributes.
+// Lower entries never change and the upper directory changes only through
+// this server, which tells the kernel, so any long value is safe.
+const cacheTimeout = 24 * time.Hour
+
+// ServeOptions tune one mount served in this process.
+type ServeOptions struct {
+	// ReadOnly refuses every change with EROFS and mounts read-only.
+	ReadOnly bool
+	// DisableReadDirPlus makes directory listings return names only; see
+	// the benchmarks for when it pays.
+	DisableReadDirPlus bool
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// Serve mounts the union of lower and the upper directory upper at target
+// and serves it from this process until it is unmounted (server.Wait).
+// work is a scratch directory on upper's filesystem. Serve needs root: it
+// mounts directly, without fusermount, and registers passthrough backing
+// files (Linux 6.9+, CAP_SYS_ADMIN); without passthrough, reads and writes
+// are served through this process.
+func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fuse.Server, error) {
+	var err error
+	if upper, err = filepath.Abs(upper); err != nil {
+		return nil, fmt.Errorf("fuse: upper: %w", err)
+	}
+	if work, err = filepath.Abs(work); err != nil {
+		return nil, fmt.Errorf("fuse: work: %w", err)
+	}
+	u, err := newUnion(lower, upper, work, o.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	rootEntry, _ := lower.Lookup("/")
+	timeout := cacheTimeout
+	flags := uintptr(syscall.MS_RELATIME)
+	if o.ReadOnly {
+		flags |= syscall.MS_RDONLY
+	}
+	opts := &fs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout,
+		RootStableAttr:  &fs.StableAttr{Mode: syscall.S_IFDIR, Ino: rootEntry.Ino},
+		MountOptions: fuse.MountOptions{
+			AllowOther:           true,
+			FsName:               "acetate",
+			Name:                 "acetate",
+			DirectMount:          true,
+			DirectMountStrict:    true,
+			DirectMountFlags:     flags,
+			Options:              []string{"default_permissions"},
+			EnableSymlinkCaching: true,
+			DisableReadDirPlus:   o.DisableReadDirPlus,
+			MaxWrite:             1 << 20,
+			MaxReadAhead:         1 << 20,
+			Debug:                o.Debug,
+		},
+	}
+	syscall.Umask(0)
+	server, err := fs.Mount(target, &node{u: u, lower: "/"}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
+	}
+	return server, nil
+}
