@@ -18,7 +18,7 @@ import (
 // layers are generated from the store when read.
 type image struct {
 	config, manifest []byte
-	layers           map[v1.Hash]*Layer
+	layers           map[v1.Hash]*layer
 }
 
 // ImageOptions change what Image builds.
@@ -35,7 +35,7 @@ type ImageOptions struct {
 // Image presents template t as an OCI image with one layer per acetate
 // layer. Building it generates every layer once to learn its digests.
 func Image(ctx context.Context, st *templates.Store, t *templates.Template, o ImageOptions) (v1.Image, error) {
-	img := &image{layers: map[v1.Hash]*Layer{}}
+	img := &image{layers: map[v1.Hash]*layer{}}
 	cfg := v1.ConfigFile{
 		Created:      v1.Time{Time: t.Created},
 		Architecture: runtime.GOARCH,
@@ -49,7 +49,7 @@ func Image(ctx context.Context, st *templates.Store, t *templates.Template, o Im
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", t.Ref, err)
 		}
-		l, err := NewLayer(ctx, st.Layers, m, o.BlobDir, o.Progress)
+		l, err := newLayer(ctx, st.Layers, m, o.BlobDir, o.Progress)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
 		}

@@ -17,9 +17,9 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// Layer is one acetate layer as an OCI layer (a v1.Layer): a gzip tar
+// layer is one acetate layer as an OCI layer (a v1.Layer): a gzip tar
 // stream, generated from the store on each read and identical every time.
-type Layer struct {
+type layer struct {
 	s      *layers.Store
 	m      *layers.Manifest
 	digest v1.Hash
@@ -27,13 +27,13 @@ type Layer struct {
 	size   int64
 }
 
-var _ v1.Layer = (*Layer)(nil)
+var _ v1.Layer = (*layer)(nil)
 
-// NewLayer describes layer m of store s: it generates the layer once to
+// newLayer describes layer m of store s: it generates the layer once to
 // learn its digests. When blobDir is not empty, that pass also writes the
 // compressed layer there, named by its digest's hex.
-func NewLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir string, p layers.Progress) (*Layer, error) {
-	l := &Layer{s: s, m: m}
+func newLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir string, p layers.Progress) (*layer, error) {
+	l := &layer{s: s, m: m}
 	if blobDir == "" {
 		return l, l.describe(ctx, io.Discard, p)
 	}
@@ -57,7 +57,7 @@ func NewLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir 
 
 // describe generates the layer, copying the compressed bytes to sink, and
 // records its digests and size.
-func (l *Layer) describe(ctx context.Context, sink io.Writer, p layers.Progress) error {
+func (l *layer) describe(ctx context.Context, sink io.Writer, p layers.Progress) error {
 	dh, zh := sha256.New(), sha256.New()
 	cw := &countingWriter{w: io.MultiWriter(zh, sink)}
 	zw, _ := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
@@ -87,7 +87,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // writeTar writes the layer as an OCI layer tar: whiteouts as empty
 // ".wh.NAME" files and opaque directories as ".wh..wh..opq" markers first
 // (so they can only hide what lower layers hold), then every other entry.
-func (l *Layer) writeTar(ctx context.Context, w io.Writer, p layers.Progress) error {
+func (l *layer) writeTar(ctx context.Context, w io.Writer, p layers.Progress) error {
 	tw := tar.NewWriter(w)
 	var rest []layers.Entry
 	for i := range l.m.Entries {
@@ -116,19 +116,19 @@ func (l *Layer) writeTar(ctx context.Context, w io.Writer, p layers.Progress) er
 }
 
 // Digest is the sha256 of the compressed layer.
-func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *layer) Digest() (v1.Hash, error) { return l.digest, nil }
 
 // DiffID is the sha256 of the uncompressed tar stream.
-func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 // Size is the compressed size.
-func (l *Layer) Size() (int64, error) { return l.size, nil }
+func (l *layer) Size() (int64, error) { return l.size, nil }
 
 // MediaType is the OCI gzip layer type.
-func (l *Layer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l *layer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
 
 // Compressed generates the gzip tar stream again.
-func (l *Layer) Compressed() (io.ReadCloser, error) {
+func (l *layer) Compressed() (io.ReadCloser, error) {
 	return l.pipe(func(w io.Writer) error {
 		zw, _ := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 		if err := l.writeTar(context.Background(), zw, nil); err != nil {
@@ -139,13 +139,13 @@ func (l *Layer) Compressed() (io.ReadCloser, error) {
 }
 
 // Uncompressed generates the tar stream again.
-func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	return l.pipe(func(w io.Writer) error { return l.writeTar(context.Background(), w, nil) }), nil
 }
 
 // pipe runs write in a goroutine and returns its output as a reader.
 // Closing the reader early stops the writer.
-func (l *Layer) pipe(write func(io.Writer) error) io.ReadCloser {
+func (l *layer) pipe(write func(io.Writer) error) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
 	return pr

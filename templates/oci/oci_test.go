@@ -47,15 +47,6 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-func newStore(t *testing.T) *templates.Store {
-	t.Helper()
-	st, err := templates.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // layered publishes the crafted tree as a base and, on it, a changed copy
 // (a file removed, a directory replaced by an opaque one, a file changed),
 // and returns the application template and the changed tree.
@@ -94,7 +85,7 @@ func layered(t *testing.T, st *templates.Store) (*templates.Template, string) {
 // tree, and is the same image, digest for digest, when exported again.
 func TestExportLayoutUmoci(t *testing.T) {
 	need(t, "skopeo", "umoci")
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	tp, want := layered(t, st)
 	dir := filepath.Join(t.TempDir(), "layout")
 	if err := oci.ExportLayout(ctx, st, tp, dir, "v1", nil); err != nil {
@@ -134,7 +125,7 @@ func indexDigest(t *testing.T, dir string) v1.Hash {
 // the same layers and config.
 func TestLayoutRoundTrip(t *testing.T) {
 	need(t)
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	tp, _ := layered(t, st)
 	dir := filepath.Join(t.TempDir(), "layout")
 	if err := oci.ExportLayout(ctx, st, tp, dir, "v1", nil); err != nil {
@@ -144,7 +135,7 @@ func TestLayoutRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newStore(t)
+	other := ocitest.NewStore(t)
 	got, err := oci.Import(ctx, other, templates.MustParseRef("again:1"), img, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +175,7 @@ func TestImportUmociImage(t *testing.T) {
 	want := filepath.Join(t.TempDir(), "bundle")
 	run(t, "umoci", "unpack", "--image", img, want)
 
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	image, err := oci.OpenSource("oci:" + img)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +202,7 @@ func TestImportUmociImage(t *testing.T) {
 // A docker save archive imports to the template it was made from.
 func TestImportDockerArchive(t *testing.T) {
 	need(t)
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	tp, want := layered(t, st)
 	img, err := oci.Image(ctx, st, tp, oci.ImageOptions{})
 	if err != nil {
@@ -225,7 +216,7 @@ func TestImportDockerArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newStore(t)
+	other := ocitest.NewStore(t)
 	got, err := oci.Import(ctx, other, templates.MustParseRef("docker:1"), src, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +267,7 @@ func writeLayout(t *testing.T, img v1.Image) string {
 // changed, a missing ref, a directory that is not a layout.
 func TestImportBadInput(t *testing.T) {
 	need(t)
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	if _, err := st.Publish(ctx, templates.MustParseRef("keep:1"), t.TempDir(), templates.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -95,11 +95,11 @@ func TestPullBadInput(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no credentials from the host
 	t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(t.TempDir(), "none.json"))
 	reg := startRegistry(t)
-	src := newStore(t)
+	src := ocitest.NewStore(t)
 	appTree(t, src)
 	push(t, src, "app:1", reg+"/acetate/app:1")
 	pushEscape(t, reg+"/bad/escape:1")
-	other := newStore(t)
+	other := ocitest.NewStore(t)
 	if _, err := other.Publish(ctx, templates.MustParseRef("plain:1"), appDir(t, src), templates.PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPullBadInput(t *testing.T) {
 
 	p := startProxy(t, reg)
 	down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	publish(t, st, "keep:1", t.TempDir(), "")
 	before := ocitest.Listing(t, st)
 	cases := []struct {
@@ -177,7 +177,7 @@ func plainImage(t *testing.T, st *templates.Store, ref, dst string) {
 // the next pull fetches only the rest, and the template appears only then.
 func TestPullResumes(t *testing.T) {
 	reg := startRegistry(t)
-	src := newStore(t)
+	src := ocitest.NewStore(t)
 	dir := filepath.Join(t.TempDir(), "tree")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestPullResumes(t *testing.T) {
 			resp.Body, resp.ContentLength = io.NopCloser(strings.NewReader(`{"errors":[{"code":"BLOB_UNKNOWN"}]}`)), -1
 		}
 	})
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	if _, err := Pull(ctx, st, p.addr+"/acetate/many:1", templates.MustParseRef("many:1"), insecure); err == nil {
 		t.Fatal("the interrupted pull succeeded")
 	}

@@ -137,15 +137,6 @@ func isBlobGet(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
 }
 
-func newStore(t *testing.T) *templates.Store {
-	t.Helper()
-	st, err := templates.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 func publish(t *testing.T, st *templates.Store, ref, src string, base string) *templates.Template {
 	t.Helper()
 	opts := templates.PublishOptions{}

@@ -10,6 +10,7 @@ import (
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/oci/ocitest"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -65,7 +66,7 @@ func TestIncrementalPull(t *testing.T) {
 	reg := startRegistry(t)
 	rootfs := testtree.DebianRootfs(t)
 	deb := testtree.DebPackage(t, "tree")
-	src := newStore(t)
+	src := ocitest.NewStore(t)
 	publish(t, src, "debian:12", rootfs, "")
 	withPkg := filepath.Join(t.TempDir(), "rootfs")
 	testtree.CopyTree(t, rootfs, withPkg)
@@ -79,7 +80,7 @@ func TestIncrementalPull(t *testing.T) {
 	}
 
 	p := startProxy(t, reg)
-	dst := newStore(t)
+	dst := ocitest.NewStore(t)
 	_, full := pulled(t, p, dst, "os/debian:12", "debian:12")
 	_, appBytes := pulled(t, p, dst, "os/debian-tree:app", "app:1")
 	// Forget the package's objects, so that the flat pull must fetch them.

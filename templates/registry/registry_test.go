@@ -9,6 +9,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/oci/ocitest"
 )
 
 // appTree publishes the crafted tree as base:1 and, on it, app:1: a copy
@@ -46,7 +47,7 @@ func random(n int) []byte {
 // second store pulls it too; both stores stay consistent.
 func TestPushPullRoundTrip(t *testing.T) {
 	reg := startRegistry(t)
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	want := appTree(t, st)
 	orig, _ := st.Lookup("app:1")
 	push(t, st, "app:1", reg+"/acetate/app:1")
@@ -67,7 +68,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	fsckClean(t, st)
 
-	other := newStore(t)
+	other := ocitest.NewStore(t)
 	again := pull(t, other, reg+"/acetate/app:1", "copy:2")
 	if err := treecmp.Compare(want, exportDir(t, other, again), treecmp.Options{}); err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 // importing its layers.
 func TestInteropSkopeoUmoci(t *testing.T) {
 	reg := startRegistry(t)
-	st := newStore(t)
+	st := ocitest.NewStore(t)
 	want := appTree(t, st)
 	push(t, st, "app:1", reg+"/acetate/app:1")
 
@@ -94,7 +95,7 @@ func TestInteropSkopeoUmoci(t *testing.T) {
 
 	run(t, "umoci", "config", "--image", dir+":1", "--tag", "2", "--config.cmd", "/bin/true")
 	run(t, "skopeo", "copy", "--dest-tls-verify=false", "oci:"+dir+":2", "docker://"+reg+"/plain/app:2")
-	other := newStore(t)
+	other := ocitest.NewStore(t)
 	got := pull(t, other, reg+"/plain/app:2", "plain:2")
 	if len(got.Config.Cmd) != 1 || got.Config.Cmd[0] != "/bin/true" {
 		t.Errorf("config %+v: want Cmd /bin/true", got.Config)

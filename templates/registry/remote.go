@@ -71,9 +71,3 @@ func explain(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
-
-// isNotFound reports whether err says the registry lacks what was asked.
-func isNotFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}

@@ -30,3 +30,13 @@ func Listing(t testing.TB, st *templates.Store) []string {
 	}
 	return names
 }
+
+// NewStore opens a store in a new temporary directory.
+func NewStore(t testing.TB) *templates.Store {
+	t.Helper()
+	st, err := templates.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
