@@ -90,7 +90,8 @@ func startRegistry(t *testing.T) string {
 // bodies it passes, and can change responses.
 type proxy struct {
 	addr  string
-	bytes atomic.Int64
+	bytes atomic.Int64 // received by clients
+	sent  atomic.Int64 // sent by clients
 	// change, when set, may replace a response before it is passed on.
 	change atomic.Pointer[func(*http.Request, *http.Response)]
 }
@@ -106,7 +107,10 @@ func startProxy(t *testing.T, registry string) *proxy {
 		resp.Body = &countingBody{ReadCloser: resp.Body, n: &p.bytes}
 		return nil
 	}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = &countingBody{ReadCloser: r.Body, n: &p.sent}
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	p.addr = strings.TrimPrefix(srv.URL, "http://")
 	return p

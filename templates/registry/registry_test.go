@@ -105,3 +105,25 @@ func TestInteropSkopeoUmoci(t *testing.T) {
 	}
 	fsckClean(t, other)
 }
+
+// A push sends only the blobs the registry lacks: pushing a template that
+// differs from a pushed one by one file sends that file's pack, the layer
+// blob and the image layer that changed, not the objects again.
+func TestPushSendsOnlyNewBlobs(t *testing.T) {
+	reg := startRegistry(t)
+	p := startProxy(t, reg)
+	st := ocitest.NewStore(t)
+	want := appTree(t, st)
+	push(t, st, "app:1", p.addr+"/acetate/app:1")
+	first := p.sent.Load()
+	if err := os.WriteFile(filepath.Join(want, "opt", "app", "new"), random(200<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, st, "app:2", want, "base:1")
+	push(t, st, "app:2", p.addr+"/acetate/app:2")
+	second := p.sent.Load() - first
+	t.Logf("first push sent %d bytes, the second (one 200 KiB file more) %d", first, second)
+	if second > 3*(200<<10)+64<<10 {
+		t.Errorf("the second push sent %d bytes for a 200 KiB change", second)
+	}
+}
