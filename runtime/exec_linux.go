@@ -132,6 +132,7 @@ func execMain() {
 		fatalf(sock, "exec: no config: %v", err)
 	}
 	cfg := m.Exec
+	fwd := startSignalForwarder()
 	fds := make([]int, len(execNamespaces))
 	for i, ns := range execNamespaces {
 		p := fmt.Sprintf("/proc/%d/ns/%s", cfg.Pid, ns.name)
@@ -155,6 +156,7 @@ func execMain() {
 	p := commandProcess{
 		args: cfg.Args, env: cfg.Env, dir: cfg.Workdir,
 		uid: cfg.User, gid: cfg.Group, terminal: cfg.Terminal,
+		signals: fwd,
 	}
 	os.Exit(p.run(sock))
 }

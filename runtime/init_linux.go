@@ -25,6 +25,7 @@ func initMain() {
 		fatalf(sock, "init: no spec: %v", err)
 	}
 	spec := m.Spec
+	fwd := startSignalForwarder()
 	// The cgroup namespace is made here, after the parent moved us into
 	// the container's cgroups, so that they are its root.
 	if spec.CgroupName != "" {
@@ -49,6 +50,7 @@ func initMain() {
 	p := commandProcess{
 		args: spec.Args, env: spec.commandEnv(), dir: spec.Workdir,
 		uid: spec.User, gid: spec.Group, terminal: spec.Terminal,
+		signals: fwd,
 	}
 	os.Exit(p.run(sock))
 }
@@ -61,6 +63,7 @@ type commandProcess struct {
 	dir      string
 	uid, gid uint32
 	terminal bool
+	signals  *signalForwarder
 }
 
 // run starts the command, tells the parent on sock that setup is done, then
@@ -99,6 +102,7 @@ func (p *commandProcess) run(sock *os.File) int {
 	if err := restrictProcess(defaultCapabilities); err != nil {
 		fatalf(sock, "%v", err)
 	}
+	<-p.signals.ready
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
 	var pid int
 	if err == nil {
@@ -117,7 +121,7 @@ func (p *commandProcess) run(sock *os.File) int {
 		}
 		return 126
 	}
-	go forwardSignals(pid)
+	go p.signals.forward(pid)
 	return reap(pid)
 }
 
@@ -129,14 +133,33 @@ var forwardedSignals = []os.Signal{
 	unix.SIGPWR, unix.SIGVTALRM, unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO,
 }
 
-// forwardSignals passes the signals in forwardedSignals on to pid. It is
-// set up once the command runs, off the start path: a signal that arrives
-// before has the Go runtime's default action and kills the helper (and with
-// an init, the container), which is what a stop during startup should do.
-func forwardSignals(pid int) {
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardedSignals...)
-	for s := range sigs {
+// signalForwarder catches the signals in forwardedSignals, to pass them on
+// to the command once it runs.
+type signalForwarder struct {
+	sigs  chan os.Signal
+	ready chan struct{}
+}
+
+// startSignalForwarder starts catching signals, concurrently with the
+// container's setup (signal.Notify costs a few hundred microseconds); ready
+// is closed once they are caught. A signal that comes before has the Go
+// runtime's default action; for an init, whose default-action signals the
+// kernel ignores, the runtime then exits with status 2. The helper reports
+// itself ready only after ready is closed, so Stop after Start never hits
+// this.
+func startSignalForwarder() *signalForwarder {
+	f := &signalForwarder{sigs: make(chan os.Signal, 32), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(f.sigs, forwardedSignals...)
+		close(f.ready)
+	}()
+	return f
+}
+
+// forward passes the caught signals, those that came during setup first, on
+// to pid.
+func (f *signalForwarder) forward(pid int) {
+	for s := range f.sigs {
 		unix.Kill(pid, s.(syscall.Signal))
 	}
 }

@@ -135,10 +135,10 @@ func TestStartStopLog(t *testing.T) {
 	if err := Stop(dir, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if e := readExit(t, dir); e.Code != 7 {
-		t.Fatalf("exit %+v, want 7 from the TERM trap", e)
-	}
 	log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if e := readExit(t, dir); e.Code != 7 {
+		t.Fatalf("exit %+v, want 7 from the TERM trap; log %q", e, log)
+	}
 	if string(log) != "out\nerr\nbye\n" {
 		t.Fatalf("log %q", log)
 	}
