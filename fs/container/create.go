@@ -48,13 +48,17 @@ func (m *Manager) Create(name, template string) (*Container, error) {
 }
 
 // templateRoot returns the root directory of a stack as the union shows
-// it, from the top layer's metadata tree.
+// it, from the metadata tree of the top layer that has one.
 func (m *Manager) templateRoot(stack []digest.Digest) (*layers.Entry, error) {
 	metas, err := overlay.BuildMeta(m.store.Layers, stack)
 	if err != nil {
 		return nil, err
 	}
-	return upper.RootEntry(metas[len(metas)-1])
+	root, err := overlay.RootMeta(m.store.Layers, stack, metas)
+	if err != nil {
+		return nil, err
+	}
+	return upper.RootEntry(root)
 }
 
 // Clone makes container name with src's template and a copy of src's

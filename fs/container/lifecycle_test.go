@@ -307,3 +307,31 @@ func TestGCKeepsContainerLayers(t *testing.T) {
 		t.Errorf("after gc: %q", got)
 	}
 }
+
+// TestEmptyTopLayer creates a container from an application template whose
+// layer changes nothing (no root entry): the root keeps the base's
+// metadata.
+func TestEmptyTopLayer(t *testing.T) {
+	testtree.RequireRoot(t)
+	e := newEnv(t)
+	src := writeTree(t, map[string]string{"f": "x"})
+	if err := os.Chmod(src, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	e.publish("base", src)
+	base := templates.MustParseRef("base")
+	app, err := e.st.Publish(context.Background(), templates.MustParseRef("app"), src, templates.PublishOptions{Base: &base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Layers) != 2 {
+		t.Fatalf("app has %d layers, want 2", len(app.Layers))
+	}
+	if top, err := e.st.Layers.ReadLayer(app.Layers[1]); err != nil || len(top.Entries) != 0 {
+		t.Fatalf("app's layer has entries %v (%v), want none", top, err)
+	}
+	e.create("c", "app")
+	if err := treecmp.Compare(src, e.mount("c"), treecmp.Options{}); err != nil {
+		t.Error(err)
+	}
+}

@@ -40,7 +40,11 @@ func mountTemplate(t *testing.T, st *templates.Store, tpl *templates.Template, r
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := upper.RootEntry(metas[len(metas)-1])
+	rootMeta, err := overlay.RootMeta(st.Layers, tpl.Layers, metas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := upper.RootEntry(rootMeta)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,10 +49,32 @@ func BuildMeta(s *layers.Store, stack []digest.Digest) ([]string, error) {
 	return dirs, nil
 }
 
+// noRootFile, in a layer's directory, marks a layer whose manifest has no
+// root entry (an application layer that changed nothing): its metadata
+// tree's root carries no metadata. It is written before the tree.
+const noRootFile = "meta-noroot"
+
+// RootMeta returns the metadata tree (of metas, the trees of stack) whose
+// root holds the root directory's metadata as the stack shows it: the top
+// one built from a layer with a root entry.
+func RootMeta(s *layers.Store, stack []digest.Digest, metas []string) (string, error) {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(s.LayerDir(stack[i]), noRootFile)); errors.Is(err, os.ErrNotExist) {
+			return metas[i], nil
+		}
+	}
+	return "", errors.New("no layer of the stack has a root directory")
+}
+
 func buildMeta(s *layers.Store, d digest.Digest) error {
 	m, err := s.ReadLayer(d)
 	if err != nil {
 		return err
+	}
+	if len(m.Entries) == 0 || m.Entries[0].Path != "/" {
+		if err := os.WriteFile(filepath.Join(s.LayerDir(d), noRootFile), nil, 0o444); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.MkdirTemp(s.TmpDir(), "meta-")
 	if err != nil {
