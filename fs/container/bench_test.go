@@ -223,4 +223,3 @@ func diskBytes(b *testing.B, dir string) int64 {
 	}
 	return total
 }
-
