@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	goruntime "runtime"
 
 	"golang.org/x/sys/unix"
@@ -86,9 +85,8 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 			return -1, fmt.Errorf("failed to find the cgroups of container init %d: %w", st.Pid, err)
 		}
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-	defer signal.Stop(sigs)
+	sigs, stop := catchCallerSignals()
+	defer stop()
 	cmd := newHelperCmd("acetate-exec", execArg)
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
@@ -99,23 +97,9 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", dir, err)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				// The helper then reaps it and exits with 137.
-				p.killCommand()
-				return
-			case s := <-sigs:
-				p.cmd.Process.Signal(s)
-			}
-		}
-	}()
-	code, err := p.wait()
+	// On cancel, kill the command: the helper then reaps it and exits
+	// with 137.
+	code, err := p.supervise(ctx, sigs, p.killCommand)
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("exec killed: %w", ctx.Err())
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -123,45 +122,6 @@ func (p *commandProcess) run(sock *os.File) int {
 	}
 	go p.signals.forward(pid)
 	return reap(pid)
-}
-
-// forwardedSignals are the signals an init or exec helper passes on to its
-// command. (Catching every signal instead costs milliseconds at start.)
-var forwardedSignals = []os.Signal{
-	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
-	unix.SIGALRM, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU,
-	unix.SIGPWR, unix.SIGVTALRM, unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO,
-}
-
-// signalForwarder catches the signals in forwardedSignals, to pass them on
-// to the command once it runs.
-type signalForwarder struct {
-	sigs  chan os.Signal
-	ready chan struct{}
-}
-
-// startSignalForwarder starts catching signals, concurrently with the
-// container's setup (signal.Notify costs a few hundred microseconds); ready
-// is closed once they are caught. A signal that comes before has the Go
-// runtime's default action; for an init, whose default-action signals the
-// kernel ignores, the runtime then exits with status 2. The helper reports
-// itself ready only after ready is closed, so Stop after Start never hits
-// this.
-func startSignalForwarder() *signalForwarder {
-	f := &signalForwarder{sigs: make(chan os.Signal, 32), ready: make(chan struct{})}
-	go func() {
-		signal.Notify(f.sigs, forwardedSignals...)
-		close(f.ready)
-	}()
-	return f
-}
-
-// forward passes the caught signals, those that came during setup first, on
-// to pid.
-func (f *signalForwarder) forward(pid int) {
-	for s := range f.sigs {
-		unix.Kill(pid, s.(syscall.Signal))
-	}
 }
 
 // reap waits for every child, orphans adopted by an init included, until

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -80,16 +81,29 @@ func TestRunContextCancelKills(t *testing.T) {
 
 func TestRunForwardsSignals(t *testing.T) {
 	root := overlayRoot(t)
+	// Keep SIGUSR1 from killing the test binary whatever happens, and send
+	// it until Run returns: Run starts relaying concurrently with the start.
+	own := make(chan os.Signal, 1)
+	signal.Notify(own, syscall.SIGUSR1)
+	defer signal.Stop(own)
+	done := make(chan struct{})
 	go func() {
 		waitFor(t, "the container to start", func() bool {
 			_, err := os.Stat(filepath.Join(root, "started"))
 			return err == nil
 		})
-		// Run relays the signals its caller receives.
-		syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+		for {
+			syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}()
 	r := runSpec(t, Spec{Rootfs: root, Args: []string{"/bin/sh", "-c",
 		"trap 'exit 42' USR1; touch /started; while :; do sleep 0.05; done"}})
+	close(done)
 	if r.code != 42 {
 		t.Fatalf("want the trap's 42, got %+v", r)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -75,11 +74,11 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 		}
 		defer cg.remove(cgroupRemoveWait)
 	}
-	var sigs chan os.Signal
+	var sigs <-chan os.Signal
 	if opts.forwardSignals {
-		sigs = make(chan os.Signal, 8)
-		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-		defer signal.Stop(sigs)
+		var stop func()
+		sigs, stop = catchCallerSignals()
+		defer stop()
 	}
 	p, err := startInit(spec, cg)
 	if err != nil {
@@ -95,22 +94,7 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 	if opts.started != nil {
 		opts.started(p.cmd.Process.Pid)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				p.kill()
-				return
-			case s := <-sigs:
-				p.cmd.Process.Signal(s)
-			}
-		}
-	}()
-	code, err := p.wait()
+	code, err := p.supervise(ctx, sigs, p.kill)
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("container killed: %w", ctx.Err())
 	}

@@ -1,0 +1,99 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// callerSignals are the signals that Run and Exec relay from their caller to
+// the container's command while it runs.
+var callerSignals = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
+}
+
+// catchCallerSignals starts catching callerSignals, concurrently with the
+// container's start, and returns the channel they come on and a function that
+// stops catching them (asynchronously too: enabling or disabling a signal
+// costs the Go runtime a round trip to its signal-mask thread per signal,
+// which no start should wait for). A signal that comes before catching has
+// begun has its usual effect on the caller.
+func catchCallerSignals() (<-chan os.Signal, func()) {
+	sigs := make(chan os.Signal, 8)
+	caught := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, callerSignals...)
+		close(caught)
+	}()
+	return sigs, func() {
+		go func() {
+			<-caught
+			signal.Stop(sigs)
+		}()
+	}
+}
+
+// supervise relays sigs to the helper p and calls cancel when ctx is done,
+// until p exits; it returns p's exit code.
+func (p *initProcess) supervise(ctx context.Context, sigs <-chan os.Signal, cancel func()) (int, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				cancel()
+				return
+			case s := <-sigs:
+				p.cmd.Process.Signal(s)
+			}
+		}
+	}()
+	return p.wait()
+}
+
+// forwardedSignals are the signals an init or exec helper passes on to its
+// command: those used to stop, reload or resize a service (SIGPWR is how LXC
+// asks a systemd container to shut down). Each caught signal costs the Go
+// runtime a round trip to its signal-mask thread at start, so the list is
+// kept to what containers use.
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGPWR,
+}
+
+// signalForwarder catches the signals in forwardedSignals, to pass them on
+// to the command once it runs.
+type signalForwarder struct {
+	sigs  chan os.Signal
+	ready chan struct{}
+}
+
+// startSignalForwarder starts catching signals, concurrently with the
+// container's setup (signal.Notify costs a few hundred microseconds); ready
+// is closed once they are caught. A signal that comes before has the Go
+// runtime's default action; for an init, whose default-action signals the
+// kernel ignores, the runtime then exits with status 2. The helper reports
+// itself ready only after ready is closed, so Stop after Start never hits
+// this.
+func startSignalForwarder() *signalForwarder {
+	f := &signalForwarder{sigs: make(chan os.Signal, 32), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(f.sigs, forwardedSignals...)
+		close(f.ready)
+	}()
+	return f
+}
+
+// forward passes the caught signals, those that came during setup first, on
+// to pid.
+func (f *signalForwarder) forward(pid int) {
+	for s := range f.sigs {
+		unix.Kill(pid, s.(syscall.Signal))
+	}
+}
