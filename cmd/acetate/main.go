@@ -7,8 +7,17 @@ package main
 
 import (
 	"os"
+
+	"github.com/acetate/acetate/fs/fuse"
+	"github.com/acetate/acetate/runtime"
 )
 
 func main() {
+	// When the fuse driver re-executed acetate as a mount's server, this
+	// serves until unmounted and never returns.
+	fuse.ServeIfRequested()
+	// When acetate re-executed itself as a container's init (or exec or
+	// monitor helper), this does that job and never returns.
+	runtime.InitMain()
 	os.Exit(execute(os.Args[1:]))
 }
