@@ -26,9 +26,6 @@ func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Im
 	if err != nil {
 		return nil, fmt.Errorf("image layers: %w", err)
 	}
-	if len(ls) == 0 {
-		return nil, fmt.Errorf("image has no layers")
-	}
 	lock, err := st.Layers.LockShared()
 	if err != nil {
 		return nil, err
@@ -46,9 +43,15 @@ func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Im
 		if err != nil {
 			return nil, fmt.Errorf("image layer %d of %d: %w", i+1, len(ls), err)
 		}
+		if t == nil {
+			continue // an empty layer changes nothing
+		}
 		trees = append(trees, t)
 		inheritImplied(t, layers.Merge(stack))
 		stack = append(stack, t.Manifest)
+	}
+	if len(trees) == 0 {
+		return nil, fmt.Errorf("image has no layers with content")
 	}
 	var ds []digest.Digest
 	for _, t := range trees {
@@ -66,7 +69,9 @@ func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Im
 	return t, nil
 }
 
-// readLayer stages one image layer, verifying its blob.
+// readLayer stages one image layer, verifying its blob. An empty layer (a
+// tar stream without entries, as some image builders write for a config
+// step) gives no tree and no error.
 func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progress) (*layers.Tree, error) {
 	d, err := l.Digest()
 	if err != nil {
@@ -88,6 +93,9 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 			t.Abort()
 		}
 		return nil, derr
+	}
+	if err != nil && tarStream.empty {
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d, err)

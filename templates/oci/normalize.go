@@ -12,26 +12,46 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// normalized returns the tar stream of a layer blob (plain, gzip or zstd)
-// with entry and hardlink names made relative ("/etc/x" → "etc/x"), as
-// container runtimes read them: umoci, for one, writes the root as "/".
-// Nothing else changes; "../" stays and is refused by the store.
-func normalized(blob io.Reader) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(copyNormalized(blob, pw)) }()
-	return pr
+// normalizer turns the tar stream of a layer blob (plain, gzip or zstd)
+// into the form the store reads: entry and hardlink names made relative
+// ("/etc/x" → "etc/x"), as container runtimes read them (umoci, for one,
+// writes the root as "/"). Nothing else changes; "../" stays and is refused
+// by the store.
+type normalizer struct {
+	*io.PipeReader
+	done chan struct{}
+	// empty says, after Close, that the stream ended cleanly without entries.
+	empty bool
 }
 
-func copyNormalized(blob io.Reader, w io.Writer) error {
+func normalized(blob io.Reader) *normalizer {
+	pr, pw := io.Pipe()
+	n := &normalizer{PipeReader: pr, done: make(chan struct{})}
+	go func() {
+		defer close(n.done)
+		pw.CloseWithError(n.copy(blob, pw))
+	}()
+	return n
+}
+
+// Close stops the copy and waits until it no longer reads the blob.
+func (n *normalizer) Close() error {
+	err := n.PipeReader.Close()
+	<-n.done
+	return err
+}
+
+func (n *normalizer) copy(blob io.Reader, w io.Writer) error {
 	plain, closeFn, err := decompress(blob)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	tr, tw := tar.NewReader(plain), tar.NewWriter(w)
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			n.empty = entries == 0
 			return tw.Close()
 		}
 		if err != nil {

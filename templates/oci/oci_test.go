@@ -340,3 +340,21 @@ func flipLastLayerByte(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// An empty layer (as builders write for a config step) adds no layer; an
+// image with nothing else is refused.
+func TestImportSkipsEmptyLayers(t *testing.T) {
+	need(t)
+	st := ocitest.NewStore(t)
+	img := mustAppend(t, tarLayer(t, "etc/a"), tarLayer(t), tarLayer(t, "etc/b"))
+	got, err := oci.Import(ctx, st, templates.MustParseRef("two:1"), img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Layers) != 2 {
+		t.Errorf("%d layers, want 2", len(got.Layers))
+	}
+	if _, err := oci.Import(ctx, st, templates.MustParseRef("none:1"), mustAppend(t, tarLayer(t)), nil); err == nil || !strings.Contains(err.Error(), "no layers with content") {
+		t.Errorf("import of an image with only an empty layer: %v", err)
+	}
+}
