@@ -35,13 +35,12 @@ func capMask(caps []int) uint64 {
 //
 // These are attributes of a thread, and the calling thread must be locked
 // and be the one that forks the command, which inherits them. The helper's
-// other threads (idle Go runtime threads) never run container code: they
-// lose their effective and permitted capabilities too where the Go runtime
-// can change every thread (no cgo), and the process is made non-dumpable in
-// any case, so that nothing in the container can ptrace it or open its
-// /proc/<pid>/{mem,fd,root} to borrow them. (Dropping the bounding set on
-// every thread would cost a stop of every thread per capability:
-// milliseconds at each start, for threads that never execve.)
+// other threads (idle Go runtime threads, which never run container code)
+// keep theirs: changing every thread (syscall.AllThreadsSyscall) stops them
+// all once per call, a cost paid at every start. Instead, as runc does for
+// its init, the helper is made non-dumpable, so that nothing in the
+// container can ptrace any of its threads or open its /proc/<pid>/{mem,fd,
+// root,environ} (that needs CAP_SYS_PTRACE, which the container lacks).
 func restrictProcess(keep []int) error {
 	mask := capMask(keep)
 	for c := 0; c <= 63; c++ {
@@ -71,12 +70,8 @@ func restrictProcess(keep []int) error {
 	if err := prctl(unix.PR_SET_DUMPABLE, 0, 0); err != nil {
 		return fmt.Errorf("failed to make the helper non-dumpable: %w", err)
 	}
-	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
-	if errno == syscall.ENOTSUP { // a cgo binary: this thread only
-		_, _, errno = syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
-	}
-	if errno != 0 {
-		return fmt.Errorf("failed to set capabilities: %w", errno)
+	if err := rawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
+		return fmt.Errorf("failed to set capabilities: %w", err)
 	}
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
 		return fmt.Errorf("failed to set no_new_privs: %w", err)

@@ -85,8 +85,6 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 			return -1, fmt.Errorf("failed to find the cgroups of container init %d: %w", st.Pid, err)
 		}
 	}
-	sigs, stop := catchCallerSignals()
-	defer stop()
 	cmd := newHelperCmd("acetate-exec", execArg)
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
@@ -99,7 +97,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	}
 	// On cancel, kill the command: the helper then reaps it and exits
 	// with 137.
-	code, err := p.supervise(ctx, sigs, p.killCommand)
+	code, err := p.supervise(ctx, true, p.killCommand)
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("exec killed: %w", ctx.Err())
 	}

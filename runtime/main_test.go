@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,33 +153,38 @@ func probeMain(args []string) int {
 			return 0
 		}
 		return 1
-	case "ptrace-init":
-		// The init holds idle threads of more privilege; it must not
-		// be traceable from inside.
-		err := unix.PtraceAttach(1)
-		fmt.Println("ptrace attach 1:", err)
-		if err == unix.EPERM {
-			return 0
+	case "init-protected":
+		// The init's threads other than the one that forked the command
+		// keep its capabilities: no thread of it may be traced, nor its
+		// /proc files that ptrace guards be opened.
+		tasks, err := os.ReadDir("/proc/1/task")
+		if err != nil || len(tasks) == 0 {
+			fmt.Println("no tasks:", err)
+			return 1
 		}
-		return 1
-	case "init-threads-caps":
-		// Every thread of the init has the container's capabilities.
-		tasks, _ := os.ReadDir("/proc/1/task")
 		for _, task := range tasks {
-			data, err := os.ReadFile("/proc/1/task/" + task.Name() + "/status")
-			if err != nil {
-				fmt.Println(err)
-				continue // non-dumpable: unreadable is fine too
+			tid, _ := strconv.Atoi(task.Name())
+			if err := unix.PtraceAttach(tid); err != unix.EPERM {
+				fmt.Println("ptrace attach", tid, err)
+				if err == nil {
+					unix.PtraceDetach(tid)
+				}
+				return 1
 			}
-			for _, l := range strings.Split(string(data), "\n") {
-				if strings.HasPrefix(l, "CapEff:") {
-					fmt.Println(task.Name(), l)
-					if !strings.HasSuffix(l, fmt.Sprintf("%016x", capMask(defaultCapabilities))) {
-						return 1
-					}
+			for _, f := range []string{"root", "cwd"} {
+				if _, err := os.Readlink(fmt.Sprintf("/proc/1/task/%d/%s", tid, f)); err == nil {
+					fmt.Println("readable:", f, tid)
+					return 1
+				}
+			}
+			for _, f := range []string{"mem", "environ"} {
+				if _, err := os.ReadFile(fmt.Sprintf("/proc/1/task/%d/%s", tid, f)); err == nil {
+					fmt.Println("readable:", f, tid)
+					return 1
 				}
 			}
 		}
+		fmt.Println(len(tasks), "threads of init protected")
 		return 0
 	case "setns":
 		// Creating namespaces needs CAP_SYS_ADMIN, which is dropped.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	goruntime "runtime"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -169,16 +168,17 @@ func fatalf(sock *os.File, format string, a ...any) {
 }
 
 // newHelperCmd returns a command re-executing this binary as a helper, with
-// argv[0] naming it (as ps shows it) and an environment of only the Go
-// runtime settings that make it start faster: an explicit GOMAXPROCS (the
-// caller's) spares the runtime reading /proc/self/cgroup and mountinfo to
-// derive one, and no periodic update of it is needed.
+// argv[0] naming it (as ps shows it) and an environment of only Go runtime
+// settings that make it start faster: one P (helpers mostly wait; with more,
+// idle threads spin looking for work to steal, tens of context switches per
+// start), set explicitly, which also spares the runtime reading
+// /proc/self/cgroup and mountinfo to derive it.
 func newHelperCmd(argv0, arg string) *exec.Cmd {
 	return &exec.Cmd{
 		Path: "/proc/self/exe",
 		Args: []string{argv0, arg},
 		Env: []string{
-			"GOMAXPROCS=" + strconv.Itoa(goruntime.GOMAXPROCS(0)),
+			"GOMAXPROCS=1",
 			"GODEBUG=updatemaxprocs=0",
 		},
 		SysProcAttr: &syscall.SysProcAttr{},

@@ -74,12 +74,6 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 		}
 		defer cg.remove(cgroupRemoveWait)
 	}
-	var sigs <-chan os.Signal
-	if opts.forwardSignals {
-		var stop func()
-		sigs, stop = catchCallerSignals()
-		defer stop()
-	}
 	p, err := startInit(spec, cg)
 	if err != nil {
 		return -1, err
@@ -94,7 +88,7 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 	if opts.started != nil {
 		opts.started(p.cmd.Process.Pid)
 	}
-	code, err := p.supervise(ctx, sigs, p.kill)
+	code, err := p.supervise(ctx, opts.forwardSignals, p.kill)
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("container killed: %w", ctx.Err())
 	}

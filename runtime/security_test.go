@@ -118,10 +118,10 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
-func TestModuleLoadFails(t *testing.T) {
+func TestPrivilegedCallsFail(t *testing.T) {
 	root := overlayRoot(t)
 	probe := installProbe(t, root)
-	for _, check := range []string{"finit_module", "setns", "ptrace-init", "init-threads-caps"} {
+	for _, check := range []string{"finit_module", "setns", "init-protected"} {
 		r := runSpec(t, Spec{Rootfs: root, Args: []string{probe, "__probe", check}})
 		if r.code != 0 {
 			t.Errorf("%s: %+v", check, r)

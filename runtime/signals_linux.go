@@ -15,33 +15,23 @@ var callerSignals = []os.Signal{
 	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
 }
 
-// catchCallerSignals starts catching callerSignals, concurrently with the
-// container's start, and returns the channel they come on and a function that
-// stops catching them (asynchronously too: enabling or disabling a signal
-// costs the Go runtime a round trip to its signal-mask thread per signal,
-// which no start should wait for). A signal that comes before catching has
-// begun has its usual effect on the caller.
-func catchCallerSignals() (<-chan os.Signal, func()) {
-	sigs := make(chan os.Signal, 8)
-	caught := make(chan struct{})
-	go func() {
-		signal.Notify(sigs, callerSignals...)
-		close(caught)
-	}()
-	return sigs, func() {
-		go func() {
-			<-caught
-			signal.Stop(sigs)
-		}()
-	}
-}
-
-// supervise relays sigs to the helper p and calls cancel when ctx is done,
-// until p exits; it returns p's exit code.
-func (p *initProcess) supervise(ctx context.Context, sigs <-chan os.Signal, cancel func()) (int, error) {
+// supervise waits for the helper p to exit and returns its exit code.
+// Meanwhile it calls cancel when ctx is done and, with relay, passes the
+// callerSignals that this process receives on to p. The signals are caught
+// by the same goroutine that relays them, off the start path (enabling or
+// disabling a signal costs the Go runtime a round trip to its signal-mask
+// thread per signal), so one that comes before has its usual effect on the
+// caller.
+func (p *initProcess) supervise(ctx context.Context, relay bool, cancel func()) (int, error) {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
+		var sigs chan os.Signal
+		if relay {
+			sigs = make(chan os.Signal, 8)
+			signal.Notify(sigs, callerSignals...)
+			defer signal.Stop(sigs)
+		}
 		for {
 			select {
 			case <-done:
