@@ -25,8 +25,9 @@ const cgroupRemoveWait = 10 * time.Second
 // to the command while it runs.
 //
 // When ctx is done the container is killed (every process in it) and Run
-// returns 137 with ctx's error. Any other error means the container could not
-// be started, and the exit code is then -1. With spec.StateDir set the
+// returns 137 with ctx's error. An error with exit code -1 means the
+// container could not be started; with a code of 0 or more, that it ran but
+// was killed or not cleaned up (its cgroups could not be removed). With spec.StateDir set the
 // container is visible to [Exec], [Stop] and [LoadState] while it runs, and
 // its exit status is recorded there as [Start] does.
 func Run(ctx context.Context, spec Spec) (int, error) {
@@ -64,15 +65,19 @@ type runOptions struct {
 	started func(pid int)
 }
 
-// run creates the cgroups, starts init, attaches the streams and waits.
-func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
+// run creates the cgroups, starts init, attaches the streams, waits, and
+// removes the cgroups.
+func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error) {
 	var cg *cgroup
 	if spec.CgroupName != "" {
-		var err error
 		if cg, err = createCgroup(cgroupRoot, spec.CgroupName, spec.Limits); err != nil {
 			return -1, err
 		}
-		defer cg.remove(cgroupRemoveWait)
+		defer func() {
+			if rerr := cg.remove(cgroupRemoveWait); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
 	}
 	p, err := startInit(spec, cg)
 	if err != nil {
@@ -88,7 +93,7 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (int, error) {
 	if opts.started != nil {
 		opts.started(p.cmd.Process.Pid)
 	}
-	code, err := p.supervise(ctx, opts.forwardSignals, p.kill)
+	code, err = p.supervise(ctx, opts.forwardSignals, p.kill)
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("container killed: %w", ctx.Err())
 	}
