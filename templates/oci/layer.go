@@ -43,6 +43,9 @@ func newLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir 
 	}
 	defer os.Remove(f.Name())
 	err = l.describe(ctx, f, p)
+	if err == nil {
+		err = f.Chmod(0o644) // as go-containerregistry writes the other blobs
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
