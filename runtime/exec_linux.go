@@ -13,7 +13,8 @@ import (
 // ExecOptions are the settings of a command run in a running container by
 // [Exec]. Zero values take the container's settings.
 type ExecOptions struct {
-	// Env is added to the container's environment (later entries win).
+	// Env is added to the container's environment, replacing the
+	// variables it sets.
 	Env []string
 	// Workdir is the working directory; default the container's.
 	Workdir string
@@ -66,7 +67,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 		return -1, fmt.Errorf("exec in %s: %w", dir, ErrNotRunning)
 	}
 	cfg := &execConfig{
-		Pid: st.Pid, Args: args, Env: append(st.Spec.commandEnv(), opts.Env...),
+		Pid: st.Pid, Args: args, Env: mergeEnv(st.Spec.commandEnv(), opts.Env),
 		Workdir: st.Spec.Workdir, User: st.Spec.User, Group: st.Spec.Group,
 		Terminal: opts.Terminal,
 	}

@@ -133,6 +133,25 @@ func (s *Spec) commandEnv() []string {
 	return env
 }
 
+// mergeEnv returns base with the entries of extra added, an entry of extra
+// replacing the one of base with the same key (programs read the first).
+func mergeEnv(base, extra []string) []string {
+	out := append([]string(nil), base...)
+	for _, e := range extra {
+		key, _, _ := strings.Cut(e, "=")
+		replaced := false
+		for i, b := range out {
+			if strings.HasPrefix(b, key+"=") {
+				out[i], replaced = e, true
+			}
+		}
+		if !replaced {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func envHas(env []string, key string) bool {
 	for _, e := range env {
 		if strings.HasPrefix(e, key+"=") {
