@@ -90,7 +90,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 	if !opts.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, discardToNil(opts.Stdout), discardToNil(opts.Stderr)
 	}
 	p, err := startHelper(cmd, message{Exec: cfg}, cg, opts.Terminal, opts.Stdin, opts.Stdout)
 	if err != nil {

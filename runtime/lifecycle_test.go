@@ -288,6 +288,14 @@ func TestBadInput(t *testing.T) {
 	if _, err := Start(Spec{Rootfs: root, Args: []string{"true"}}); !errors.Is(err, ErrInvalidSpec) {
 		t.Errorf("Start without a state dir: %v", err)
 	}
+	if _, err := Start(Spec{Rootfs: root, Args: []string{"true"}, StateDir: t.TempDir(), Terminal: true}); !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("Start with a terminal: %v", err)
+	}
+	for _, mem := range []string{"512x", "m", "1.5.2g"} {
+		if _, err := ParseMemory(mem); err == nil {
+			t.Errorf("ParseMemory(%q) accepted", mem)
+		}
+	}
 	// A rootfs that does not exist fails at setup, with the reason.
 	_, err := Run(context.Background(), Spec{Rootfs: "/nonexistent-root", Args: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "nonexistent-root") {

@@ -123,10 +123,19 @@ func startInit(spec *Spec, cg *cgroup) (*initProcess, error) {
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 	if !spec.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, discardToNil(spec.Stdout), discardToNil(spec.Stderr)
 		cmd.WaitDelay = time.Second
 	}
 	return startHelper(cmd, message{Spec: spec}, cg, spec.Terminal, spec.Stdin, spec.Stdout)
+}
+
+// discardToNil maps io.Discard to nil, which exec.Cmd turns into /dev/null
+// instead of a pipe and a goroutine copying it.
+func discardToNil(w io.Writer) io.Writer {
+	if w == io.Discard {
+		return nil
+	}
+	return w
 }
 
 // startHelper starts cmd with a control socket, moves it into cg, sends it
