@@ -198,28 +198,56 @@ func TestStartTwiceFails(t *testing.T) {
 }
 
 func TestZombiesReaped(t *testing.T) {
-	dir, pid := startTest(t, Spec{CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
+	root := overlayRoot(t)
+	_, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
 		// Each subshell exits at once, orphaning its sleep to PID 1.
-		"for i in 1 2 3 4 5 6 7 8; do (sleep 0.1 &); done; exec sleep 1000"}})
-	_ = dir
+		"for i in 1 2 3 4 5 6 7 8; do (sleep 1 &); done; touch /forked; exec sleep 1000"}})
 	cg := containerCgroup(t, pid)
-	// Once the orphans have exited, only init and sleep 1000 remain, and
-	// no zombie.
-	var procs []string
-	waitFor(t, "the orphans to be reaped", func() bool {
+	procs := func() []string {
 		data, err := os.ReadFile(filepath.Join(cg.dirs["pids"], "cgroup.procs"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		procs = strings.Fields(string(data))
-		return len(procs) == 2
+		return strings.Fields(string(data))
+	}
+	stat := func(p string) []string {
+		data, _ := os.ReadFile("/proc/" + p + "/stat")
+		if i := strings.LastIndexByte(string(data), ')'); i >= 0 {
+			return strings.Fields(string(data)[i+1:]) // state, ppid, ...
+		}
+		return nil
+	}
+	waitFor(t, "the orphans to be made", func() bool {
+		_, err := os.Stat(filepath.Join(root, "forked"))
+		return err == nil
 	})
-	for _, p := range procs {
-		stat, _ := os.ReadFile("/proc/" + p + "/stat")
-		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
-			t.Errorf("zombie %s", stat)
+	// The orphans now belong to the container's init: its children, zombies
+	// included until reaped, are listed in /proc/<pid>/task/*/children.
+	children := func() []string {
+		var out []string
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, f := range tasks {
+			data, _ := os.ReadFile(f)
+			out = append(out, strings.Fields(string(data))...)
+		}
+		return out
+	}
+	adopted := len(children())
+	if adopted < 2 { // the sleep 1000 and at least one orphan
+		t.Fatalf("init %d has %d children, want the orphans too", pid, adopted)
+	}
+	// Once they have exited and been reaped, only sleep 1000 is left.
+	var left []string
+	waitFor(t, "the orphans to be reaped", func() bool {
+		left = children()
+		return len(left) == 1
+	})
+	for _, p := range append(left, procs()...) {
+		if f := stat(p); len(f) > 0 && f[0] == "Z" {
+			t.Errorf("zombie %s", p)
 		}
 	}
+	t.Logf("%d processes adopted by init, all reaped", adopted-1)
 }
 
 func TestExec(t *testing.T) {
