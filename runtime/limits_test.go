@@ -132,4 +132,22 @@ func TestCPULimit(t *testing.T) {
 	if ratio > 0.75 {
 		t.Fatalf("usage %.2f CPUs exceeds the 0.5 CPU limit", ratio)
 	}
+	// The loops being held back shows in the throttling count (v1
+	// nr_throttled, v2 nr_throttled in cpu.stat alike).
+	stat, err := os.ReadFile(filepath.Join(cg.dirs["cpu"], "cpu.stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttled := ""
+	for _, l := range strings.Split(string(stat), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "nr_throttled" {
+			throttled = f[1]
+		}
+	}
+	t.Logf("nr_throttled %s", throttled)
+	// A machine too busy to give the loops half a CPU may never throttle
+	// them: only a usage at the quota must show throttling.
+	if ratio >= 0.45 && (throttled == "" || throttled == "0") {
+		t.Fatalf("usage %.2f CPUs with no throttling", ratio)
+	}
 }
