@@ -13,16 +13,28 @@ import (
 )
 
 // TestDebianWorkload installs a local .deb with dpkg inside a container of
-// the Debian template, commits it, and checks that a container created
-// from the committed template has the package installed.
+// the Debian template, under each driver, commits it, and checks that a
+// container created from the committed template has the package
+// installed.
 func TestDebianWorkload(t *testing.T) {
 	testtree.RequireRoot(t)
 	rootfs := testtree.DebianRootfs(t)
 	deb := testtree.DebPackage(t, "tree")
 	e := newEnv(t)
 	e.publish("debian", rootfs)
-	e.create("c", "debian")
-	mnt := e.mount("c")
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			e.t = t // the helpers report to the subtest
+			installAndCommit(t, e, driver, rootfs, deb)
+		})
+	}
+	e.t = t
+}
+
+func installAndCommit(t *testing.T, e *env, driver, rootfs, deb string) {
+	c, c2 := "dpkg-"+driver, "tree-"+driver
+	e.create(c, "debian")
+	mnt := e.mountWith(c, driver)
 	if err := treecmp.Compare(rootfs, mnt, treecmp.Options{}); err != nil {
 		t.Fatalf("the mounted template differs from the rootfs: %v", err)
 	}
@@ -37,23 +49,23 @@ func TestDebianWorkload(t *testing.T) {
 	if err := os.Remove(filepath.Join(mnt, "tmp/x.deb")); err != nil {
 		t.Fatal(err)
 	}
-	e.unmount("c")
-	e.commit("c", "debian:tree")
-	e.create("c2", "debian:tree")
-	mnt2 := e.mount("c2")
+	e.unmount(c)
+	e.commit(c, "debian:"+c2)
+	e.create(c2, "debian:"+c2)
+	mnt2 := e.mountWith(c2, driver)
 	if out := chroot(t, mnt2, "dpkg", "-s", "tree"); !strings.Contains(out, "Status: install ok installed") {
 		t.Errorf("dpkg -s tree in a container of the committed template:\n%s", out)
 	}
 	if out := chroot(t, mnt2, "tree", "-L", "1", "/etc/apt"); !strings.Contains(out, "sources.list.d") {
 		t.Errorf("tree does not run in the new container:\n%s", out)
 	}
-	changes, err := e.m.Diff("c")
+	changes, err := e.m.Diff(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
-	for _, c := range changes {
-		found = found || (c.Path == "/usr/bin/tree" && c.Kind == upper.Added)
+	for _, ch := range changes {
+		found = found || (ch.Path == "/usr/bin/tree" && ch.Kind == upper.Added)
 	}
 	if !found {
 		t.Errorf("diff of the container does not list /usr/bin/tree as added: %v", changes)

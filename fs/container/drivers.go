@@ -6,14 +6,17 @@ import (
 	"strings"
 
 	"github.com/acetate/acetate/fs"
+	"github.com/acetate/acetate/fs/fuse"
 	"github.com/acetate/acetate/fs/overlay"
 )
 
 // drivers maps each driver name to the driver, or to nil for a driver
-// that is planned but not built in yet.
+// that is planned but not built in yet. The fuse driver re-executes the
+// running binary as its server: main (and TestMain of tests that mount
+// with it) must call fuse.ServeIfRequested first.
 var drivers = map[string]fs.Driver{
 	"overlay": overlay.Driver{},
-	"fuse":    nil,
+	"fuse":    &fuse.Driver{},
 }
 
 // Driver returns the union driver called name.

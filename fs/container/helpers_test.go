@@ -64,7 +64,13 @@ func (e *env) create(name, tpl string) *container.Container {
 // mount mounts name with the overlay driver and returns the mount point.
 func (e *env) mount(name string) string {
 	e.t.Helper()
-	c, err := e.m.Mount(context.Background(), name, "overlay", "")
+	return e.mountWith(name, "overlay")
+}
+
+// mountWith mounts name with driver and returns the mount point.
+func (e *env) mountWith(name, driver string) string {
+	e.t.Helper()
+	c, err := e.m.Mount(context.Background(), name, driver, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -137,8 +143,8 @@ func withContainer(t testing.TB, files map[string]string) *env {
 
 // craftedMount is newEnv with template "crafted" made of the crafted test
 // tree (returned as src), and container name created from it and mounted
-// at mnt.
-func craftedMount(t testing.TB, name string) (e *env, src, mnt string) {
+// at mnt with driver.
+func craftedMount(t testing.TB, name, driver string) (e *env, src, mnt string) {
 	t.Helper()
 	testtree.RequireRoot(t)
 	e = newEnv(t)
@@ -146,5 +152,5 @@ func craftedMount(t testing.TB, name string) (e *env, src, mnt string) {
 	testtree.Crafted(t, src)
 	e.publish("crafted", src)
 	e.create(name, "crafted")
-	return e, src, e.mount(name)
+	return e, src, e.mountWith(name, driver)
 }

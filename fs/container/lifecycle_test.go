@@ -173,7 +173,7 @@ func copyMtime(from, to string) error {
 
 // TestClone copies a container's differences with every detail.
 func TestClone(t *testing.T) {
-	e, _, mnt := craftedMount(t, "c")
+	e, _, mnt := craftedMount(t, "c", "overlay")
 	for _, op := range ops {
 		if err := op.do(mnt); err != nil {
 			t.Fatalf("%s: %v", op.name, err)

@@ -79,18 +79,25 @@ func (m *Manager) Unmount(name string) error {
 	return m.unmount(c, false)
 }
 
-// unmount unmounts c and clears its state; force detaches a busy mount.
+// unmount unmounts c, if its mount is still there, and clears its state;
+// force detaches a busy mount.
 func (m *Manager) unmount(c *Container, force bool) error {
-	d, err := Driver(c.Mount.Driver)
-	if err != nil {
-		return err
-	}
-	err = d.Unmount(c.Mount.Target)
-	if err != nil && force {
-		err = unix.Unmount(c.Mount.Target, unix.MNT_DETACH)
-	}
+	mounted, err := overlay.Mounted(c.Mount.Target)
 	if err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
+	}
+	if mounted {
+		d, err := Driver(c.Mount.Driver)
+		if err != nil {
+			return err
+		}
+		err = d.Unmount(c.Mount.Target)
+		if err != nil && force {
+			err = unix.Unmount(c.Mount.Target, unix.MNT_DETACH)
+		}
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", c.Name, err)
+		}
 	}
 	if err := os.Remove(m.path(c.Name, "state.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)

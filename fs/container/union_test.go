@@ -139,27 +139,25 @@ var ops = []struct {
 
 var dirMtimes = treecmp.Options{IgnoreDirMtime: true}
 
-// TestOverlayMatchesPlainDir applies the same operations to a plain
-// directory and to a mounted container of the same tree, then compares
-// them, their diff, and a container created from the committed result.
-func TestOverlayMatchesPlainDir(t *testing.T) {
-	e, src, mnt := craftedMount(t, "c1")
+// drivers are the union drivers every container test runs on.
+var drivers = []string{"overlay", "fuse"}
+
+// TestMatchesPlainDir applies the same operations to a plain directory and
+// to a mounted container of the same tree, under each driver, then
+// compares them, their diff, and a container created from the committed
+// result.
+func TestMatchesPlainDir(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) { testMatchesPlainDir(t, driver) })
+	}
+}
+
+func testMatchesPlainDir(t *testing.T, driver string) {
+	e, src, mnt := craftedMount(t, "c1", driver)
 	if err := treecmp.Compare(src, mnt, treecmp.Options{}); err != nil {
 		t.Fatalf("fresh mount: %v", err)
 	}
-	plain := filepath.Join(t.TempDir(), "plain")
-	testtree.CopyTree(t, src, plain)
-	for _, op := range ops {
-		if err := op.do(plain); err != nil {
-			t.Fatalf("%s on plain dir: %v", op.name, err)
-		}
-		if err := op.do(mnt); err != nil {
-			t.Fatalf("%s on overlay: %v", op.name, err)
-		}
-	}
-	if err := treecmp.Compare(plain, mnt, dirMtimes); err != nil {
-		t.Fatalf("after operations: %v", err)
-	}
+	plain := applyOps(t, src, mnt)
 	e.unmount("c1")
 
 	changes, err := e.m.Diff("c1")
@@ -189,10 +187,45 @@ func TestOverlayMatchesPlainDir(t *testing.T) {
 
 	e.commit("c1", "crafted:changed")
 	e.create("c2", "crafted:changed")
-	if err := treecmp.Compare(plain, e.mount("c2"), dirMtimes); err != nil {
+	if err := treecmp.Compare(plain, e.mountWith("c2", driver), dirMtimes); err != nil {
 		t.Fatalf("container from the committed template: %v", err)
 	}
 	if ch, err := e.m.Diff("c2"); err != nil || len(ch) != 0 {
 		t.Errorf("a fresh container has differences %v (%v)", ch, err)
+	}
+}
+
+// applyOps applies ops to mnt and to a plain copy of src, compares the two
+// and returns the plain copy.
+func applyOps(t *testing.T, src, mnt string) string {
+	t.Helper()
+	plain := filepath.Join(t.TempDir(), "plain")
+	testtree.CopyTree(t, src, plain)
+	for _, op := range ops {
+		if err := op.do(plain); err != nil {
+			t.Fatalf("%s on plain dir: %v", op.name, err)
+		}
+		if err := op.do(mnt); err != nil {
+			t.Fatalf("%s on the mount: %v", op.name, err)
+		}
+	}
+	if err := treecmp.Compare(plain, mnt, dirMtimes); err != nil {
+		t.Fatalf("after operations: %v", err)
+	}
+	return plain
+}
+
+// TestCrossDriver changes a container under one driver and mounts it
+// under the other: both show the same tree.
+func TestCrossDriver(t *testing.T) {
+	for _, pair := range [][2]string{{"overlay", "fuse"}, {"fuse", "overlay"}} {
+		t.Run(pair[0]+"-then-"+pair[1], func(t *testing.T) {
+			e, src, mnt := craftedMount(t, "c", pair[0])
+			plain := applyOps(t, src, mnt)
+			e.unmount("c")
+			if err := treecmp.Compare(plain, e.mountWith("c", pair[1]), dirMtimes); err != nil {
+				t.Fatalf("changed under %s, mounted under %s: %v", pair[0], pair[1], err)
+			}
+		})
 	}
 }
