@@ -26,6 +26,7 @@ const (
 
 	configType types.MediaType = "application/vnd.acetate.template.config.v1+json"
 	layerType  types.MediaType = "application/vnd.acetate.layer.v1.tar+zstd"
+	chunkType  types.MediaType = "application/vnd.acetate.entries.v1.json+zstd"
 	packType   types.MediaType = "application/vnd.acetate.pack.v1.tar+zstd"
 )
 
@@ -36,10 +37,12 @@ type artifactConfig struct {
 	Layers  []artifactLayer  `json:"layers"`
 }
 
-// artifactLayer is one acetate layer and the blob describing it.
+// artifactLayer is one acetate layer, the number of entries of its
+// manifest, and the blob describing it.
 type artifactLayer struct {
-	Digest digest.Digest `json:"digest"`
-	Blob   digest.Digest `json:"blob"`
+	Digest  digest.Digest `json:"digest"`
+	Entries int           `json:"entries"`
+	Blob    digest.Digest `json:"blob"`
 }
 
 // blob is one blob of the artifact: bytes in memory, or generated on read.
@@ -98,13 +101,23 @@ func newArtifact(st *templates.Store, t *templates.Template) (*artifact, error) 
 				return pr, nil
 			}})
 		}
-		data, err := encodeLayerBlob(m, packs)
+		chunks, err := chunkEntries(m.Entries)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
+		}
+		var chunkList []pack
+		for _, c := range chunks {
+			cb := bytesBlob(c.blob, chunkType)
+			a.add(cb)
+			chunkList = append(chunkList, pack{digest: c.digest, size: cb.size})
+		}
+		data, err := encodeLayerBlob(chunkList, packs)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: layer %s: %w", t.Ref, d, err)
 		}
 		lb := bytesBlob(data, layerType)
 		a.add(lb)
-		cfg.Layers = append(cfg.Layers, artifactLayer{Digest: d, Blob: digest.Digest(lb.digest.String())})
+		cfg.Layers = append(cfg.Layers, artifactLayer{Digest: d, Entries: len(m.Entries), Blob: digest.Digest(lb.digest.String())})
 	}
 	var err error
 	a.config, err = json.Marshal(cfg)

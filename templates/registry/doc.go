@@ -13,9 +13,13 @@
 //
 //   - its config lists the template's acetate layers, each with the digest
 //     of a layer blob, and the template's config;
-//   - a layer blob (zstd tar) holds the layer manifest (the store's
-//     canonical encoding, checked against the layer digest) and the list of
+//   - a layer blob (zstd tar) lists the chunks of the layer's manifest and
 //     the layer's packs;
+//   - a chunk holds a run of manifest entries (see chunkEntries): two layers
+//     that differ by a few paths share all other chunks, and a puller
+//     rebuilds the chunks of the layers it has, so it fetches only the
+//     chunks it lacks; the joined manifest is checked against the layer
+//     digest;
 //   - a pack (zstd tar of files named by their digests) holds one object of
 //     BigObject bytes or more, or a run of smaller ones. A layer's objects,
 //     in manifest order, are cut into packs after every object whose digest
@@ -27,8 +31,8 @@
 // # What a pull fetches
 //
 // The puller reads the image manifest and the artifact config, fetches the
-// layer blobs of layers it lacks, computes the objects its store lacks, and
-// fetches only the packs holding them. The client checks every blob against
+// layer blobs and the manifest chunks of layers it lacks, computes the
+// objects its store lacks, and fetches only the packs holding them. The client checks every blob against
 // its digest, and the store stages every object and checks it against its
 // name before committing it; objects are committed in batches, so an
 // interrupted pull resumes where it stopped, and the template ref is written

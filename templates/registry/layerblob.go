@@ -9,20 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acetate/acetate/layers"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 )
 
 // A layer blob carries what a puller needs to know about one acetate layer:
-// a zstd tar holding "manifest", the layer manifest's canonical encoding,
-// and "packs", one line "DIGEST SIZE" per pack in partition order.
+// a zstd tar holding "chunks", the blobs holding its manifest (see
+// chunkEntries), and "packs", the blobs holding its objects in partition
+// order, each as lines "DIGEST SIZE".
 
-func encodeLayerBlob(m *layers.Manifest, packs []pack) ([]byte, error) {
-	var lines strings.Builder
-	for _, p := range packs {
-		fmt.Fprintf(&lines, "%s %d\n", p.digest, p.size)
-	}
+func encodeLayerBlob(chunks, packs []pack) ([]byte, error) {
 	var b bytes.Buffer
 	zw, err := zstd.NewWriter(&b, zstd.WithEncoderConcurrency(1))
 	if err != nil {
@@ -32,7 +28,7 @@ func encodeLayerBlob(m *layers.Manifest, packs []pack) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"manifest", m.Encode()}, {"packs", []byte(lines.String())}} {
+	}{{"chunks", packList(chunks)}, {"packs", packList(packs)}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
 			return nil, err
 		}
@@ -49,9 +45,16 @@ func encodeLayerBlob(m *layers.Manifest, packs []pack) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// decodeLayerBlob reads a layer blob and checks the manifest against the
-// layer digest want.
-func decodeLayerBlob(blob []byte, want digest.Digest) (*layers.Manifest, []pack, error) {
+func packList(packs []pack) []byte {
+	var lines strings.Builder
+	for _, p := range packs {
+		fmt.Fprintf(&lines, "%s %d\n", p.digest, p.size)
+	}
+	return []byte(lines.String())
+}
+
+// decodeLayerBlob reads a layer blob: its chunks and its packs.
+func decodeLayerBlob(blob []byte) (chunks, packs []pack, err error) {
 	zr, err := zstd.NewReader(bytes.NewReader(blob), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		return nil, nil, err
@@ -71,19 +74,16 @@ func decodeLayerBlob(blob []byte, want digest.Digest) (*layers.Manifest, []pack,
 			return nil, nil, fmt.Errorf("layer blob: %w", err)
 		}
 	}
-	raw := files["manifest"]
-	if got := digest.FromBytes(raw); got != want {
-		return nil, nil, fmt.Errorf("layer %s: manifest hashes to %s: %w", want, got, layers.ErrCorrupt)
+	if chunks, err = parsePacks(files["chunks"]); err != nil {
+		return nil, nil, err
 	}
-	m, err := layers.DecodeManifest(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("layer %s: %w", want, err)
+	if len(chunks) == 0 {
+		return nil, nil, fmt.Errorf("layer blob lists no manifest chunks")
 	}
-	packs, err := parsePacks(files["packs"])
-	if err != nil {
-		return nil, nil, fmt.Errorf("layer %s: %w", want, err)
+	if packs, err = parsePacks(files["packs"]); err != nil {
+		return nil, nil, err
 	}
-	return m, packs, nil
+	return chunks, packs, nil
 }
 
 func parsePacks(b []byte) ([]pack, error) {

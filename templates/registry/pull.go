@@ -62,6 +62,8 @@ type puller struct {
 	opts     []remote.Option
 	progress layers.Progress
 	what     string
+	// local indexes the manifest chunks of the store's layers, once needed.
+	local map[digest.Digest][]byte
 }
 
 // config fetches the artifact config d, or returns nil when the registry
@@ -177,13 +179,34 @@ func (p *puller) lacksAny(m *layers.Manifest, planned map[digest.Digest]bool) bo
 	return false
 }
 
-// layerBlob fetches the description of layer al.
+// layerBlob fetches the description of layer al: its manifest, from the
+// chunks the store's layers already have and those it fetches, and its packs.
 func (p *puller) layerBlob(al artifactLayer) (*layers.Manifest, []pack, error) {
-	b, err := p.blob(al.Blob, 1<<30)
+	b, err := p.blob(al.Blob, 1<<24)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, packs, err := decodeLayerBlob(b, al.Digest)
+	chunks, packs, err := decodeLayerBlob(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: layer %s: %w", p.what, al.Digest, err)
+	}
+	if p.local == nil {
+		p.local = localChunks(p.st.Layers)
+	}
+	runs := make([][]byte, len(chunks))
+	for i, c := range chunks {
+		if runs[i] = p.local[c.digest]; runs[i] != nil {
+			continue
+		}
+		cb, err := p.blob(c.digest, 1<<28)
+		if err != nil {
+			return nil, nil, err
+		}
+		if runs[i], err = decodeChunk(cb); err != nil {
+			return nil, nil, fmt.Errorf("%s: layer %s: %w", p.what, al.Digest, err)
+		}
+	}
+	m, err := assemble(runs, al.Entries, al.Digest)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p.what, err)
 	}
