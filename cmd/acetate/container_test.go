@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -109,5 +110,62 @@ func TestKillDuringCommit(t *testing.T) {
 	t.Cleanup(func() { run(t, root, nil, "unmount", "c2") })
 	if err := treecmp.Compare(rootfs, filepath.Join(mnt2, "big"), treecmp.Options{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A fuse server killed with SIGKILL leaves a dead mount: unmount cleans it
+// up, and mount recovers from it, under either driver.
+func TestKilledFuseServer(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "small", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "create", "c", "--from", "small"))
+	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c") })
+	for _, next := range [][]string{{"unmount", "c"}, {"mount", "c"}, {"mount", "c", "--driver", "fuse"}} {
+		mnt := strings.TrimSpace(ok(t, run(t, root, nil, "mount", "c", "--driver", "fuse")).stdout)
+		if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("yes"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		killServers(t)
+		if _, err := os.Stat(filepath.Join(mnt, "kept")); err == nil {
+			t.Fatal("the mount still answers after its server was killed")
+		}
+		ok(t, run(t, root, nil, next...))
+		if next[0] == "mount" {
+			if b, err := os.ReadFile(filepath.Join(mnt, "kept")); err != nil || string(b) != "yes" {
+				t.Errorf("after %v: kept = %q, %v", next, b, err)
+			}
+			ok(t, run(t, root, nil, "unmount", "c"))
+		}
+		if out := ok(t, run(t, root, nil, "ls")).stdout; strings.Contains(out, "(fuse)") || strings.Contains(out, "(overlay)") {
+			t.Errorf("after %v and unmount, ls shows a mount:\n%s", next, out)
+		}
+	}
+}
+
+// killServers kills every process running the test binary, which are the
+// fuse servers the mount commands left behind.
+func killServers(t *testing.T) {
+	t.Helper()
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	killed := 0
+	for _, exe := range exes {
+		if target, err := os.Readlink(exe); err != nil || target != binary {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(exe, "/proc/%d/exe", &pid); err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", pid, err)
+		}
+		for syscall.Kill(pid, 0) == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		killed++
+	}
+	if killed == 0 {
+		t.Fatal("no fuse server found")
 	}
 }

@@ -116,7 +116,10 @@ func (m *Manager) clearStale(c *Container) error {
 		return err
 	}
 	if mounted {
-		if _, err := os.Stat(c.Mount.Target); err == nil {
+		// statfs always reaches a FUSE server, where a stat of the root
+		// may be answered from the kernel's cache.
+		var st unix.Statfs_t
+		if err := unix.Statfs(c.Mount.Target, &st); err == nil {
 			return nil // live
 		}
 	}
