@@ -92,7 +92,9 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	if !opts.Terminal {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, discardToNil(opts.Stdout), discardToNil(opts.Stderr)
 	}
-	p, err := startHelper(cmd, message{Exec: cfg}, cg, opts.Terminal, opts.Stdin, opts.Stdout)
+	// The command's pid, in the ready report, is needed to kill it on
+	// cancel: wait for it.
+	p, err := startHelper(cmd, message{Exec: cfg}, cg, true, opts.Terminal, opts.Stdin, opts.Stdout)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", dir, err)
 	}
@@ -110,7 +112,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 func execMain() {
 	goruntime.LockOSThread()
 	sock := helperSocket()
-	m, _, err := recvMessage(sock)
+	m, _, err := recvMessage(sock, 0)
 	if err != nil || m.Exec == nil {
 		fatalf(sock, "exec: no config: %v", err)
 	}
@@ -139,7 +141,7 @@ func execMain() {
 	p := commandProcess{
 		args: cfg.Args, env: cfg.Env, dir: cfg.Workdir,
 		uid: cfg.User, gid: cfg.Group, terminal: cfg.Terminal,
-		signals: fwd,
+		signals: fwd, awaitJoin: m.AwaitJoin,
 	}
 	os.Exit(p.run(sock))
 }

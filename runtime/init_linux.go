@@ -16,22 +16,15 @@ import (
 // container's cgroups, and finds its Spec on the control socket.
 func initMain() {
 	// Namespaces, capabilities and the fork of the command all act on the
-	// calling thread: stay on one.
+	// calling thread: stay on one (the main thread, locked since init).
 	goruntime.LockOSThread()
 	sock := helperSocket()
-	m, _, err := recvMessage(sock)
+	m, _, err := recvMessage(sock, 0)
 	if err != nil || m.Spec == nil {
 		fatalf(sock, "init: no spec: %v", err)
 	}
 	spec := m.Spec
 	fwd := startSignalForwarder()
-	// The cgroup namespace is made here, after the parent moved us into
-	// the container's cgroups, so that they are its root.
-	if spec.CgroupName != "" {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			fatalf(sock, "init: failed to create cgroup namespace: %v", err)
-		}
-	}
 	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
 	if err := setupRootfs(spec.Rootfs, spec.ReadOnly); err != nil {
 		fatalf(sock, "init: %v", err)
@@ -49,7 +42,10 @@ func initMain() {
 	p := commandProcess{
 		args: spec.Args, env: spec.commandEnv(), dir: spec.Workdir,
 		uid: spec.User, gid: spec.Group, terminal: spec.Terminal,
-		signals: fwd,
+		signals: fwd, awaitJoin: m.AwaitJoin,
+		// The cgroup namespace is made once the parent has moved us
+		// into the container's cgroups, so that they are its root.
+		newCgroupNS: spec.CgroupName != "",
 	}
 	os.Exit(p.run(sock))
 }
@@ -63,6 +59,11 @@ type commandProcess struct {
 	uid, gid uint32
 	terminal bool
 	signals  *signalForwarder
+	// awaitJoin waits for the parent's Joined message before the fork.
+	awaitJoin bool
+	// newCgroupNS gives the command a new cgroup namespace, after the
+	// join.
+	newCgroupNS bool
 }
 
 // run starts the command, tells the parent on sock that setup is done, then
@@ -97,6 +98,19 @@ func (p *commandProcess) run(sock *os.File) int {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fatalf(sock, "failed to create working directory %s: %v", dir, err)
+	}
+	if p.awaitJoin {
+		m, _, err := recvMessage(sock, 0)
+		if err != nil || !m.Joined {
+			fatalf(sock, "no word of the cgroup join: %v", err)
+		}
+	}
+	if p.newCgroupNS {
+		// On this thread only, which forks the command; before
+		// CAP_SYS_ADMIN is dropped.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			fatalf(sock, "failed to create cgroup namespace: %v", err)
+		}
 	}
 	if err := restrictProcess(defaultCapabilities); err != nil {
 		fatalf(sock, "%v", err)

@@ -23,6 +23,18 @@ const (
 // socket (the first of exec.Cmd.ExtraFiles).
 const helperSockFd = 3
 
+// init keeps the main goroutine of a helper on the main thread, the thread
+// group leader: a helper changes namespaces, capabilities and creds on the
+// thread that runs InitMain, and what /proc/<pid>/ns/* shows (which Exec
+// joins) is the leader's. Package initialization runs on the main thread
+// with the goroutine locked there; taking a lock of our own here keeps it
+// there through main.
+func init() {
+	if len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == execArg || os.Args[1] == monitorArg) {
+		goruntime.LockOSThread()
+	}
+}
+
 // InitMain runs the package's helper processes. The binary that uses this
 // package must call it at the start of main (a test binary: in TestMain,
 // before m.Run). It returns at once, doing nothing, in an ordinary process;
@@ -65,6 +77,12 @@ type message struct {
 	Exec *execConfig `json:"exec,omitempty"`
 	// PTY says the datagram carries the pty master as SCM_RIGHTS.
 	PTY bool `json:"pty,omitempty"`
+	// AwaitJoin tells the helper that its parent moves it into the
+	// container's cgroups, and that it must wait for Joined before it forks
+	// the command.
+	AwaitJoin bool `json:"awaitJoin,omitempty"`
+	// Joined says the helper is in the container's cgroups.
+	Joined bool `json:"joined,omitempty"`
 	// Ready says setup succeeded and the command is being started.
 	Ready bool `json:"ready,omitempty"`
 	// Pid is the container init's host pid (monitor to Start).
@@ -111,14 +129,14 @@ func sendMessage(sock *os.File, m message, fd int) error {
 var errClosed = errors.New("control socket closed")
 
 // recvMessage receives one message and the file descriptor attached to it,
-// or -1.
-func recvMessage(sock *os.File) (message, int, error) {
+// or -1. flags are recvmsg flags, such as MSG_DONTWAIT.
+func recvMessage(sock *os.File, flags int) (message, int, error) {
 	buf := make([]byte, maxMessage)
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
 	var err error
 	for {
-		n, oobn, _, _, err = unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, _, _, err = unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC|flags)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}

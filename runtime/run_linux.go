@@ -79,7 +79,9 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error)
 			}
 		}()
 	}
-	p, err := startInit(spec, cg)
+	// Only a caller that needs the container running before it ends
+	// waits for its init to report the command started.
+	p, err := startInit(spec, cg, opts.state != nil || opts.started != nil)
 	if err != nil {
 		return -1, err
 	}
@@ -100,18 +102,22 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error)
 	return code, err
 }
 
-// initProcess is a started container init, seen from its parent.
+// initProcess is a started helper (a container's init, or an exec helper),
+// seen from its parent.
 type initProcess struct {
 	cmd   *exec.Cmd
 	relay *ptyRelay
+	// sock is the control socket, kept when the helper's report is read
+	// after it exits rather than at start (see startHelper).
+	sock *os.File
 	// cmdPid is the pid of the command, as the helper reported it.
 	cmdPid int
 }
 
-// startInit re-executes the binary as the container's init and waits until
-// it has set the container up and started the command. The init is placed in
-// cg (when not nil) before it does anything else.
-func startInit(spec *Spec, cg *cgroup) (*initProcess, error) {
+// startInit re-executes the binary as the container's init and starts it
+// (see startHelper). The init is placed in cg (when not nil) before it forks
+// the command.
+func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if spec.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
@@ -126,7 +132,7 @@ func startInit(spec *Spec, cg *cgroup) (*initProcess, error) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, discardToNil(spec.Stdout), discardToNil(spec.Stderr)
 		cmd.WaitDelay = time.Second
 	}
-	return startHelper(cmd, message{Spec: spec}, cg, spec.Terminal, spec.Stdin, spec.Stdout)
+	return startHelper(cmd, message{Spec: spec}, cg, waitReady || spec.Terminal, spec.Terminal, spec.Stdin, spec.Stdout)
 }
 
 // discardToNil maps io.Discard to nil, which exec.Cmd turns into /dev/null
@@ -138,22 +144,38 @@ func discardToNil(w io.Writer) io.Writer {
 	return w
 }
 
-// startHelper starts cmd with a control socket, moves it into cg, sends it
-// msg and waits until it reports that the command is started. With terminal
-// it also receives the pty master and relays it to stdin and stdout.
-func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
+// startHelper starts cmd with msg waiting on its control socket (queued
+// before the start, so the helper need not wait for this process to be
+// scheduled again), moves it into cg and tells it so (it waits for that
+// before forking its command, and sets up the container meanwhile).
+//
+// With waitReady it then waits until the helper reports that the command is
+// started, or its setup error. Without, it returns at once, and the report is
+// read when the helper has exited (see wait): a start with one hand-off
+// between the processes fewer, for callers that need no running container
+// before it ends. With terminal it receives the pty master (waitReady is
+// then needed) and relays it to stdin and stdout.
+func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return nil, err
 	}
-	defer parentSock.Close()
+	if cg != nil {
+		msg.AwaitJoin = true
+	}
+	if err := sendMessage(parentSock, msg, -1); err != nil {
+		parentSock.Close()
+		childSock.Close()
+		return nil, err
+	}
 	cmd.ExtraFiles = []*os.File{childSock}
 	err = cmd.Start()
 	childSock.Close()
 	if err != nil {
+		parentSock.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", cmd.Args[0], err)
 	}
-	p := &initProcess{cmd: cmd}
+	p := &initProcess{cmd: cmd, sock: parentSock}
 	fail := func(err error) (*initProcess, error) {
 		p.kill()
 		p.wait()
@@ -163,14 +185,21 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io
 		if err := cg.join(cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
+		if err := sendMessage(parentSock, message{Joined: true}, -1); err != nil {
+			return fail(err)
+		}
 	}
-	if err := sendMessage(parentSock, msg, -1); err != nil {
-		return fail(err)
+	if !waitReady {
+		return p, nil
 	}
+	defer func() {
+		parentSock.Close()
+		p.sock = nil
+	}()
 	for {
-		m, fd, err := recvMessage(parentSock)
+		m, fd, err := recvMessage(parentSock, 0)
 		if errors.Is(err, errClosed) {
-			return fail(fmt.Errorf("%s exited during setup", cmd.Args[0]))
+			return fail(fmt.Errorf("%s exited during setup (does the binary call runtime.InitMain first in main?)", cmd.Args[0]))
 		}
 		if err != nil {
 			return fail(err)
@@ -187,6 +216,33 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, terminal bool, stdin io
 		case m.Ready:
 			p.cmdPid = m.Pid
 			return p, nil
+		}
+	}
+}
+
+// report reads, once the helper has exited, what it reported on the control
+// socket if startHelper did not wait for it: nil if it started its command,
+// else its setup error.
+func (p *initProcess) report() error {
+	if p.sock == nil {
+		return nil
+	}
+	defer func() {
+		p.sock.Close()
+		p.sock = nil
+	}()
+	for {
+		m, fd, err := recvMessage(p.sock, unix.MSG_DONTWAIT)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		switch {
+		case err != nil: // closed, or nothing more: no report
+			return fmt.Errorf("%s exited during setup (does the binary call runtime.InitMain first in main?)", p.cmd.Args[0])
+		case m.Error != "":
+			return fmt.Errorf("failed to start container: %s", m.Error)
+		case m.Ready:
+			return nil
 		}
 	}
 }
@@ -211,6 +267,12 @@ func (p *initProcess) wait() (int, error) {
 	err := p.cmd.Wait()
 	if p.relay != nil {
 		p.relay.wait()
+	}
+	if rerr := p.report(); rerr != nil {
+		return -1, rerr
+	}
+	if p.cmd.ProcessState == nil {
+		return -1, fmt.Errorf("failed to wait for container: %w", err)
 	}
 	st, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {

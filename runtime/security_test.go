@@ -155,6 +155,30 @@ func TestNetworkNone(t *testing.T) {
 	}
 }
 
+func TestCgroupNamespace(t *testing.T) {
+	// In its own cgroup namespace, rooted at its cgroups, the command
+	// sees them as "/", for every controller it was put under.
+	r := sh(t, "cat /proc/self/cgroup", func(s *Spec) { s.CgroupName = testCgroupName() })
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			t.Fatalf("bad line %q", l)
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			if c == "memory" || c == "pids" || c == "cpu" || (f[0] == "0" && c == "") {
+				n++
+				if f[2] != "/" {
+					t.Errorf("%s: cgroup %s, want /", c, f[2])
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no container controller in %q", r.stdout)
+	}
+}
+
 func TestReadOnlyRoot(t *testing.T) {
 	r := sh(t, "touch /etc/x && echo wrote; touch /dev/shm/ok && echo shm", func(s *Spec) { s.ReadOnly = true })
 	if strings.Contains(r.stdout, "wrote") || !strings.Contains(r.stdout, "shm") {

@@ -241,7 +241,7 @@ func Start(spec Spec) (int, error) {
 		cmd.Process.Kill()
 		return -1, err
 	}
-	m, _, err := recvMessage(parentSock)
+	m, _, err := recvMessage(parentSock, 0)
 	if errors.Is(err, errClosed) {
 		return -1, fmt.Errorf("container monitor exited during startup (see %s)", filepath.Join(spec.StateDir, logFile))
 	}
@@ -261,7 +261,7 @@ func monitorMain() {
 	sock := helperSocket()
 	unix.CloseOnExec(helperSockFd + 1)
 	sd := &stateDir{lock: os.NewFile(helperSockFd+1, "lock")}
-	m, _, err := recvMessage(sock)
+	m, _, err := recvMessage(sock, 0)
 	if err != nil || m.Spec == nil {
 		fatalf(sock, "monitor: no spec: %v", err)
 	}
