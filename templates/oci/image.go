@@ -26,8 +26,6 @@ type ImageOptions struct {
 	// BlobDir, when not empty, is a directory (an image layout's
 	// blobs/sha256) that receives the compressed layers, named by digest.
 	BlobDir string
-	// Annotations are added to the image manifest.
-	Annotations map[string]string
 	// Progress receives the bytes of file content read.
 	Progress layers.Progress
 }
@@ -43,7 +41,7 @@ func Image(ctx context.Context, st *templates.Store, t *templates.Template, o Im
 		Config:       v1.Config{Cmd: t.Config.Cmd, Env: t.Config.Env, WorkingDir: t.Config.WorkingDir, User: t.Config.User},
 		RootFS:       v1.RootFS{Type: "layers"},
 	}
-	man := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Annotations: o.Annotations}
+	man := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1}
 	for _, d := range t.Layers {
 		m, err := st.Layers.ReadLayer(d)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/acetate/acetate/templates"
@@ -32,9 +33,34 @@ const (
 
 // artifactConfig is the config blob of the artifact.
 type artifactConfig struct {
+	// Image names the config and layer blobs of the image the artifact
+	// describes: a puller takes the artifact only for that image, not for
+	// one another tool made from it (keeping the annotation).
+	Image   imageBlobs       `json:"image"`
 	Config  templates.Config `json:"config"`
 	Created time.Time        `json:"created"`
 	Layers  []artifactLayer  `json:"layers"`
+}
+
+// imageBlobs are the blobs of an image manifest.
+type imageBlobs struct {
+	Config v1.Hash   `json:"config"`
+	Layers []v1.Hash `json:"layers"`
+}
+
+// blobsOf lists the blobs of image manifest m.
+func blobsOf(m *v1.Manifest) imageBlobs {
+	b := imageBlobs{Config: m.Config.Digest}
+	for _, l := range m.Layers {
+		b.Layers = append(b.Layers, l.Digest)
+	}
+	return b
+}
+
+// describes reports whether the artifact was made for the image m.
+func (c *artifactConfig) describes(m *v1.Manifest) bool {
+	b := blobsOf(m)
+	return b.Config == c.Image.Config && slices.Equal(b.Layers, c.Image.Layers)
 }
 
 // artifactLayer is one acetate layer, the number of entries of its
@@ -78,11 +104,11 @@ type artifact struct {
 	order  []*blob
 }
 
-// newArtifact describes template t: its layer blobs, its packs and the
-// config listing them.
-func newArtifact(st *templates.Store, t *templates.Template) (*artifact, error) {
+// newArtifact describes template t, whose image is made of blobs: its
+// layer blobs, manifest chunks, packs and the config listing them.
+func newArtifact(st *templates.Store, t *templates.Template, image imageBlobs) (*artifact, error) {
 	a := &artifact{blobs: map[v1.Hash]*blob{}}
-	cfg := artifactConfig{Config: t.Config, Created: t.Created}
+	cfg := artifactConfig{Image: image, Config: t.Config, Created: t.Created}
 	for _, d := range t.Layers {
 		m, err := st.Layers.ReadLayer(d)
 		if err != nil {

@@ -18,9 +18,9 @@ import (
 )
 
 // Pull makes template r from src (REGISTRY/REPO:TAG or @DIGEST). When the
-// image carries ConfigAnnotation and the registry holds that artifact, only
-// the objects the store lacks are fetched; otherwise the image layers are
-// imported. The ref is written last: on error there is no new template, and
+// image carries ConfigAnnotation and the registry holds that artifact, made
+// for this very image, only the objects the store lacks are fetched;
+// otherwise the image layers are imported. The ref is written last: on error there is no new template, and
 // objects already fetched and verified stay in the store for the next try.
 func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref, o Options) (*templates.Template, error) {
 	ref, err := ParseReference(src, o)
@@ -44,7 +44,7 @@ func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref,
 		if err != nil {
 			return nil, err
 		}
-		if cfg != nil {
+		if cfg != nil && cfg.describes(man) {
 			return p.pull(ctx, r, cfg)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/acetate/acetate/templates/oci"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -25,13 +26,21 @@ func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst s
 	if !ok {
 		return v1.Hash{}, fmt.Errorf("push to %q: name a tag (REGISTRY/REPO:TAG), not a digest", dst)
 	}
-	art, err := newArtifact(st, t)
+	plain, err := oci.Image(ctx, st, t, oci.ImageOptions{})
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	img, err := oci.Image(ctx, st, t, oci.ImageOptions{Annotations: map[string]string{ConfigAnnotation: art.configDigest().String()}})
+	m, err := plain.Manifest()
 	if err != nil {
 		return v1.Hash{}, err
+	}
+	art, err := newArtifact(st, t, blobsOf(m))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, ok := mutate.Annotations(plain, map[string]string{ConfigAnnotation: art.configDigest().String()}).(v1.Image)
+	if !ok {
+		return v1.Hash{}, fmt.Errorf("push %s: annotating the image failed", dst)
 	}
 	if err := remote.Write(tag, img, o.withProgress(ctx)...); err != nil {
 		return v1.Hash{}, explain("push "+dst, err)

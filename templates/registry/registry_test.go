@@ -77,8 +77,8 @@ func TestPushPullRoundTrip(t *testing.T) {
 }
 
 // A pushed template is a plain image to skopeo and umoci; an image that
-// skopeo copies from an OCI layout (no acetate artifact) is pulled by
-// importing its layers.
+// umoci changed and skopeo copied from an OCI layout is pulled by importing
+// its layers.
 func TestInteropSkopeoUmoci(t *testing.T) {
 	reg := startRegistry(t)
 	st := ocitest.NewStore(t)
@@ -93,10 +93,12 @@ func TestInteropSkopeoUmoci(t *testing.T) {
 		t.Fatalf("umoci unpack of the pushed image: %v", err)
 	}
 
+	// Changed by umoci and pushed to the same repository, where the artifact
+	// of the original still is: the pull imports the changed image.
 	run(t, "umoci", "config", "--image", dir+":1", "--tag", "2", "--config.cmd", "/bin/true")
-	run(t, "skopeo", "copy", "--dest-tls-verify=false", "oci:"+dir+":2", "docker://"+reg+"/plain/app:2")
+	run(t, "skopeo", "copy", "--dest-tls-verify=false", "oci:"+dir+":2", "docker://"+reg+"/acetate/app:2")
 	other := ocitest.NewStore(t)
-	got := pull(t, other, reg+"/plain/app:2", "plain:2")
+	got := pull(t, other, reg+"/acetate/app:2", "plain:2")
 	if len(got.Config.Cmd) != 1 || got.Config.Cmd[0] != "/bin/true" {
 		t.Errorf("config %+v: want Cmd /bin/true", got.Config)
 	}
