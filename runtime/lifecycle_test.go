@@ -404,3 +404,33 @@ func TestManyContainers(t *testing.T) {
 		}
 	}
 }
+
+func TestStateReadersDoNotBlockStart(t *testing.T) {
+	root := overlayRoot(t)
+	dir := filepath.Join(t.TempDir(), "state")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() { // what "acetate ps" does, as often as it can
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					LoadState(dir)
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := 0; i < 10; i++ {
+		if _, err := Start(Spec{Rootfs: root, StateDir: dir, Args: []string{"sleep", "1000"}}); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if err := Stop(dir, 0); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+	}
+}

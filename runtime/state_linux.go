@@ -16,7 +16,8 @@ import (
 
 // The files of a state directory.
 const (
-	// lockFile is held (flock) for as long as the container runs, by the
+	// lockFile is write-locked (an open file description lock, fcntl
+	// F_OFD_SETLK) for as long as the container runs, by the
 	// process supervising it: the monitor of a detached container, the
 	// caller of Run for a foreground one.
 	lockFile = "lock"
@@ -112,9 +113,20 @@ func lockStateDir(dir string) (*stateDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open state lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	// Readers (Stop waiting for the end) hold a read lock for an instant:
+	// ride over them.
+	for try := 0; ; try++ {
+		err = setLock(f, unix.F_WRLCK, false)
+		if err == nil {
+			break
+		}
+		busy := errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES)
+		if busy && try < 10 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if busy {
 			return nil, fmt.Errorf("state directory %s: %w", dir, ErrRunning)
 		}
 		return nil, fmt.Errorf("failed to lock state directory %s: %w", dir, err)
@@ -132,14 +144,31 @@ func isLocked(dir string) (bool, error) {
 		return false, fmt.Errorf("failed to open state lock: %w", err)
 	}
 	defer f.Close()
-	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return true, nil
-	}
-	if err != nil {
+	// F_OFD_GETLK tests without taking the lock, so a reader never makes a
+	// concurrent Start fail.
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
 		return false, fmt.Errorf("failed to test state lock: %w", err)
 	}
-	return false, nil // our lock goes with f.Close
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+// setLock takes an open file description lock of type typ (F_WRLCK or
+// F_RDLCK) on all of f, waiting for it when wait is set. It is released when
+// the last descriptor of f's open file description is closed, also in a
+// process that inherited it.
+func setLock(f *os.File, typ int16, wait bool) error {
+	cmd := unix.F_OFD_SETLK
+	if wait {
+		cmd = unix.F_OFD_SETLKW
+	}
+	lk := unix.Flock_t{Type: typ, Whence: 0}
+	for {
+		err := unix.FcntlFlock(f.Fd(), cmd, &lk)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // prepare clears the files of a previous run and records spec.
@@ -348,14 +377,8 @@ func waitUnlocked(dir string) error {
 		return fmt.Errorf("failed to open state lock: %w", err)
 	}
 	defer f.Close()
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_SH)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("failed to wait for container supervisor: %w", err)
-		}
-		return nil
+	if err := setLock(f, unix.F_RDLCK, true); err != nil {
+		return fmt.Errorf("failed to wait for container supervisor: %w", err)
 	}
+	return nil
 }

@@ -1,0 +1,177 @@
+// Package launch runs stored containers: it mounts a container's root when
+// needed, turns the container's template config and the caller's options
+// into a runtime.Spec, and keeps the launcher's state in the container's
+// run directory (<root>/containers/NAME/run).
+//
+// A container is "created" until it first runs, "running" while its init
+// lives, and "exited" after, with its exit code. A foreground Run unmounts
+// the root again if it mounted it; Start leaves it mounted until Stop.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/runtime"
+)
+
+// Options are how one run differs from the container's template config.
+type Options struct {
+	// Args replaces the template's command when not empty.
+	Args []string
+	// Env is added to the template's environment (later entries win).
+	Env []string
+	// Workdir, Hostname and User ("uid[:gid]" or names from the container's
+	// /etc/passwd and /etc/group) replace the template's when set.
+	Workdir, Hostname, User string
+	// Network is runtime.NetworkNone (default) or runtime.NetworkHost.
+	Network  string
+	Limits   runtime.Limits
+	ReadOnly bool
+	// Driver mounts the root when it is not mounted ("" = the container's).
+	Driver string
+	// Terminal allocates a pseudo-terminal.
+	Terminal bool
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+}
+
+// Launcher runs the containers of one store.
+type Launcher struct {
+	m *container.Manager
+}
+
+// New returns a launcher over the containers of m.
+func New(m *container.Manager) *Launcher { return &Launcher{m: m} }
+
+// ErrRunning is wrapped when a container is already running.
+var ErrRunning = runtime.ErrRunning
+
+// Run runs the container in the foreground and returns the command's exit
+// code (128+n for signal n). It mounts the root if needed and unmounts it
+// afterwards if it mounted it.
+func (l *Launcher) Run(ctx context.Context, name string, o Options) (int, error) {
+	spec, mounted, err := l.prepare(ctx, name, o)
+	if err != nil {
+		return -1, err
+	}
+	code, err := runtime.Run(ctx, spec)
+	if mounted {
+		if uerr := l.m.Unmount(name); err == nil && uerr != nil {
+			err = fmt.Errorf("unmount %s after run: %w", name, uerr)
+		}
+	}
+	return code, err
+}
+
+// Start starts the container detached and returns its init's host pid. Its
+// output goes to the log (see LogPath).
+func (l *Launcher) Start(ctx context.Context, name string, o Options) (int, error) {
+	if o.Terminal {
+		return -1, errors.New("a detached container cannot have a terminal; use run -t")
+	}
+	o.Stdin, o.Stdout, o.Stderr = nil, nil, nil
+	spec, mounted, err := l.prepare(ctx, name, o)
+	if err != nil {
+		return -1, err
+	}
+	pid, err := runtime.Start(spec)
+	if err != nil && mounted {
+		l.m.Unmount(name)
+	}
+	return pid, err
+}
+
+// prepare checks the container is not running, mounts it if needed and
+// builds its spec; mounted reports whether this call mounted it.
+func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec runtime.Spec, mounted bool, err error) {
+	c, err := l.m.Get(name)
+	if err != nil {
+		return spec, false, err
+	}
+	if st, err := l.State(name); err == nil && st.State == StateRunning {
+		return spec, false, fmt.Errorf("%s (pid %d): %w", name, st.Pid, ErrRunning)
+	}
+	if c.Mount == nil {
+		if c, err = l.m.Mount(ctx, name, o.Driver, ""); err != nil {
+			return spec, false, err
+		}
+		mounted = true
+	}
+	spec, err = l.spec(c, o)
+	if err != nil && mounted {
+		l.m.Unmount(name)
+	}
+	return spec, mounted, err
+}
+
+// spec merges the template config and the options into a runtime spec.
+func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error) {
+	cfg := c.Config
+	s := runtime.Spec{
+		Rootfs: c.Mount.Target, Args: o.Args, Env: append(append([]string(nil), cfg.Env...), o.Env...),
+		Workdir: firstNonEmpty(o.Workdir, cfg.WorkingDir), Hostname: firstNonEmpty(o.Hostname, cfg.Hostname, c.Name),
+		Network: o.Network, ReadOnly: o.ReadOnly, Limits: o.Limits, Terminal: o.Terminal,
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		CgroupName: "acetate/" + c.Name, StateDir: l.m.RunDir(c.Name),
+	}
+	if len(s.Args) == 0 {
+		s.Args = cfg.Cmd
+	}
+	if len(s.Args) == 0 {
+		s.Args = []string{"/bin/sh"}
+	}
+	var err error
+	s.User, s.Group, err = lookupUser(c.Mount.Target, firstNonEmpty(o.User, cfg.User))
+	if err != nil {
+		return s, err
+	}
+	return s, os.MkdirAll(s.StateDir, 0o700)
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// Exec runs args in the running container.
+func (l *Launcher) Exec(ctx context.Context, name string, args []string, o runtime.ExecOptions) (int, error) {
+	if _, err := l.m.Get(name); err != nil {
+		return -1, err
+	}
+	code, err := runtime.Exec(ctx, l.m.RunDir(name), args, o)
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return code, fmt.Errorf("%s: %w", name, err)
+	}
+	return code, err
+}
+
+// Stop stops the container (SIGTERM, then SIGKILL after timeout) and
+// unmounts its root.
+func (l *Launcher) Stop(name string, timeout time.Duration) error {
+	c, err := l.m.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := runtime.Stop(l.m.RunDir(name), timeout); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	if c.Mount != nil {
+		return l.m.Unmount(name)
+	}
+	return nil
+}
+
+// LogPath is the file a detached container's output goes to.
+func (l *Launcher) LogPath(name string) string { return filepath.Join(l.m.RunDir(name), "log") }
