@@ -190,10 +190,11 @@ func serveConfig(raw string) (interface{ Wait() }, error) {
 	return Serve(cfg.Target, lower, cfg.Upper, cfg.Work, cfg.Options)
 }
 
-// stale reports whether p is a FUSE mount whose server is gone.
+// stale reports whether p is a FUSE mount whose server is gone. It asks
+// statfs, which the kernel never answers from its caches.
 func stale(p string) bool {
-	var st unix.Stat_t
-	return errors.Is(unix.Stat(p, &st), unix.ENOTCONN)
+	var st unix.Statfs_t
+	return errors.Is(unix.Statfs(p, &st), unix.ENOTCONN)
 }
 
 // Unmount implements fs.Driver. The server exits once the kernel lets go
