@@ -129,7 +129,7 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 		s.Args = []string{"/bin/sh"}
 	}
 	var err error
-	s.User, s.Group, err = lookupUser(c.Mount.Target, firstNonEmpty(o.User, cfg.User))
+	s.User, s.Group, err = LookupUser(c.Mount.Target, firstNonEmpty(o.User, cfg.User))
 	if err != nil {
 		return s, err
 	}

@@ -1,0 +1,44 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// FollowLog copies the log of container name to w. With follow it keeps
+// copying what the container writes until the container ends or ctx is done.
+func FollowLog(ctx context.Context, l *Launcher, name string, w io.Writer, follow bool) error {
+	f, err := os.Open(l.LogPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // never started: no output yet
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		if !follow {
+			return nil
+		}
+		st, err := l.State(name)
+		if err != nil {
+			return err
+		}
+		if st.State != StateRunning {
+			_, err := io.Copy(w, f) // what it wrote while ending
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

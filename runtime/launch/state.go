@@ -1,0 +1,104 @@
+package launch
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/runtime"
+	"golang.org/x/sys/unix"
+)
+
+// The states of a container.
+const (
+	StateCreated = "created"
+	StateRunning = "running"
+	StateExited  = "exited"
+)
+
+// Status is what ps shows of a container.
+type Status struct {
+	Name     string `json:"name"`
+	Template string `json:"template"`
+	State    string `json:"state"`
+	// Pid is the host pid of the container's init while it runs.
+	Pid int `json:"pid,omitempty"`
+	// ExitCode is set once it has exited.
+	ExitCode *int `json:"exitCode,omitempty"`
+	// Started is when the running container started.
+	Started *time.Time `json:"started,omitempty"`
+	// Finished is when the exited container ended.
+	Finished *time.Time `json:"finished,omitempty"`
+	// DiffBytes is disk used by the container's own differences.
+	DiffBytes int64 `json:"diffBytes"`
+	// MountedAt is the root's mount point while mounted.
+	MountedAt string `json:"mountedAt,omitempty"`
+}
+
+// State returns the status of one container.
+func (l *Launcher) State(name string) (*Status, error) {
+	c, err := l.m.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return l.status(c)
+}
+
+// List returns the status of every container.
+func (l *Launcher) List() ([]*Status, error) {
+	cs, err := l.m.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Status, 0, len(cs))
+	for _, c := range cs {
+		s, err := l.status(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (l *Launcher) status(c *container.Container) (*Status, error) {
+	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: diskBytes(l.m.UpperDir(c.Name))}
+	if c.Mount != nil {
+		s.MountedAt = c.Mount.Target
+	}
+	dir := l.m.RunDir(c.Name)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	rs, err := runtime.LoadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case rs.Running:
+		s.State, s.Pid = StateRunning, rs.Pid
+		if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+			t := fi.ModTime()
+			s.Started = &t
+		}
+	case rs.Exit != nil:
+		s.State, s.ExitCode, s.Finished = StateExited, &rs.Exit.Code, &rs.Exit.Finished
+	}
+	return s, nil
+}
+
+// diskBytes sums the blocks allocated below dir.
+func diskBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		var st unix.Stat_t
+		if err == nil && unix.Lstat(p, &st) == nil {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	return n
+}
