@@ -9,6 +9,12 @@
 // committed to the store, and the template ref is written last, so a failed
 // import leaves no template and no committed object behind.
 //
+// Layers are read as container runtimes read them: absolute entry names are
+// taken as relative to the root, an empty layer adds no layer, and a
+// directory a layer holds entries of without naming it (umoci writes such
+// layers) keeps the metadata it has in the layers below instead of the
+// made-up one the store gives it (see layers.Tree.Implied).
+//
 // The other way, Image presents a template as a v1.Image of the
 // go-containerregistry library (one gzip layer per acetate layer), and
 // ExportLayout writes it into an OCI image layout that skopeo and umoci
