@@ -141,6 +141,9 @@ func recvMessage(sock *os.File, flags int) (message, int, error) {
 			break
 		}
 	}
+	if errors.Is(err, unix.ECONNRESET) {
+		return message{}, -1, errClosed // closed with our message unread
+	}
 	if err != nil {
 		return message{}, -1, fmt.Errorf("failed to receive control message: %w", err)
 	}

@@ -28,3 +28,20 @@ func TestRunPID1IsInit(t *testing.T) {
 		t.Errorf("/proc shows %q, want only init and the shell", lines[2])
 	}
 }
+
+// A binary that does not call InitMain runs its ordinary main instead of
+// the init: the start must fail with a hint, not pass for an exit code.
+func TestHelperThatIsNoHelper(t *testing.T) {
+	requireRoot(t)
+	for _, waitReady := range []bool{false, true} {
+		cmd := newHelperCmd("not-a-helper", "__probe")
+		cmd.Args = append(cmd.Args, "noop") // exits 0 without a word
+		p, err := startHelper(cmd, message{Spec: &Spec{}}, nil, waitReady, false, nil, nil)
+		if err == nil {
+			_, err = p.wait()
+		}
+		if err == nil || !strings.Contains(err.Error(), "InitMain") {
+			t.Errorf("waitReady=%v: %v, want an error naming InitMain", waitReady, err)
+		}
+	}
+}
