@@ -25,6 +25,12 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// commandExit carries the exit code of a container's command, which
+// acetate exits with, silently.
+type commandExit struct{ code int }
+
+func (e commandExit) Error() string { return fmt.Sprintf("command exited with %d", e.code) }
+
 // problemsError marks a check that ran and found problems.
 type problemsError struct{ error }
 
@@ -47,7 +53,15 @@ func execute(args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	var ce commandExit
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	fmt.Fprintln(a.stderr, "acetate:", err)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	return exitCode(err)
 }
 
@@ -95,6 +109,7 @@ own differences.`,
 	root.SetErr(a.stderr)
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
 	root.AddCommand(newContainerCmds(a)...)
+	root.AddCommand(newRunCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a))
 	return root

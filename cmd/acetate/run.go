@@ -1,0 +1,372 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/runtime"
+	"github.com/acetate/acetate/runtime/launch"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// exitLaunchFailed is the exit code of run and exec when acetate itself
+// fails (not the command), as docker uses 125; 126 and 127 come from the
+// launcher for a command that cannot run or does not exist.
+const exitLaunchFailed = 125
+
+// newRunCmds returns the launcher commands.
+func newRunCmds(a *app) []*cobra.Command {
+	return []*cobra.Command{newRunCmd(a), newStartCmd(a), newExecCmd(a), newStopCmd(a), newLogsCmd(a), newPsCmd(a)}
+}
+
+// launcher opens the launcher over the store's containers.
+func (a *app) launcher() (*launch.Launcher, *container.Manager, error) {
+	m, err := a.containers()
+	if err != nil {
+		return nil, nil, err
+	}
+	return launch.New(m), m, nil
+}
+
+// runFlags are the flags run and start share.
+type runFlags struct {
+	from, hostname, workdir, user, net, memory, cpus, driver string
+	env                                                      []string
+	pids                                                     int64
+	readOnly, tty, interactive                               bool
+}
+
+func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "", "create the container from this template first if it does not exist")
+	fl.StringVar(&f.hostname, "hostname", "", "hostname (default: the template's, else the container's name)")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fl.StringVarP(&f.user, "user", "u", "", "user[:group], as numbers or names from the container's /etc/passwd")
+	fl.StringVar(&f.net, "net", runtime.NetworkNone, "network: none (own namespace, loopback up) or host")
+	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g")
+	fl.Int64Var(&f.pids, "pids", 0, "maximum number of processes")
+	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root read-only")
+	fl.StringVar(&f.driver, "driver", "", "mount driver when not mounted: "+strings.Join(container.DriverNames(), " or "))
+	if foreground {
+		fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
+		fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input attached")
+	}
+}
+
+// options turns the flags into launch options, with usage errors for bad
+// values.
+func (f *runFlags) options(a *app, args []string) (launch.Options, error) {
+	o := launch.Options{Args: args, Env: f.env, Workdir: f.workdir, Hostname: f.hostname, User: f.user,
+		Network: f.net, ReadOnly: f.readOnly, Driver: f.driver, Terminal: f.tty, Stdout: a.stdout, Stderr: a.stderr}
+	if f.net != runtime.NetworkNone && f.net != runtime.NetworkHost {
+		return o, usageError{fmt.Errorf("--net %q: use none or host", f.net)}
+	}
+	if f.driver != "" && !slices.Contains(container.DriverNames(), f.driver) {
+		return o, usageError{fmt.Errorf("--driver %q: use one of %s", f.driver, strings.Join(container.DriverNames(), ", "))}
+	}
+	var err error
+	if f.memory != "" {
+		if o.Limits.Memory, err = runtime.ParseMemory(f.memory); err != nil {
+			return o, usageError{fmt.Errorf("--memory: %w", err)}
+		}
+	}
+	if f.cpus != "" {
+		if o.Limits.CPUs, err = runtime.ParseCPUs(f.cpus); err != nil {
+			return o, usageError{fmt.Errorf("--cpus: %w", err)}
+		}
+	}
+	if f.pids < 0 {
+		return o, usageError{fmt.Errorf("--pids %d: must be positive", f.pids)}
+	}
+	o.Limits.Pids = f.pids
+	if f.interactive {
+		o.Stdin = a.stdin
+	}
+	return o, nil
+}
+
+// ensure creates the container from --from when it does not exist.
+func (f *runFlags) ensure(m *container.Manager, name string) error {
+	if f.from == "" {
+		return nil
+	}
+	if _, err := m.Get(name); err == nil {
+		return nil
+	}
+	if _, err := parseRef(f.from); err != nil {
+		return err
+	}
+	_, err := m.Create(name, f.from)
+	return err
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run NAME [flags] [-- CMD ARGS...]",
+		Short: "Run a command in a container, in the foreground",
+		Long: `Run mounts the container if needed and runs CMD (default: the template's
+command, else /bin/sh) as PID 1 of new mount, PID, UTS, IPC, cgroup and
+network namespaces, with pivot_root into the container's root, a fresh
+/proc, read-only /sys, a minimal /dev, reduced capabilities and
+no_new_privs. Standard streams are attached and signals forwarded; acetate
+exits with the command's exit code (128+n when signal n killed it), 125 when
+acetate itself fails, 127 when the command does not exist.`,
+		Example: `  acetate run web1 -- cat /etc/os-release
+  acetate run --from debian:12 box -it -- bash
+  acetate run web1 --memory 256m --pids 100 --cpus 0.5 -- ./load-test
+  acetate run web1 --user nobody --read-only --net host -- id`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usageError{fmt.Errorf("requires a container NAME")}
+			}
+			return nil
+		},
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			o, err := f.options(a, args)
+			if err != nil {
+				return err
+			}
+			if o.Terminal && !isTerminal(a.stdin) {
+				return usageError{fmt.Errorf("-t needs standard input to be a terminal")}
+			}
+			if err := f.ensure(m, name); err != nil {
+				return launchFailed(err)
+			}
+			code, err := launch.New(m).Run(c.Context(), name, o)
+			if err != nil {
+				return launchFailed(err)
+			}
+			return exitWith(code)
+		}),
+	}
+	f.add(cmd, true)
+	return cmd
+}
+
+// launchFailed marks an error of acetate's own while launching: exit 125,
+// unless it is a usage or not-found error.
+func launchFailed(err error) error {
+	if code := exitCode(err); code != exitFailure {
+		return err
+	}
+	return exitError{err, exitLaunchFailed}
+}
+
+// exitError is an error with a chosen exit code.
+type exitError struct {
+	error
+	code int
+}
+
+func (e exitError) Unwrap() error { return e.error }
+
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return commandExit{code}
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newStartCmd(a *app) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "start NAME [flags] [-- CMD ARGS...]",
+		Short: "Start a container detached",
+		Long: `Start mounts the container if needed and starts CMD detached, under an init
+that is PID 1, reaps zombies and forwards signals. Output goes to the
+container's log (acetate logs NAME). The container stays mounted until
+acetate stop.`,
+		Example: `  acetate start web1 -- /usr/sbin/nginx -g 'daemon off;'
+  acetate start --from debian:12 sleeper -- sleep infinity && acetate ps`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usageError{fmt.Errorf("requires a container NAME")}
+			}
+			return nil
+		},
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			o, err := f.options(a, args)
+			if err != nil {
+				return err
+			}
+			if err := f.ensure(m, name); err != nil {
+				return err
+			}
+			pid, err := launch.New(m).Start(c.Context(), name, o)
+			if err != nil {
+				return err
+			}
+			if a.format == "json" {
+				return a.render(map[string]any{"name": name, "pid": pid}, table{})
+			}
+			fmt.Fprintf(a.stdout, "%s started, pid %d\n", name, pid)
+			return nil
+		}),
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+func newExecCmd(a *app) *cobra.Command {
+	var tty, interactive bool
+	var env []string
+	var workdir, user string
+	cmd := &cobra.Command{
+		Use:   "exec NAME [flags] -- CMD ARGS...",
+		Short: "Run a command in a running container",
+		Long: `Exec runs CMD in all the namespaces and cgroups of a running container,
+with its capability limits. It exits with the command's exit code.`,
+		Example: `  acetate exec web1 -- ps aux
+  acetate exec -it web1 -- bash`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{fmt.Errorf("requires a container NAME and a command")}
+			}
+			return nil
+		},
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			o := runtime.ExecOptions{Env: env, Workdir: workdir, Terminal: tty, Stdout: a.stdout, Stderr: a.stderr}
+			if interactive || tty {
+				o.Stdin = a.stdin
+			}
+			if user != "" {
+				st, err := launch.New(m).State(name)
+				if err != nil {
+					return err
+				}
+				uid, gid, err := launch.LookupUser(st.MountedAt, user)
+				if err != nil {
+					return usageError{err}
+				}
+				o.User, o.Group = &uid, &gid
+			}
+			code, err := launch.New(m).Exec(c.Context(), name, args, o)
+			if err != nil {
+				return launchFailed(err)
+			}
+			return exitWith(code)
+		}),
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fl.BoolVarP(&interactive, "interactive", "i", false, "keep standard input attached")
+	fl.StringArrayVarP(&env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
+	fl.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
+	fl.StringVarP(&user, "user", "u", "", "user[:group]")
+	return cmd
+}
+
+func newStopCmd(a *app) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:     "stop NAME...",
+		Short:   "Stop running containers (SIGTERM, then SIGKILL) and unmount them",
+		Example: `  acetate stop web1
+  acetate stop --time 2 web1 web2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usageError{fmt.Errorf("requires at least one container NAME")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			l, _, err := a.launcher()
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if _, err := containerName(name); err != nil {
+					return err
+				}
+				if err := l.Stop(name, time.Duration(timeout)*time.Second); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait after SIGTERM before SIGKILL")
+	return cmd
+}
+
+func newLogsCmd(a *app) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print the output of a detached container",
+		Example: `  acetate logs web1
+  acetate logs -f web1`,
+		Args: exactArgs(1),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			l := launch.New(m)
+			if _, err := l.State(name); err != nil {
+				return err
+			}
+			return launch.FollowLog(c.Context(), l, name, a.stdout, follow)
+		}),
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the container ends")
+	return cmd
+}
+
+func newPsCmd(a *app) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "ps",
+		Short: "List running containers (-a: all) with state, pid, disk used and uptime",
+		Example: `  acetate ps
+  acetate ps -a --format json`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, _, err := a.launcher()
+			if err != nil {
+				return err
+			}
+			list, err := l.List()
+			if err != nil {
+				return err
+			}
+			shown := []*launch.Status{}
+			t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS"}}
+			for _, s := range list {
+				if !all && s.State != launch.StateRunning {
+					continue
+				}
+				shown = append(shown, s)
+				pid := "-"
+				if s.Pid > 0 {
+					pid = fmt.Sprint(s.Pid)
+				}
+				t.rows = append(t.rows, []string{s.Name, s.State, pid, s.Template, humanBytes(s.DiffBytes), statusText(s)})
+			}
+			return a.render(shown, t)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every container, not only running ones")
+	return cmd
+}
+
+// statusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2 hours ago".
+func statusText(s *launch.Status) string {
+	switch {
+	case s.Started != nil:
+		return "Up " + time.Since(*s.Started).Round(time.Second).String()
+	case s.ExitCode != nil && s.Finished != nil:
+		return fmt.Sprintf("Exited (%d) %s ago", *s.ExitCode, time.Since(*s.Finished).Round(time.Second))
+	}
+	return "Created"
+}
