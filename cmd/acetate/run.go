@@ -273,8 +273,8 @@ with its capability limits. It exits with the command's exit code.`,
 func newStopCmd(a *app) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
-		Use:     "stop NAME...",
-		Short:   "Stop running containers (SIGTERM, then SIGKILL) and unmount them",
+		Use:   "stop NAME...",
+		Short: "Stop running containers (SIGTERM, then SIGKILL) and unmount them",
 		Example: `  acetate stop web1
   acetate stop --time 2 web1 web2`,
 		Args: func(cmd *cobra.Command, args []string) error {
