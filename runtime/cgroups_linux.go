@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// cgroupRoot is where cgroup hierarchies are mounted on the host.
-const cgroupRoot = "/sys/fs/cgroup"
+// cgroupRoot is where cgroup hierarchies are mounted on the host. (A
+// variable for tests only, which point it at a hybrid host's v2 tree.)
+var cgroupRoot = "/sys/fs/cgroup"
 
 // cgroupV1Controllers are the v1 controllers a container gets a cgroup in:
 // the three that carry limits, and cpuacct for CPU usage.

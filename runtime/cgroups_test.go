@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,34 @@ func TestCgroupV1FakeTree(t *testing.T) {
 func TestCgroupDetectNone(t *testing.T) {
 	if _, _, err := detectCgroups(t.TempDir()); err == nil {
 		t.Fatal("want an error for a directory without cgroups")
+	}
+}
+
+// The v2 code path against a real kernel: on a hybrid host the v2 tree at
+// /sys/fs/cgroup/unified has no memory, pids or cpu controller (they are
+// bound to v1), but creating, joining, the cgroup namespace, CPU usage and
+// removal all work there, and a limit fails clearly.
+func TestCgroupV2RealUnified(t *testing.T) {
+	root := overlayRoot(t)
+	unified := "/sys/fs/cgroup/unified"
+	if v2, _, err := detectCgroups(unified); err != nil || !v2 {
+		t.Skipf("no cgroup v2 tree with a controller at %s (not a hybrid host): %v", unified, err)
+	}
+	saved := cgroupRoot
+	cgroupRoot = unified
+	defer func() { cgroupRoot = saved }()
+	name := testCgroupName()
+	r := runSpec(t, Spec{Rootfs: root, CgroupName: name,
+		Args: []string{"/bin/sh", "-c", "grep '^0::' /proc/self/cgroup; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done"}})
+	if r.code != 0 || r.stdout != "0::/\n" {
+		t.Fatalf("got %+v, want the v2 cgroup as the namespace root", r)
+	}
+	if _, err := os.Stat(filepath.Join(unified, name)); !os.IsNotExist(err) {
+		t.Fatalf("cgroup %s left behind: %v", name, err)
+	}
+	_, err := Run(context.Background(), Spec{Rootfs: root, CgroupName: testCgroupName(), Limits: Limits{Memory: 64 << 20},
+		Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "memory.max") {
+		t.Fatalf("memory limit without a memory controller: %v", err)
 	}
 }
