@@ -50,11 +50,22 @@ func (t *Tree) Abort() { t.st.abort() }
 // Commit stores the staged objects and then the layer m (usually
 // t.Manifest, or a diff of it against a base), and returns the layer digest.
 func (t *Tree) Commit(m *Manifest) (digest.Digest, error) {
-	if err := t.st.commit(); err != nil {
-		t.st.abort()
+	if err := t.CommitObjects(); err != nil {
 		return "", err
 	}
 	return t.st.s.WriteLayer(m)
+}
+
+// CommitObjects stores the staged objects without writing a layer, for a
+// caller that writes the layers referencing them later (a pull fetching
+// objects in batches). Until a layer references them, GC may remove them,
+// so the caller holds the store's shared lock throughout.
+func (t *Tree) CommitObjects() error {
+	if err := t.st.commit(); err != nil {
+		t.st.abort()
+		return err
+	}
+	return nil
 }
 
 // WriteLayer stores manifest m, whose objects must already be in the store,

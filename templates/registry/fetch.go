@@ -20,12 +20,6 @@ var (
 	batchPacks       = 256
 )
 
-// objectsOnly is the layer a batch of fetched objects is committed with:
-// layers.Tree.Commit always writes a layer, and this one (only a root
-// directory, the same for every batch) is referenced by no template, so GC
-// removes it.
-var objectsOnly = &layers.Manifest{Entries: []layers.Entry{{Path: "/", Type: layers.TypeDir, Mode: 0o755}}}
-
 // plan adds to planned the objects of layer m the store lacks, and returns
 // the packs that hold them: a pack when any of its objects is missing.
 func (p *puller) plan(al artifactLayer, m *layers.Manifest, packs []pack, planned map[digest.Digest]bool) ([]pack, error) {
@@ -92,7 +86,7 @@ func (p *puller) fetchBatch(ctx context.Context, batch []pack) error {
 			return fmt.Errorf("%s: object %s hashes to %s: %w", p.what, e.Path[1:], e.Digest, layers.ErrCorrupt)
 		}
 	}
-	if _, err := tree.Commit(objectsOnly); err != nil {
+	if err := tree.CommitObjects(); err != nil {
 		return fmt.Errorf("%s: %w", p.what, err)
 	}
 	return nil
