@@ -1,19 +1,16 @@
 package runtime
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	goruntime "runtime"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // initMain is the container's PID 1. It is started by startInit in new
-// mount, PID, UTS, IPC (and network) namespaces, already placed in the
-// container's cgroups, and finds its Spec on the control socket.
+// mount, PID, UTS, IPC (and network) namespaces, finds its Spec on the
+// control socket, and sets the container up while its parent places it in
+// the container's cgroups.
 func initMain() {
 	// Namespaces, capabilities and the fork of the command all act on the
 	// calling thread: stay on one (the main thread, locked since init).
@@ -48,136 +45,4 @@ func initMain() {
 		newCgroupNS: spec.CgroupName != "",
 	}
 	os.Exit(p.run(sock))
-}
-
-// commandProcess is the container command as init or an exec helper starts
-// it, from a thread that is already inside the container.
-type commandProcess struct {
-	args     []string
-	env      []string
-	dir      string
-	uid, gid uint32
-	terminal bool
-	signals  *signalForwarder
-	// awaitJoin waits for the parent's Joined message before the fork.
-	awaitJoin bool
-	// newCgroupNS gives the command a new cgroup namespace, after the
-	// join.
-	newCgroupNS bool
-}
-
-// run starts the command, tells the parent on sock that setup is done, then
-// forwards signals to the command, reaps every child, and returns the exit
-// code for the helper to exit with: the command's, or 128+n when signal n
-// killed it. Errors starting the command are printed on the command's stderr
-// and give 127 (not found) or 126 (not executable), as a shell does.
-func (p *commandProcess) run(sock *os.File) int {
-	stdio := []uintptr{0, 1, 2}
-	attr := &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: p.uid, Gid: p.gid, Groups: []uint32{}},
-	}
-	var errOut = os.Stderr
-	if p.terminal {
-		master, slave, err := openPTY()
-		if err != nil {
-			fatalf(sock, "%v", err)
-		}
-		if err := sendMessage(sock, message{PTY: true}, int(master.Fd())); err != nil {
-			fatalf(sock, "%v", err)
-		}
-		master.Close()
-		defer slave.Close()
-		fd := slave.Fd()
-		stdio = []uintptr{fd, fd, fd}
-		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
-		errOut = slave
-	}
-	dir := p.dir
-	if dir == "" {
-		dir = "/"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fatalf(sock, "failed to create working directory %s: %v", dir, err)
-	}
-	if p.awaitJoin {
-		m, _, err := recvMessage(sock, 0)
-		if err != nil || !m.Joined {
-			fatalf(sock, "no word of the cgroup join: %v", err)
-		}
-	}
-	if p.newCgroupNS {
-		// On this thread only, which forks the command; before
-		// CAP_SYS_ADMIN is dropped.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			fatalf(sock, "failed to create cgroup namespace: %v", err)
-		}
-	}
-	if err := restrictProcess(defaultCapabilities); err != nil {
-		fatalf(sock, "%v", err)
-	}
-	<-p.signals.ready
-	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
-	var pid int
-	if err == nil {
-		pid, err = syscall.ForkExec(path, p.args, &syscall.ProcAttr{
-			Dir: dir, Env: p.env, Files: stdio, Sys: attr,
-		})
-	}
-	// The pid is the command's in this helper's pid namespace: the host's
-	// for an exec helper.
-	sendMessage(sock, message{Ready: true, Pid: pid}, -1)
-	sock.Close()
-	if err != nil {
-		fmt.Fprintf(errOut, "acetate: failed to run %q: %v\n", p.args[0], err)
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, errNotFound) {
-			return 127
-		}
-		return 126
-	}
-	go p.signals.forward(pid)
-	return reap(pid)
-}
-
-// reap waits for every child, orphans adopted by an init included, until
-// pid exits, and returns its exit code: its status, or 128+n when signal n
-// killed it.
-func reap(pid int) int {
-	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 125 // no child left: cannot happen before pid is reaped
-		}
-		if got == pid {
-			if ws.Signaled() {
-				return 128 + int(ws.Signal())
-			}
-			return ws.ExitStatus()
-		}
-	}
-}
-
-// errNotFound is returned by lookPath for a command missing from PATH.
-var errNotFound = errors.New("executable file not found in $PATH")
-
-// lookPath finds file in the PATH given, the way execvp does; a name with a
-// slash is used as it is.
-func lookPath(file, path string) (string, error) {
-	if strings.Contains(file, "/") {
-		return file, nil
-	}
-	for _, dir := range strings.Split(path, ":") {
-		if dir == "" {
-			dir = "."
-		}
-		p := dir + "/" + file
-		var st unix.Stat_t
-		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", errNotFound
 }
