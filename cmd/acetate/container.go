@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/runtime/launch"
 	"github.com/spf13/cobra"
 )
 
@@ -293,12 +294,26 @@ func newRmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm NAME [--force]",
 		Short: "Remove a container and its differences",
-		Long: `Rm removes the container. A mounted container is refused unless --force,
-which unmounts it first. The template's layers stay until gc.`,
+		Long: `Rm removes the container. A running or mounted container is refused unless
+--force, which stops it (SIGTERM, then SIGKILL after 10s) and unmounts it
+first. The template's layers stay until gc.`,
 		Example: `  acetate rm web1
   acetate rm web1 --force`,
 		Args: exactArgs(1),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			l := launch.New(m)
+			st, err := l.State(name)
+			if err != nil {
+				return err
+			}
+			if st.State == launch.StateRunning {
+				if !force {
+					return fmt.Errorf("%s is running (pid %d): stop it first, or use --force", name, st.Pid)
+				}
+				if err := l.Stop(name, 10*time.Second); err != nil {
+					return err
+				}
+			}
 			return m.Remove(name, force)
 		}),
 	}

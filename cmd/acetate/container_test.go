@@ -169,3 +169,19 @@ func killServers(t *testing.T) {
 		t.Fatal("no fuse server found")
 	}
 }
+
+// rm refuses a running container; rm --force stops and removes it.
+func TestRmRunning(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "start", "box", "--from", "debian", "--", "sleep", "600"))
+	if r := run(t, root, nil, "rm", "box"); r.code != exitFailure || !strings.Contains(r.stderr, "running") {
+		t.Fatalf("rm of a running container: exit %d, %q", r.code, r.stderr)
+	}
+	if ps(t, root)["box"].State != "running" {
+		t.Fatalf("the refused rm stopped the container")
+	}
+	ok(t, run(t, root, nil, "rm", "--force", "box"))
+	if _, listed := ps(t, root)["box"]; listed {
+		t.Errorf("box still listed after rm --force")
+	}
+}
