@@ -23,10 +23,10 @@ import (
 //     per layer;
 //   - create: latency of `create` (p50, p99; 1,000 containers per
 //     iteration) and the disk each container uses beyond the template;
-//   - mount: create+mount through the overlay driver, against a plain
-//     kernel overlayfs mount of the extracted rootfs and against cp -a;
-//   - copyup: appending one byte to 1,000 template files, overlay driver
-//     against plain kernel overlayfs over the extracted rootfs.
+//   - mount: create+mount through each driver, against a plain kernel
+//     overlayfs mount of the extracted rootfs and against cp -a;
+//   - copyup: appending one byte to 1,000 template files, through each
+//     driver and through plain kernel overlayfs over the extracted rootfs.
 //
 // Run: go test -run '^$' -bench BenchmarkOverlay -benchtime=5x ./fs/container
 func BenchmarkOverlay(b *testing.B) {
@@ -55,10 +55,15 @@ func BenchmarkOverlay(b *testing.B) {
 		}
 	})
 	b.Run("create", func(b *testing.B) { benchCreate(b, e) })
-	b.Run("mount/acetate-create+mount", func(b *testing.B) {
-		benchEach(b, func(i int) { e.create(fmt.Sprint("m", i), "debian"); e.mount(fmt.Sprint("m", i)) },
-			func(i int) { removeContainer(b, e.m, fmt.Sprint("m", i)) })
-	})
+	for _, driver := range drivers {
+		b.Run("mount/acetate-"+driver+"-create+mount", func(b *testing.B) {
+			benchEach(b, func(i int) {
+				name := fmt.Sprint("m-", driver, i)
+				e.create(name, "debian")
+				e.mountWith(name, driver)
+			}, func(i int) { removeContainer(b, e.m, fmt.Sprint("m-", driver, i)) })
+		})
+	}
 	b.Run("mount/kernel-overlayfs", func(b *testing.B) {
 		benchEach(b, func(i int) { kernelOverlay(b, rootfs, fmt.Sprint(i)) }, func(int) {})
 	})
@@ -67,13 +72,15 @@ func BenchmarkOverlay(b *testing.B) {
 		benchEach(b, func(i int) { cpA(b, rootfs, filepath.Join(dir, fmt.Sprint(i))) },
 			func(i int) { os.RemoveAll(filepath.Join(dir, fmt.Sprint(i))) })
 	})
-	b.Run("copyup/acetate-overlay", func(b *testing.B) {
-		benchCopyUp(b, files, func(i int) string {
-			name := fmt.Sprint("u", i)
-			e.create(name, "debian")
-			return e.mount(name)
-		}, func(i int) { removeContainer(b, e.m, fmt.Sprint("u", i)) })
-	})
+	for _, driver := range drivers {
+		b.Run("copyup/acetate-"+driver, func(b *testing.B) {
+			benchCopyUp(b, files, func(i int) string {
+				name := fmt.Sprint("u-", driver, i)
+				e.create(name, "debian")
+				return e.mountWith(name, driver)
+			}, func(i int) { removeContainer(b, e.m, fmt.Sprint("u-", driver, i)) })
+		})
+	}
 	b.Run("copyup/kernel-overlayfs", func(b *testing.B) {
 		benchCopyUp(b, files, func(i int) string { return kernelOverlay(b, rootfs, fmt.Sprint("u", i)) }, func(int) {})
 	})
