@@ -75,6 +75,14 @@ func (p *commandProcess) run(sock *os.File) int {
 	if err := restrictProcess(defaultCapabilities); err != nil {
 		fatalf(sock, "%v", err)
 	}
+	// Descriptors the helper inherited without close-on-exec (from its
+	// caller's caller: a shell, a test harness) must not reach the
+	// container: one on a host directory would be a way out of the root.
+	// Go passes only stdio to the command, but leaves such descriptors
+	// open across exec.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fatalf(sock, "failed to mark inherited descriptors close-on-exec: %v", err)
+	}
 	<-p.signals.ready
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
 	var pid int

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestHostname(t *testing.T) {
@@ -41,6 +43,25 @@ func TestHostFilesInvisible(t *testing.T) {
 		if mp != "/" && !strings.HasPrefix(mp, "/proc") && !strings.HasPrefix(mp, "/sys") && !strings.HasPrefix(mp, "/dev") {
 			t.Errorf("host mount %s visible in the container (root %s)", mp, root)
 		}
+	}
+}
+
+func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
+	// A descriptor of the caller without close-on-exec, on a host
+	// directory: the classic way out of a container (fchdir, openat).
+	fd, err := unix.Open("/tmp", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	const leaked = 77
+	if err := unix.Dup2(fd, leaked); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(leaked)
+	r := sh(t, fmt.Sprintf("test -e /proc/self/fd/%d && echo leaked; test -e /proc/1/fd/%d && echo init-has-it; echo done", leaked, leaked))
+	if r.stdout != "done\n" {
+		t.Fatalf("descriptor %d reached the container: %+v", leaked, r)
 	}
 }
 
