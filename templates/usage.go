@@ -133,7 +133,7 @@ func (s *Store) DiskUsage() (*Usage, error) {
 	}
 	u := &Usage{Templates: len(all)}
 	for _, t := range all {
-		in, err := s.logical(t)
+		in, err := s.LogicalBytes(t.Layers)
 		if err != nil {
 			return nil, err
 		}
@@ -150,11 +150,14 @@ func (s *Store) DiskUsage() (*Usage, error) {
 	return u, nil
 }
 
-func (s *Store) logical(t *Template) (int64, error) {
-	entries, err := s.Entries(t)
+// LogicalBytes is what a full copy of the stack's merged tree holds: the
+// sizes of its regular files, each hardlinked file counted once.
+func (s *Store) LogicalBytes(stack []digest.Digest) (int64, error) {
+	ms, err := s.manifests(stack)
 	if err != nil {
 		return 0, err
 	}
+	entries := layers.Merge(ms)
 	var n int64
 	for i := range entries {
 		if entries[i].Type == layers.TypeReg && entries[i].LinkTo == "" {

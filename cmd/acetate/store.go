@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -12,25 +13,54 @@ func newDFCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "df",
 		Short: "Show the store's use of disk and the savings from sharing",
+		Long: `df shows, for templates and for containers, the logical size (what full
+copies would hold) against the disk really used (allocated blocks), and the
+savings ratio of the whole store.`,
 		Example: `  acetate df
   acetate df --format json | jq .savings`,
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, args []string) error {
-			st, err := a.store()
+			m, err := a.containers()
 			if err != nil {
 				return err
 			}
-			u, err := st.DiskUsage()
+			u, err := m.Store().DiskUsage()
 			if err != nil {
 				return err
 			}
-			return a.render(u, table{
-				header: []string{"TEMPLATES", "LOGICAL", "ON DISK", "OBJECTS", "LAYERS", "SAVINGS"},
-				rows: [][]string{{fmt.Sprint(u.Templates), humanBytes(u.LogicalBytes), humanBytes(u.DiskBytes),
-					fmt.Sprint(u.Objects), fmt.Sprint(u.Layers), fmt.Sprintf("%.2fx", u.Savings)}},
+			cu, err := m.DiskUsage()
+			if err != nil {
+				return err
+			}
+			total := storeUsage{Templates: u, Containers: cu}
+			if disk := u.DiskBytes + cu.DiskBytes; disk > 0 {
+				total.Savings = float64(u.LogicalBytes+cu.LogicalBytes) / float64(disk)
+			}
+			return a.render(total, table{
+				header: []string{"KIND", "COUNT", "LOGICAL", "ON DISK", "SAVINGS"},
+				rows: [][]string{
+					{"templates", fmt.Sprint(u.Templates), humanBytes(u.LogicalBytes), humanBytes(u.DiskBytes), fmt.Sprintf("%.2fx", u.Savings)},
+					{"containers", fmt.Sprint(cu.Containers), humanBytes(cu.LogicalBytes), humanBytes(cu.DiskBytes), ratio(cu.LogicalBytes, cu.DiskBytes)},
+					{"total", "", humanBytes(u.LogicalBytes + cu.LogicalBytes), humanBytes(u.DiskBytes + cu.DiskBytes), fmt.Sprintf("%.2fx", total.Savings)},
+				},
 			})
 		},
 	}
+}
+
+// storeUsage is df's report.
+type storeUsage struct {
+	Templates  *templates.Usage `json:"templates"`
+	Containers *container.Usage `json:"containers"`
+	// Savings is all logical bytes over all bytes on disk.
+	Savings float64 `json:"savings"`
+}
+
+func ratio(logical, disk int64) string {
+	if disk == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fx", float64(logical)/float64(disk))
 }
 
 func newGCCmd(a *app) *cobra.Command {
