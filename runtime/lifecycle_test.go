@@ -47,7 +47,7 @@ func TestCommandNotFound(t *testing.T) {
 
 func TestEnvWorkdirUser(t *testing.T) {
 	r := sh(t, `echo "$FOO|$PATH|$(pwd)|$(id -u):$(id -g)"`, func(s *Spec) {
-		s.Env = []string{"FOO=bar"}
+		s.Env = []string{"FOO=image", "FOO=bar"} // the later wins
 		s.Workdir = "/srv/app"
 		s.User, s.Group = 33, 33
 	})

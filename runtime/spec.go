@@ -28,7 +28,9 @@ type Spec struct {
 	// Args is the command and its arguments. Args[0] is looked up in the
 	// PATH of Env inside the container unless it contains a slash.
 	Args []string `json:"args"`
-	// Env is the command's environment, as "KEY=value". PATH defaults to
+	// Env is the command's environment, as "KEY=value"; a later entry
+	// replaces an earlier one with the same key (so a caller may append
+	// its overrides to an image's environment). PATH defaults to
 	// [DefaultPath] and HOSTNAME to Hostname when absent.
 	Env []string `json:"env,omitempty"`
 	// Workdir is the working directory inside the container; default "/".
@@ -123,7 +125,7 @@ func (s *Spec) validate() error {
 // commandEnv returns the environment the command gets: Env with PATH and
 // HOSTNAME defaulted.
 func (s *Spec) commandEnv() []string {
-	env := append([]string(nil), s.Env...)
+	env := mergeEnv(nil, s.Env)
 	if envValue(env, "PATH") == "" {
 		env = append(env, "PATH="+DefaultPath)
 	}
