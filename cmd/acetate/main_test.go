@@ -38,7 +38,14 @@ type result struct {
 // run runs acetate with the store at root.
 func run(t *testing.T, root string, stdin []byte, args ...string) result {
 	t.Helper()
+	return runAs(t, nil, root, stdin, args...)
+}
+
+// runAs runs acetate as the user cred (nil: as this process).
+func runAs(t *testing.T, cred *syscall.Credential, root string, stdin []byte, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, bytes.NewReader(stdin)
 	err := cmd.Run()
@@ -168,18 +175,7 @@ func TestUnreadableSource(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "etc/readable"), []byte("ok"), 0o644)
 	os.WriteFile(filepath.Join(src, "etc/shadow"), []byte("secret"), 0o600)
 	asNobody := func(args ...string) result {
-		cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{stdout: out.String(), stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return runAs(t, &syscall.Credential{Uid: nobody, Gid: nobody}, root, nil, args...)
 	}
 	ok(t, asNobody("template", "ls"))
 	// Directory mtimes change as staged files come and go; contents must not.

@@ -125,6 +125,17 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
+// minArgs is cobra.MinimumNArgs returning a usage error that says what is
+// missing.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("requires %s", what)}
+		}
+		return nil
+	}
+}
+
 // parseRef parses a template reference given on the command line.
 func parseRef(s string) (templates.Ref, error) {
 	r, err := templates.ParseRef(s)

@@ -124,12 +124,7 @@ acetate itself fails, 127 when the command does not exist.`,
   acetate run --from debian:12 box -it -- bash
   acetate run web1 --memory 256m --pids 100 --cpus 0.5 -- ./load-test
   acetate run web1 --user nobody --read-only --net host -- id`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 {
-				return usageError{fmt.Errorf("requires a container NAME")}
-			}
-			return nil
-		},
+		Args: minArgs(1, "a container NAME"),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
 			o, err := f.options(a, args)
 			if err != nil {
@@ -192,12 +187,7 @@ container's log (acetate logs NAME). The container stays mounted until
 acetate stop.`,
 		Example: `  acetate start web1 -- /usr/sbin/nginx -g 'daemon off;'
   acetate start --from debian:12 sleeper -- sleep infinity && acetate ps`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 {
-				return usageError{fmt.Errorf("requires a container NAME")}
-			}
-			return nil
-		},
+		Args: minArgs(1, "a container NAME"),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
 			o, err := f.options(a, args)
 			if err != nil {
@@ -232,12 +222,7 @@ func newExecCmd(a *app) *cobra.Command {
 with its capability limits. It exits with the command's exit code.`,
 		Example: `  acetate exec web1 -- ps aux
   acetate exec -it web1 -- bash`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usageError{fmt.Errorf("requires a container NAME and a command")}
-			}
-			return nil
-		},
+		Args: minArgs(2, "a container NAME and a command"),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
 			o := runtime.ExecOptions{Env: env, Workdir: workdir, Terminal: tty, Stdout: a.stdout, Stderr: a.stderr}
 			if interactive || tty {
@@ -277,12 +262,7 @@ func newStopCmd(a *app) *cobra.Command {
 		Short: "Stop running containers (SIGTERM, then SIGKILL) and unmount them",
 		Example: `  acetate stop web1
   acetate stop --time 2 web1 web2`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 {
-				return usageError{fmt.Errorf("requires at least one container NAME")}
-			}
-			return nil
-		},
+		Args: minArgs(1, "at least one container NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			l, _, err := a.launcher()
 			if err != nil {

@@ -194,12 +194,7 @@ func newTemplateRmCmd(a *app) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove templates (their space is freed by gc)",
 		Example: `  acetate template rm debian:old && acetate gc`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError{fmt.Errorf("requires at least 1 template")}
-			}
-			return nil
-		},
+		Args:    minArgs(1, "at least one template"),
 		RunE: func(c *cobra.Command, args []string) error {
 			for _, ref := range args {
 				st, t, err := a.lookup(ref)
