@@ -10,5 +10,7 @@ import (
 // TestMain lets the test binary serve mounts: the driver re-executes it.
 func TestMain(m *testing.M) {
 	fuse.ServeIfRequested()
-	os.Exit(m.Run())
+	code := m.Run()
+	cleanupBench()
+	os.Exit(code)
 }

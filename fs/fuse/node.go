@@ -37,7 +37,7 @@ type node struct {
 var (
 	_ = (fs.NodeLookuper)((*node)(nil))
 	_ = (fs.NodeGetattrer)((*node)(nil))
-	_ = (fs.NodeReaddirer)((*node)(nil))
+	_ = (fs.NodeOpendirHandler)((*node)(nil))
 	_ = (fs.NodeReadlinker)((*node)(nil))
 	_ = (fs.NodeStatfser)((*node)(nil))
 	_ = (fs.NodeFsyncer)((*node)(nil))
@@ -156,14 +156,6 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 		return h.base().getattr(&out.Attr)
 	}
 	return n.getattr(&out.Attr)
-}
-
-// Readdir implements fs.NodeReaddirer: the upper directory's entries
-// without whiteouts, then those below that the upper directory does not
-// name, sorted by name so that offsets stay stable.
-func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	list, errno := n.list()
-	return fs.NewListDirStream(list), errno
 }
 
 func (n *node) list() ([]fuse.DirEntry, syscall.Errno) { return n.listAt(n.upperPath()) }
