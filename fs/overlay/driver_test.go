@@ -24,6 +24,20 @@ func publish(t *testing.T, st *templates.Store, ref, src string, base *templates
 	return tpl
 }
 
+// craftedTemplate publishes the crafted test tree (src) as template
+// "crafted" in a new store.
+func craftedTemplate(t *testing.T) (st *templates.Store, src string, tpl *templates.Template) {
+	t.Helper()
+	testtree.RequireRoot(t)
+	src = filepath.Join(t.TempDir(), "src")
+	testtree.Crafted(t, src)
+	st, err := templates.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, src, publish(t, st, "crafted", src, nil)
+}
+
 // mountTemplate mounts tpl with a fresh upper dir and returns the mount
 // point; it is unmounted at cleanup.
 func mountTemplate(t *testing.T, st *templates.Store, tpl *templates.Template, readOnly bool) (target, upperDir string) {
@@ -76,14 +90,7 @@ func fsckClean(t *testing.T, st *templates.Store) {
 // TestMountShowsTemplate compares a read-only mount of a template with the
 // plain directory it was published from.
 func TestMountShowsTemplate(t *testing.T) {
-	testtree.RequireRoot(t)
-	src := filepath.Join(t.TempDir(), "src")
-	testtree.Crafted(t, src)
-	st, err := templates.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := publish(t, st, "crafted", src, nil)
+	st, src, tpl := craftedTemplate(t)
 	for _, ro := range []bool{true, false} {
 		mnt, _ := mountTemplate(t, st, tpl, ro)
 		if err := treecmp.Compare(src, mnt, treecmp.Options{}); err != nil {

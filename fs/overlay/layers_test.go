@@ -57,14 +57,7 @@ func TestManyLayers(t *testing.T) {
 // TestConcurrentMetaBuild builds the same metadata tree from several
 // goroutines at once: all succeed and agree.
 func TestConcurrentMetaBuild(t *testing.T) {
-	testtree.RequireRoot(t)
-	src := filepath.Join(t.TempDir(), "src")
-	testtree.Crafted(t, src)
-	st, err := templates.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := publish(t, st, "crafted", src, nil)
+	st, _, tpl := craftedTemplate(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
