@@ -21,6 +21,8 @@ type commandProcess struct {
 	signals  *signalForwarder
 	// awaitJoin waits for the parent's Joined message before the fork.
 	awaitJoin bool
+	// awaited: the parent waits for Ready (see message.Awaited).
+	awaited bool
 	// newCgroupNS gives the command a new cgroup namespace, after the
 	// join.
 	newCgroupNS bool
@@ -83,7 +85,14 @@ func (p *commandProcess) run(sock *os.File) int {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		fatalf(sock, "failed to mark inherited descriptors close-on-exec: %v", err)
 	}
-	<-p.signals.ready
+	if p.awaited {
+		// Signals caught before the command exists, so that a Stop
+		// right after Start reaches it. Else (a foreground Run) the
+		// forwarder gets ready while the command starts, and the
+		// parent relays no signal before the Ready report, which is
+		// sent only once it is.
+		<-p.signals.ready
+	}
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
 	var pid int
 	if err == nil {
@@ -93,6 +102,7 @@ func (p *commandProcess) run(sock *os.File) int {
 	}
 	// The pid is the command's in this helper's pid namespace: the host's
 	// for an exec helper.
+	<-p.signals.ready
 	sendMessage(sock, message{Ready: true, Pid: pid}, -1)
 	sock.Close()
 	if err != nil {

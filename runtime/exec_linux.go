@@ -141,7 +141,7 @@ func execMain() {
 	p := commandProcess{
 		args: cfg.Args, env: cfg.Env, dir: cfg.Workdir,
 		uid: cfg.User, gid: cfg.Group, terminal: cfg.Terminal,
-		signals: fwd, awaitJoin: m.AwaitJoin,
+		signals: fwd, awaitJoin: m.AwaitJoin, awaited: m.Awaited,
 	}
 	os.Exit(p.run(sock))
 }

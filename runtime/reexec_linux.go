@@ -81,6 +81,11 @@ type message struct {
 	// container's cgroups, and that it must wait for Joined before it forks
 	// the command.
 	AwaitJoin bool `json:"awaitJoin,omitempty"`
+	// Awaited says the parent waits for Ready before it returns to its
+	// caller (Start, Exec, a Run that records state): the helper then
+	// catches signals before it forks the command, so a Stop right after
+	// Start reaches the command.
+	Awaited bool `json:"awaited,omitempty"`
 	// Joined says the helper is in the container's cgroups.
 	Joined bool `json:"joined,omitempty"`
 	// Ready says setup succeeded and the command is being started.

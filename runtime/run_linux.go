@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,8 +109,10 @@ type initProcess struct {
 	cmd   *exec.Cmd
 	relay *ptyRelay
 	// sock is the control socket, kept when the helper's report is read
-	// after it exits rather than at start (see startHelper).
-	sock *os.File
+	// later rather than at start (see startHelper and report).
+	sock       *os.File
+	reportOnce sync.Once
+	reportErr  error
 	// cmdPid is the pid of the command, as the helper reported it.
 	cmdPid int
 }
@@ -151,9 +154,9 @@ func discardToNil(w io.Writer) io.Writer {
 //
 // With waitReady it then waits until the helper reports that the command is
 // started, or its setup error. Without, it returns at once, and the report is
-// read when the helper has exited (see wait): a start with one hand-off
-// between the processes fewer, for callers that need no running container
-// before it ends. With terminal it receives the pty master (waitReady is
+// read later (see report): before the first signal is relayed, or when the
+// helper has exited. That is a start with one hand-off between the processes
+// fewer, for callers that need no running container before it ends. With terminal it receives the pty master (waitReady is
 // then needed) and relays it to stdin and stdout.
 func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
 	parentSock, childSock, err := socketPair()
@@ -163,6 +166,7 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 	if cg != nil {
 		msg.AwaitJoin = true
 	}
+	msg.Awaited = waitReady
 	if err := sendMessage(parentSock, msg, -1); err != nil {
 		parentSock.Close()
 		childSock.Close()
@@ -192,10 +196,8 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 	if !waitReady {
 		return p, nil
 	}
-	defer func() {
-		parentSock.Close()
-		p.sock = nil
-	}()
+	p.reportOnce.Do(func() {}) // read here, not by report
+	defer parentSock.Close()
 	for {
 		m, fd, err := recvMessage(parentSock, 0)
 		if errors.Is(err, errClosed) {
@@ -220,31 +222,35 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 	}
 }
 
-// report reads, once the helper has exited, what it reported on the control
-// socket if startHelper did not wait for it: nil if it started its command,
-// else its setup error.
+// report returns what the helper reported on the control socket when
+// startHelper did not wait for it: nil once it has started its command and
+// caught the signals it forwards, else its setup error. It blocks until the
+// helper reports or exits, and reads the socket once (a concurrent caller
+// waits for the first).
 func (p *initProcess) report() error {
-	if p.sock == nil {
-		return nil
-	}
-	defer func() {
-		p.sock.Close()
-		p.sock = nil
-	}()
-	for {
-		m, fd, err := recvMessage(p.sock, unix.MSG_DONTWAIT)
-		if fd >= 0 {
-			unix.Close(fd)
+	p.reportOnce.Do(func() {
+		if p.sock == nil {
+			return
 		}
-		switch {
-		case err != nil: // closed, or nothing more: no report
-			return fmt.Errorf("%s exited during setup (does the binary call runtime.InitMain first in main?)", p.cmd.Args[0])
-		case m.Error != "":
-			return fmt.Errorf("failed to start container: %s", m.Error)
-		case m.Ready:
-			return nil
+		defer p.sock.Close()
+		for {
+			m, fd, err := recvMessage(p.sock, 0)
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			switch {
+			case err != nil: // closed without a report
+				p.reportErr = fmt.Errorf("%s exited during setup (does the binary call runtime.InitMain first in main?)", p.cmd.Args[0])
+				return
+			case m.Error != "":
+				p.reportErr = fmt.Errorf("failed to start container: %s", m.Error)
+				return
+			case m.Ready:
+				return
+			}
 		}
-	}
+	})
+	return p.reportErr
 }
 
 // kill kills the helper; when it is a container's init, the kernel kills

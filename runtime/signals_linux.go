@@ -40,6 +40,9 @@ func (p *initProcess) supervise(ctx context.Context, relay bool, cancel func()) 
 				cancel()
 				return
 			case s := <-sigs:
+				// Not before the helper can pass it on: see
+				// report.
+				p.report()
 				p.cmd.Process.Signal(s)
 			}
 		}
@@ -68,9 +71,9 @@ type signalForwarder struct {
 // container's setup (signal.Notify costs a few hundred microseconds); ready
 // is closed once they are caught. A signal that comes before has the Go
 // runtime's default action; for an init, whose default-action signals the
-// kernel ignores, the runtime then exits with status 2. The helper reports
-// itself ready only after ready is closed, so Stop after Start never hits
-// this.
+// kernel ignores, the runtime then exits with status 2. A helper whose
+// parent waits for its report waits for ready before it forks the command,
+// so Stop after Start never hits this.
 func startSignalForwarder() *signalForwarder {
 	f := &signalForwarder{sigs: make(chan os.Signal, 32), ready: make(chan struct{})}
 	go func() {
