@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/acetate/acetate/fs/upper"
@@ -90,19 +91,24 @@ func (m *Manager) Reset(name string) error {
 	if err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
-	fresh := m.path(name, "upper.new")
-	os.RemoveAll(fresh) // left by a crash
+	// The new upper directory is made in the store's tmp/, where GC
+	// removes what a crash leaves, and swapped in in one atomic exchange.
+	tmp, err := os.MkdirTemp(m.store.Layers.TmpDir(), "reset-")
+	if err != nil {
+		return fmt.Errorf("reset %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	fresh := filepath.Join(tmp, "upper")
 	if err := upper.Init(fresh, root); err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
-		os.RemoveAll(fresh)
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
 	if err := syncDir(m.path(name)); err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
-	if err := os.RemoveAll(fresh); err != nil {
+	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("reset %s: remove old differences: %w", name, err)
 	}
 	return os.RemoveAll(m.path(name, "work"))

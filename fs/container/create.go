@@ -92,11 +92,12 @@ func copyTree(src, dst string) error {
 	return nil
 }
 
-// install creates a container directory in a temporary place (the upper
+// install creates a container directory in the store's tmp/ (the upper
 // directory by makeUpper, then config.json) and renames it to its name,
-// so that a container either exists whole or not at all.
+// so that a container either exists whole or not at all, and GC removes
+// what a crash leaves. The caller holds the store's shared lock.
 func (m *Manager) install(c *Container, makeUpper func(dir string) error) error {
-	tmp, err := os.MkdirTemp(m.dir, ".new-")
+	tmp, err := os.MkdirTemp(m.store.Layers.TmpDir(), "container-")
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -18,8 +17,8 @@ func (m *Manager) List() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
+		if ValidateName(e.Name()) != nil {
+			continue // not a container
 		}
 		c, err := m.Get(e.Name())
 		if errors.Is(err, ErrNotFound) {
@@ -50,7 +49,7 @@ func (m *Manager) Roots() ([]digest.Digest, error) {
 // Remove deletes container name. A mounted container is refused with
 // ErrMounted unless force, which unmounts it first (detaching it if busy).
 func (m *Manager) Remove(name string, force bool) error {
-	c, unlock, err := m.lock(name)
+	c, unlock, err := m.lockWithStore(name)
 	if err != nil {
 		return err
 	}
@@ -67,11 +66,12 @@ func (m *Manager) Remove(name string, force bool) error {
 			return err
 		}
 	}
-	trash, err := os.MkdirTemp(m.dir, ".rm-")
+	// Rename over an empty directory in the store's tmp/: the name
+	// disappears at once, and GC removes what a crash leaves.
+	trash, err := os.MkdirTemp(m.store.Layers.TmpDir(), "rm-")
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	// Rename over the empty trash directory: the name disappears at once.
 	if err := unix.Rename(m.path(name), trash); err != nil {
 		os.Remove(trash)
 		return fmt.Errorf("remove %s: %w", name, err)
