@@ -10,10 +10,14 @@
 //	work/        overlayfs scratch space (made at the first mount)
 //	rootfs/      the default mount point (made at the first mount)
 //	state.json   where and by which driver it is mounted, while it is
+//	run/         the launcher's state (RunDir), once it has run
 //
 // Creating a container does no per-file work: the per-layer metadata trees
 // the overlay driver needs are built once per layer and shared, so a create
-// writes three small inodes whatever the template's size.
+// writes three small inodes whatever the template's size. Create, clone,
+// reset and remove stage their work in the store's tmp/ and finish with one
+// rename, so a crash leaves the container as it was and GC removes the
+// rest.
 //
 // A typical life:
 //
