@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DefaultTag is the tag of a reference that names none.
 const DefaultTag = "latest"
 
+// The patterns are compiled on first use, not at package init: every
+// container start runs the acetate binary's init functions.
 var (
-	nameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	tagRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`) })
+	tagRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 )
 
 // Ref names a template: NAME:TAG.
@@ -30,10 +33,10 @@ func ParseRef(s string) (Ref, error) {
 	if !hasTag {
 		tag = DefaultTag
 	}
-	if len(name) > 128 || !nameRE.MatchString(name) {
+	if len(name) > 128 || !nameRE().MatchString(name) {
 		return Ref{}, fmt.Errorf("invalid template name %q: use lowercase letters, digits and single '.', '_' or '-' between them (no '/', spaces or uppercase)", name)
 	}
-	if !tagRE.MatchString(tag) {
+	if !tagRE().MatchString(tag) {
 		return Ref{}, fmt.Errorf("invalid tag %q in %q: use letters, digits, '_', '.', '-' (at most 128, not starting with '.' or '-')", tag, s)
 	}
 	return Ref{Name: name, Tag: tag}, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"sync"
 	"strings"
 
 	"github.com/acetate/acetate/templates"
@@ -148,7 +149,8 @@ stopped, and the template appears only when complete.`,
 	return cmd
 }
 
-var notNameChars = regexp.MustCompile(`[^a-z0-9._-]+`)
+// Compiled on first use: package init runs at every container start.
+var notNameChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9._-]+`) })
 
 // pullName is the template a pull makes: the one named, or the last part
 // of the repository with the image's tag.
@@ -156,7 +158,7 @@ func pullName(src name.Reference, named []string) (templates.Ref, error) {
 	if len(named) > 0 {
 		return parseRef(named[0])
 	}
-	base := notNameChars.ReplaceAllString(path.Base(src.Context().RepositoryStr()), "-")
+	base := notNameChars().ReplaceAllString(path.Base(src.Context().RepositoryStr()), "-")
 	tag := templates.DefaultTag
 	if t, ok := src.(name.Tag); ok {
 		tag = t.TagStr()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 
 	"github.com/acetate/acetate/layers"
 	"github.com/klauspost/compress/zstd"
@@ -92,7 +93,8 @@ func (p *puller) fetchBatch(ctx context.Context, batch []pack) error {
 	return nil
 }
 
-var hexName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// Compiled on first use: package init runs at every container start.
+var hexName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 // writeBatch writes every object of the packs, once each, as a tar stream
 // of files named by their digests' hex.
@@ -141,7 +143,7 @@ func copyObjects(r io.Reader, tw *tar.Writer, written map[string]bool) error {
 		if err != nil {
 			return err
 		}
-		if hdr.Typeflag != tar.TypeReg || !hexName.MatchString(hdr.Name) {
+		if hdr.Typeflag != tar.TypeReg || !hexName().MatchString(hdr.Name) {
 			return fmt.Errorf("entry %q is not an object named by its digest", hdr.Name)
 		}
 		if written[hdr.Name] {
