@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci"
