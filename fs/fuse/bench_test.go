@@ -209,17 +209,8 @@ func BenchmarkSeqRead1GiB(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				read()
 				b.SetBytes(1 << 30)
-				b.ResetTimer()
-				for b.Loop() {
-					if temp == "cold" {
-						b.StopTimer()
-						dropCaches(b)
-						b.StartTimer()
-					}
-					read()
-				}
+				loop(b, temp, read)
 			})
 		}
 	}
@@ -250,18 +241,24 @@ func BenchmarkStatWalk(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				walk()
-				b.ResetTimer()
-				for b.Loop() {
-					if temp == "cold" {
-						b.StopTimer()
-						dropCaches(b)
-						b.StartTimer()
-					}
-					walk()
-				}
+				loop(b, temp, walk)
 			})
 		}
+	}
+}
+
+// loop runs fn once to warm up, then b.N times, dropping the caches before
+// each timed run when temp is "cold".
+func loop(b *testing.B, temp string, fn func()) {
+	fn()
+	b.ResetTimer()
+	for b.Loop() {
+		if temp == "cold" {
+			b.StopTimer()
+			dropCaches(b)
+			b.StartTimer()
+		}
+		fn()
 	}
 }
 
@@ -320,4 +317,3 @@ func BenchmarkUntar(b *testing.B) {
 		})
 	}
 }
-

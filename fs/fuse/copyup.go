@@ -59,21 +59,29 @@ func parentRel(rel string) string {
 // copyUpEntry makes a copy of lower entry e in the work directory and
 // renames it to up.
 func (u *union) copyUpEntry(up, lowerPath string, e *Entry, data bool) error {
+	return u.replace(up, e.Ino, func(tmp string) error {
+		if err := u.materialize(tmp, lowerPath, e, data); err != nil {
+			return err
+		}
+		return setMeta(tmp, e)
+	})
+}
+
+// replace makes a file at a new path in the work directory with build, and
+// renames it to up, where it shows with inode number ino.
+func (u *union) replace(up string, ino uint64, build func(tmp string) error) error {
 	tmp := u.tmpName()
-	err := u.materialize(tmp, lowerPath, e, data)
-	if err == nil {
-		err = setMeta(tmp, e)
-	}
+	err := build(tmp)
 	if err == nil {
 		err = os.Rename(tmp, up)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("copy up %s: %w", lowerPath, err)
+		return fmt.Errorf("copy up %s: %w", up, err)
 	}
 	var st syscall.Stat_t
 	if err := syscall.Lstat(up, &st); err == nil {
-		u.keepIno(st.Ino, e.Ino)
+		u.keepIno(st.Ino, ino)
 	}
 	return nil
 }
@@ -185,23 +193,12 @@ func (u *union) completeMetacopy(up, lowerPath string, st *syscall.Stat_t) error
 		return fmt.Errorf("copy up %s: %w", up, err)
 	}
 	defer src.Close()
-	tmp := u.tmpName()
-	err = writeFile(tmp, src)
-	if err == nil {
-		err = copyMeta(up, tmp, st)
-	}
-	if err == nil {
-		err = os.Rename(tmp, up)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("copy up %s: %w", up, err)
-	}
-	var nst syscall.Stat_t
-	if err := syscall.Lstat(up, &nst); err == nil {
-		u.keepIno(nst.Ino, u.ino(st.Ino))
-	}
-	return nil
+	return u.replace(up, u.ino(st.Ino), func(tmp string) error {
+		if err := writeFile(tmp, src); err != nil {
+			return err
+		}
+		return copyMeta(up, tmp, st)
+	})
 }
 
 // copyMeta gives dst the owner, mode, own xattrs and times of src (stat st).
