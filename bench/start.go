@@ -3,7 +3,6 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +65,7 @@ func benchStart(e *env) error {
 	}
 	peers := []peer{
 		{name: "acetate run", run: func() error {
-			code, err := runtime.Run(e.ctx, runtime.Spec{Rootfs: root, Args: []string{trueBin}, Stdout: io.Discard, Stderr: io.Discard})
+			code, err := runtime.Run(e.ctx, runtime.Spec{Rootfs: root, Args: []string{trueBin}})
 			if err == nil && code != 0 {
 				err = fmt.Errorf("exit %d", code)
 			}
