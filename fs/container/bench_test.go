@@ -26,7 +26,8 @@ import (
 //   - mount: create+mount through each driver, against a plain kernel
 //     overlayfs mount of the extracted rootfs and against cp -a;
 //   - copyup: appending one byte to 1,000 template files, through each
-//     driver and through plain kernel overlayfs over the extracted rootfs.
+//     driver and through plain kernel overlayfs over the extracted rootfs,
+//     with default options and with the overlay driver's.
 //
 // Run: go test -run '^$' -bench BenchmarkOverlay -benchtime=5x ./fs/container
 func BenchmarkOverlay(b *testing.B) {
@@ -65,7 +66,7 @@ func BenchmarkOverlay(b *testing.B) {
 		})
 	}
 	b.Run("mount/kernel-overlayfs", func(b *testing.B) {
-		benchEach(b, func(i int) { kernelOverlay(b, rootfs, fmt.Sprint(i)) }, func(int) {})
+		benchEach(b, func(i int) { kernelOverlay(b, rootfs, fmt.Sprint(i), "") }, func(int) {})
 	})
 	b.Run("mount/cp-a", func(b *testing.B) {
 		dir := b.TempDir()
@@ -82,7 +83,12 @@ func BenchmarkOverlay(b *testing.B) {
 		})
 	}
 	b.Run("copyup/kernel-overlayfs", func(b *testing.B) {
-		benchCopyUp(b, files, func(i int) string { return kernelOverlay(b, rootfs, fmt.Sprint("u", i)) }, func(int) {})
+		benchCopyUp(b, files, func(i int) string { return kernelOverlay(b, rootfs, fmt.Sprint("u", i), "") }, func(int) {})
+	})
+	b.Run("copyup/kernel-overlayfs-metacopy", func(b *testing.B) {
+		benchCopyUp(b, files, func(i int) string {
+			return kernelOverlay(b, rootfs, fmt.Sprint("um", i), ",metacopy=on,redirect_dir=on,index=off")
+		}, func(int) {})
 	})
 }
 
@@ -176,9 +182,10 @@ func templateFiles(b *testing.B, rootfs string, n int) []string {
 	return out
 }
 
-// kernelOverlay mounts plain kernel overlayfs with lower rootfs and a
-// fresh upper directory, unmounted at cleanup, and returns the mount point.
-func kernelOverlay(b *testing.B, lower, name string) string {
+// kernelOverlay mounts plain kernel overlayfs with lower rootfs, a fresh
+// upper directory and extra options (",opt=value..."), unmounted at
+// cleanup, and returns the mount point.
+func kernelOverlay(b *testing.B, lower, name, extra string) string {
 	dir := filepath.Join(b.TempDir(), name)
 	for _, d := range []string{"upper", "work", "mnt"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -186,7 +193,7 @@ func kernelOverlay(b *testing.B, lower, name string) string {
 		}
 	}
 	mnt := filepath.Join(dir, "mnt")
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower, dir, dir, extra)
 	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
 		b.Fatal(err)
 	}
