@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/upper"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
@@ -333,5 +334,47 @@ func TestEmptyTopLayer(t *testing.T) {
 	e.create("c", "app")
 	if err := treecmp.Compare(src, e.mount("c"), treecmp.Options{}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCommitDedup commits a container whose new files repeat template
+// content and whose chmod'ed file is a metacopy: only new content becomes
+// new objects.
+func TestCommitDedup(t *testing.T) {
+	testtree.RequireRoot(t)
+	e := withContainer(t, map[string]string{"f": "same content", "big": string(make([]byte, 1<<20))})
+	mnt := e.mount("c")
+	if err := os.WriteFile(filepath.Join(mnt, "copy"), []byte("same content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(mnt, "big"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "new"), []byte("new content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.unmount("c")
+	if _, err := unix.Getxattr(filepath.Join(e.m.UpperDir("c"), "big"), upper.XattrMetacopy, nil); err != nil {
+		t.Errorf("chmod did not leave a metacopy file in the upper dir: %v", err)
+	}
+	before, err := e.st.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.commit("c", "t:2")
+	after, err := e.st.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added := after.Objects - before.Objects; added != 1 {
+		t.Errorf("commit added %d objects, want 1 (only \"new content\")", added)
+	}
+	e.create("c2", "t:2")
+	mnt2 := e.mount("c2")
+	if fi, err := os.Stat(filepath.Join(mnt2, "big")); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 1<<20 {
+		t.Errorf("big in the committed template: %v, %v", fi, err)
+	}
+	if got := readFile(t, filepath.Join(mnt2, "copy")); got != "same content" {
+		t.Errorf("copy: %q", got)
 	}
 }
