@@ -71,8 +71,13 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 		},
 	}
 	syscall.Umask(0)
-	server, err := fs.Mount(target, &node{u: u, lower: "/"}, opts)
+	raw := noOpendir{fs.NewNodeFS(&node{u: u, lower: "/"}, opts)}
+	server, err := fuse.NewServer(raw, target, &opts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
 	}
 	return server, nil
