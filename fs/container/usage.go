@@ -72,6 +72,5 @@ func treeBytes(dir string) (apparent, disk int64) {
 	return apparent, disk
 }
 
-
 // Store is the template store the containers use.
 func (m *Manager) Store() *templates.Store { return m.store }
