@@ -31,7 +31,7 @@ func containerName(s string) (string, error) {
 // newContainerCmds returns the container lifecycle commands.
 func newContainerCmds(a *app) []*cobra.Command {
 	return []*cobra.Command{newCreateCmd(a), newCloneCmd(a), newMountCmd(a), newUnmountCmd(a),
-		newDiffCmd(a), newCommitCmd(a), newResetCmd(a), newRebaseCmd(a), newLsCmd(a), newRmCmd(a)}
+		newDiffCmd(a), newCommitCmd(a), newResetCmd(a), newRebaseCmd(a), newRmCmd(a)}
 }
 
 // containerRun builds a command's RunE that validates NAME (args[0]),
@@ -262,30 +262,6 @@ files changed on both sides: the container's version is kept for those.`,
 			}
 			return nil
 		}),
-	}
-}
-
-func newLsCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ls",
-		Short: "List containers",
-		Example: `  acetate ls
-  acetate ls --format json | jq -r '.[].name'`,
-		Args: exactArgs(0),
-		RunE: func(c *cobra.Command, args []string) error {
-			m, err := a.containers()
-			if err != nil {
-				return err
-			}
-			cs, err := m.List()
-			if err != nil {
-				return err
-			}
-			if cs == nil {
-				cs = []*container.Container{}
-			}
-			return a.render(cs, containerTable(cs))
-		},
 	}
 }
 

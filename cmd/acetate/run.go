@@ -22,7 +22,7 @@ const exitLaunchFailed = 125
 
 // newRunCmds returns the launcher commands.
 func newRunCmds(a *app) []*cobra.Command {
-	return []*cobra.Command{newRunCmd(a), newStartCmd(a), newExecCmd(a), newStopCmd(a), newLogsCmd(a), newPsCmd(a)}
+	return []*cobra.Command{newRunCmd(a), newStartCmd(a), newExecCmd(a), newStopCmd(a), newLogsCmd(a), newPsCmd(a), newLsCmd(a)}
 }
 
 // launcher opens the launcher over the store's containers.
@@ -311,33 +311,50 @@ func newPsCmd(a *app) *cobra.Command {
 		Example: `  acetate ps
   acetate ps -a --format json`,
 		Args: exactArgs(0),
-		RunE: func(c *cobra.Command, args []string) error {
-			l, _, err := a.launcher()
-			if err != nil {
-				return err
-			}
-			list, err := l.List()
-			if err != nil {
-				return err
-			}
-			shown := []*launch.Status{}
-			t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS"}}
-			for _, s := range list {
-				if !all && s.State != launch.StateRunning {
-					continue
-				}
-				shown = append(shown, s)
-				pid := "-"
-				if s.Pid > 0 {
-					pid = fmt.Sprint(s.Pid)
-				}
-				t.rows = append(t.rows, []string{s.Name, s.State, pid, s.Template, humanBytes(s.DiffBytes), statusText(s)})
-			}
-			return a.render(shown, t)
-		},
+		RunE: func(c *cobra.Command, args []string) error { return a.listContainers(all) },
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every container, not only running ones")
 	return cmd
+}
+
+func newLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List all containers with state, pid, disk used, uptime and mount",
+		Example: `  acetate ls
+  acetate ls --format json | jq -r '.[] | select(.state == "running") | .name'`,
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, args []string) error { return a.listContainers(true) },
+	}
+}
+
+// listContainers renders the status of the running containers, or of all.
+func (a *app) listContainers(all bool) error {
+	l, _, err := a.launcher()
+	if err != nil {
+		return err
+	}
+	list, err := l.List()
+	if err != nil {
+		return err
+	}
+	shown := []*launch.Status{}
+	t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS", "MOUNTED AT"}}
+	for _, s := range list {
+		if !all && s.State != launch.StateRunning {
+			continue
+		}
+		shown = append(shown, s)
+		pid, at := "-", "-"
+		if s.Pid > 0 {
+			pid = fmt.Sprint(s.Pid)
+		}
+		if s.MountedAt != "" {
+			at = s.MountedAt + " (" + s.Driver + ")"
+		}
+		t.rows = append(t.rows, []string{s.Name, s.State, pid, s.Template, humanBytes(s.DiffBytes), statusText(s), at})
+	}
+	return a.render(shown, t)
 }
 
 // statusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2 hours ago".
@@ -348,5 +365,5 @@ func statusText(s *launch.Status) string {
 	case s.ExitCode != nil && s.Finished != nil:
 		return fmt.Sprintf("Exited (%d) %s ago", *s.ExitCode, time.Since(*s.Finished).Round(time.Second))
 	}
-	return "Created"
+	return "Created " + time.Since(s.Created).Round(time.Second).String() + " ago"
 }

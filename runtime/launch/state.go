@@ -34,8 +34,10 @@ type Status struct {
 	Finished *time.Time `json:"finished,omitempty"`
 	// DiffBytes is disk used by the container's own differences.
 	DiffBytes int64 `json:"diffBytes"`
-	// MountedAt is the root's mount point while mounted.
-	MountedAt string `json:"mountedAt,omitempty"`
+	// MountedAt is the root's mount point while mounted, by Driver.
+	MountedAt string    `json:"mountedAt,omitempty"`
+	Driver    string    `json:"driver,omitempty"`
+	Created   time.Time `json:"created"`
 }
 
 // State returns the status of one container.
@@ -65,9 +67,9 @@ func (l *Launcher) List() ([]*Status, error) {
 }
 
 func (l *Launcher) status(c *container.Container) (*Status, error) {
-	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: diskBytes(l.m.UpperDir(c.Name))}
+	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: diskBytes(l.m.UpperDir(c.Name)), Created: c.Created}
 	if c.Mount != nil {
-		s.MountedAt = c.Mount.Target
+		s.MountedAt, s.Driver = c.Mount.Target, c.Mount.Driver
 	}
 	dir := l.m.RunDir(c.Name)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
