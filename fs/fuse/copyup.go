@@ -70,6 +70,7 @@ func (u *union) copyUpEntry(up, lowerPath string, e *Entry, data bool) error {
 // replace makes a file at a new path in the work directory with build, and
 // renames it to up, where it shows with inode number ino.
 func (u *union) replace(up string, ino uint64, build func(tmp string) error) error {
+	defer u.changed()
 	tmp := u.tmpName()
 	err := build(tmp)
 	if err == nil {

@@ -32,6 +32,7 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	}
 	n.u.mu.Lock()
 	defer n.u.mu.Unlock()
+	defer n.u.changed()
 	if err := n.copyUp(true); err != nil {
 		return nil, fs.ToErrno(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -32,6 +33,33 @@ type node struct {
 	lowerOpens atomic.Int32
 	// isDir is set by rename on the nodes it looks up.
 	isDir bool
+
+	// cache is what the node knows of its directory as of a generation.
+	cache struct {
+		sync.Mutex
+		gen     uint64
+		noUpper bool
+		listing []fuse.DirEntry
+	}
+}
+
+// lockCache locks the node's cache, renewed first when it is of an older
+// generation; the caller unlocks it.
+func (n *node) lockCache() {
+	n.cache.Lock()
+	if gen := n.u.gen.Load(); n.cache.gen != gen {
+		var st syscall.Stat_t
+		n.cache.gen = gen
+		n.cache.noUpper = syscall.Lstat(n.upperPath(), &st) != nil
+		n.cache.listing = nil
+	}
+}
+
+// noUpper reports whether the node has nothing in the upper directory.
+func (n *node) noUpper() bool {
+	n.lockCache()
+	defer n.cache.Unlock()
+	return n.cache.noUpper
 }
 
 var (
@@ -92,7 +120,10 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 	}
 	up := filepath.Join(n.upperPath(), name)
 	var st syscall.Stat_t
-	err := syscall.Lstat(up, &st)
+	var err error = syscall.ENOENT
+	if !n.noUpper() {
+		err = syscall.Lstat(up, &st)
+	}
 	switch {
 	case err == nil:
 		if isWhiteout(&st) {
@@ -158,7 +189,18 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	return n.getattr(&out.Attr)
 }
 
-func (n *node) list() ([]fuse.DirEntry, syscall.Errno) { return n.listAt(n.upperPath()) }
+func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
+	n.lockCache()
+	defer n.cache.Unlock()
+	if n.cache.listing == nil {
+		list, errno := n.listAt(n.upperPath())
+		if errno != 0 {
+			return nil, errno
+		}
+		n.cache.listing = list
+	}
+	return n.cache.listing, 0
+}
 
 // listAt lists the directory whose upper directory is up and whose lower
 // directory is n.lower.

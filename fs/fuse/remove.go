@@ -36,6 +36,7 @@ func (n *node) remove(name string, dir bool) syscall.Errno {
 	}
 	n.u.mu.Lock()
 	defer n.u.mu.Unlock()
+	defer n.u.changed()
 	var attr fuse.Attr
 	child, errno := n.lookupChild(name, &attr)
 	if errno != 0 {

@@ -32,6 +32,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	n.u.mu.Lock()
 	defer n.u.mu.Unlock()
+	defer n.u.changed()
 	src, errno := n.prepareMove(name)
 	if errno != 0 {
 		return errno

@@ -29,7 +29,14 @@ type union struct {
 	inos map[uint64]uint64
 
 	tmpSeq atomic.Uint64
+
+	// gen counts changes to the upper directory's names; what a node
+	// caches about its directory holds only for the generation it saw.
+	gen atomic.Uint64
 }
+
+// changed ends the validity of every node's cached listing.
+func (u *union) changed() { u.gen.Add(1) }
 
 // upperInoBit marks inode numbers taken from the upper directory, so they
 // never collide with the small numbers of a Lower.
@@ -37,6 +44,7 @@ const upperInoBit = 1 << 63
 
 func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
 	u := &union{lower: lower, upper: upper, work: work, readOnly: readOnly, inos: map[uint64]uint64{}}
+	u.gen.Store(1)
 	for _, d := range []string{upper, work} {
 		if st, err := os.Stat(d); err != nil {
 			return nil, fmt.Errorf("fuse: %w", err)
