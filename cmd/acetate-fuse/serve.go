@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/acetate/acetate/fs/fuse"
+)
+
+// childEnv marks the background server started by startBackground; it
+// reports on descriptor 3.
+const childEnv = "ACETATE_FUSE_CHILD"
+
+// readyMessage is what the server reports once the mount is live; anything
+// else is an error message.
+const readyMessage = "ready"
+
+// startBackground runs this binary again with args and -f, in a session of
+// its own with its standard streams on /dev/null, and returns once it reports that the mount is live.
+func startBackground(args []string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, append([]string{"-f"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	msg, _ := io.ReadAll(r)
+	if s := strings.TrimSpace(string(msg)); s == readyMessage {
+		return cmd.Process.Release()
+	} else if s != "" {
+		err = errors.New(s)
+	} else {
+		err = errors.New("server exited before the mount was live")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return err
+}
+
+// serveIfChild serves when this process is the background server: it
+// parses the command line again, mounts, reports, and exits once
+// unmounted.
+func serveIfChild() {
+	if os.Getenv(childEnv) == "" {
+		return
+	}
+	os.Unsetenv(childEnv)
+	ready := os.NewFile(3, "ready")
+	c, err := parseArgs(os.Args[1:], io.Discard)
+	if err == nil {
+		err = serve(c, func() {
+			fmt.Fprintln(ready, readyMessage)
+			ready.Close()
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(ready, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// serve mounts c, calls ready once the mount is live, and serves in this
+// process until the mount is gone; SIGINT and SIGTERM unmount.
+func serve(c *config, ready func()) error {
+	lower, err := fuse.NewDirLower(c.lower)
+	if err != nil {
+		return err
+	}
+	defer lower.Close()
+	upper, work := c.upper, c.work
+	if upper == "" {
+		// A read-only mount still needs an (empty) upper directory.
+		tmp, err := os.MkdirTemp("", "acetate-fuse-ro")
+		if err != nil {
+			return fmt.Errorf("read-only mount: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		upper, work = tmp, tmp
+	}
+	server, err := fuse.Serve(c.target, lower, upper, work, fuse.ServeOptions{ReadOnly: c.readOnly, Debug: c.debug})
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		server.Unmount()
+	}()
+	ready()
+	server.Wait()
+	return nil
+}

@@ -1,0 +1,346 @@
+package fuse
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/acetate/acetate/layers"
+	"golang.org/x/sys/unix"
+)
+
+// DirLower serves lower layers that are plain directories, merged the way
+// overlayfs merges its lowerdir list: the first directory is the top
+// layer; a character device 0/0 is a whiteout that hides the name in the
+// layers below it; a directory with trusted.overlay.opaque=y (or
+// user.overlay.opaque=y) hides the directories of the same name below it.
+// Hardlinks are links within one layer.
+//
+// Inode numbers are derived, not allocated: a file's number is its inode
+// number in its layer with the layer's position+1 in bits 48 to 62, so the
+// same number in two layers shows as two, a file keeps its number across
+// remounts with the same lowerdir list, and no number has bit 63, which
+// upper files use. A file on another device than its layer's root, or with
+// an inode number of 2^48 or more, gets a number from a counter instead,
+// stable only while mounted.
+//
+// Layers must not change while mounted: answers are cached.
+type DirLower struct {
+	dirs []string // top first
+	fds  []int    // O_PATH descriptors of dirs
+	devs []uint64 // st_dev of dirs
+
+	mu      sync.Mutex
+	entries map[string]*dirEntry // merged path -> entry, nil when absent
+	lists   map[string][]string
+	links   []map[uint64][]string // per layer, built on first use
+	other   map[[3]uint64]uint64  // (layer, dev, ino) -> counted number
+}
+
+// dirEntry is one merged path: where it comes from and, for a directory,
+// which layers' directories merge into it.
+type dirEntry struct {
+	Entry
+	layer  int
+	stIno  uint64
+	merged []int
+}
+
+var _ Lower = (*DirLower)(nil)
+
+const (
+	// layerShift is where the layer's position starts in an inode number.
+	layerShift = 48
+	// countedSpace is the layer field of counted inode numbers.
+	countedSpace = 1<<(63-layerShift) - 1
+	// maxLayers is how many layers derived numbers have room for.
+	maxLayers = countedSpace - 1
+)
+
+// NewDirLower opens the directories dirs, the top layer first.
+func NewDirLower(dirs []string) (*DirLower, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("lower directories: none given")
+	}
+	if len(dirs) > maxLayers {
+		return nil, fmt.Errorf("lower directories: %d given, at most %d supported", len(dirs), maxLayers)
+	}
+	l := &DirLower{
+		entries: map[string]*dirEntry{}, lists: map[string][]string{},
+		links: make([]map[uint64][]string, len(dirs)), other: map[[3]uint64]uint64{},
+	}
+	for _, d := range dirs {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lower directory %s: %w", d, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			l.Close()
+			return nil, fmt.Errorf("lower directory %s: %w", d, err)
+		}
+		l.dirs, l.fds, l.devs = append(l.dirs, d), append(l.fds, fd), append(l.devs, st.Dev)
+	}
+	return l, nil
+}
+
+// Close releases the layers' descriptors.
+func (l *DirLower) Close() error {
+	for _, fd := range l.fds {
+		unix.Close(fd)
+	}
+	l.fds = nil
+	return nil
+}
+
+// rel is p relative to a layer's root, for the *at calls.
+func rel(p string) string {
+	if p == "/" {
+		return "."
+	}
+	return p[1:]
+}
+
+// Lookup implements Lower.
+func (l *DirLower) Lookup(p string) (*Entry, bool) {
+	e := l.lookup(p)
+	if e == nil {
+		return nil, false
+	}
+	return &e.Entry, true
+}
+
+func (l *DirLower) lookup(p string) *dirEntry {
+	l.mu.Lock()
+	e, ok := l.entries[p]
+	l.mu.Unlock()
+	if ok {
+		return e
+	}
+	e = l.resolve(p)
+	l.mu.Lock()
+	l.entries[p] = e
+	l.mu.Unlock()
+	return e
+}
+
+// resolve finds p in the layers: the topmost layer that has it, unless a
+// whiteout above hides it; for a directory, also the directories of the
+// same name below it down to an opaque one.
+func (l *DirLower) resolve(p string) *dirEntry {
+	candidates := make([]int, len(l.dirs))
+	for i := range candidates {
+		candidates[i] = i
+	}
+	if p != "/" {
+		parent := l.lookup(path.Dir(p))
+		if parent == nil || parent.merged == nil {
+			return nil
+		}
+		candidates = parent.merged
+	}
+	var e *dirEntry
+	for _, i := range candidates {
+		var st unix.Stat_t
+		if err := unix.Fstatat(l.fds[i], rel(p), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if e == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				return nil
+			}
+			e = l.entry(p, i, &st)
+			if !isDir {
+				return e
+			}
+		} else if !isDir {
+			break
+		}
+		e.merged = append(e.merged, i)
+		if p != "/" && l.opaque(i, p) {
+			break
+		}
+	}
+	return e
+}
+
+// procPath names p in layer i for the calls that have no *at form.
+func (l *DirLower) procPath(i int, p string) string {
+	return "/proc/self/fd/" + strconv.Itoa(l.fds[i]) + p
+}
+
+// opaque reports whether directory p of layer i hides the layers below.
+func (l *DirLower) opaque(i int, p string) bool {
+	pp := l.procPath(i, p)
+	for _, name := range []string{xattrOpaque, "user.overlay.opaque"} {
+		if v, ok := getxattr(pp, name); ok && v == "y" {
+			return true
+		}
+	}
+	return false
+}
+
+// entry makes the entry of p, found in layer i with stat st.
+func (l *DirLower) entry(p string, i int, st *unix.Stat_t) *dirEntry {
+	e := &dirEntry{layer: i, stIno: st.Ino, Entry: Entry{
+		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Mtime: st.Mtim.Nano(),
+		Rdev: st.Rdev, Nlink: uint32(st.Nlink), Ino: l.ino(i, st),
+	}}
+	pp := l.procPath(i, p)
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		e.Target, _ = os.Readlink(pp)
+	}
+	names, _ := listxattr(pp)
+	for _, stored := range names {
+		name, ok := ownXattr(stored)
+		if !ok || name == "user.overlay.opaque" {
+			continue
+		}
+		if v, ok := getxattr(pp, stored); ok {
+			e.Xattrs = append(e.Xattrs, layers.Xattr{Name: name, Value: []byte(v)})
+		}
+	}
+	slices.SortFunc(e.Xattrs, func(a, b layers.Xattr) int { return strings.Compare(a.Name, b.Name) })
+	return e
+}
+
+// ino is the merged view's inode number of the file with stat st in layer
+// i; see DirLower.
+func (l *DirLower) ino(i int, st *unix.Stat_t) uint64 {
+	if st.Dev == l.devs[i] && st.Ino < 1<<layerShift {
+		return uint64(i+1)<<layerShift | st.Ino
+	}
+	key := [3]uint64{uint64(i), st.Dev, st.Ino}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, ok := l.other[key]
+	if !ok {
+		n = countedSpace<<layerShift | uint64(len(l.other)+1)
+		l.other[key] = n
+	}
+	return n
+}
+
+// ReadDir implements Lower: the names of the merged directory p, without
+// whiteouts, sorted.
+func (l *DirLower) ReadDir(p string) []string {
+	l.mu.Lock()
+	names, ok := l.lists[p]
+	l.mu.Unlock()
+	if ok {
+		return names
+	}
+	e := l.lookup(p)
+	if e == nil || e.merged == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, i := range e.merged {
+		for _, name := range l.readLayerDir(i, p) {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if l.lookup(path.Join(p, name)) != nil {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	l.mu.Lock()
+	l.lists[p] = names
+	l.mu.Unlock()
+	return names
+}
+
+// readLayerDir lists directory p of layer i.
+func (l *DirLower) readLayerDir(i int, p string) []string {
+	fd, err := unix.Openat(l.fds[i], rel(p), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return names
+}
+
+// Links implements Lower: the merged paths of p's hardlink group in its
+// layer that show that same file.
+func (l *DirLower) Links(p string) []string {
+	e := l.lookup(p)
+	if e == nil {
+		return nil
+	}
+	if e.Mode&unix.S_IFMT != unix.S_IFREG || e.Nlink < 2 {
+		return []string{p}
+	}
+	var out []string
+	for _, other := range l.layerLinks(e.layer)[e.stIno] {
+		if o := l.lookup(other); o != nil && o.Ino == e.Ino {
+			out = append(out, other)
+		}
+	}
+	if !slices.Contains(out, p) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// layerLinks indexes the regular files of layer i that have more than one
+// link by inode number, walking the layer once.
+func (l *DirLower) layerLinks(i int) map[uint64][]string {
+	l.mu.Lock()
+	idx := l.links[i]
+	l.mu.Unlock()
+	if idx != nil {
+		return idx
+	}
+	idx = map[uint64][]string{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		for _, name := range l.readLayerDir(i, dir) {
+			p := path.Join(dir, name)
+			var st unix.Stat_t
+			if unix.Fstatat(l.fds[i], rel(p), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+				continue
+			}
+			switch {
+			case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+				walk(p)
+			case st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1:
+				idx[st.Ino] = append(idx[st.Ino], p)
+			}
+		}
+	}
+	walk("/")
+	l.mu.Lock()
+	l.links[i] = idx
+	l.mu.Unlock()
+	return idx
+}
+
+// Open implements Lower: the file at p in the layer it comes from.
+func (l *DirLower) Open(p string) (*os.File, error) {
+	e := l.lookup(p)
+	if e == nil || e.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("lower file %s: %w", p, syscall.ENOENT)
+	}
+	fd, err := unix.Openat(l.fds[e.layer], rel(p), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Openat(l.fds[e.layer], rel(p), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lower file %s in %s: %w", p, l.dirs[e.layer], err)
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
