@@ -119,6 +119,9 @@ func (l *DirLower) Lookup(p string) (*Entry, bool) {
 }
 
 func (l *DirLower) lookup(p string) *dirEntry {
+	if !strings.HasPrefix(p, "/") {
+		return nil
+	}
 	l.mu.Lock()
 	e, ok := l.entries[p]
 	l.mu.Unlock()
