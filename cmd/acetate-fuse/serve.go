@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/acetate/acetate/fs/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // childEnv marks the background server started by startBackground; it
@@ -88,8 +89,7 @@ func serve(c *config, ready func()) error {
 	defer lower.Close()
 	upper, work := c.upper, c.work
 	if upper == "" {
-		// A read-only mount still needs an (empty) upper directory.
-		tmp, err := os.MkdirTemp("", "acetate-fuse-ro")
+		tmp, err := emptyUpper(c.lower[0])
 		if err != nil {
 			return fmt.Errorf("read-only mount: %w", err)
 		}
@@ -109,4 +109,30 @@ func serve(c *config, ready func()) error {
 	ready()
 	server.Wait()
 	return nil
+}
+
+// emptyUpper makes the empty upper directory a read-only mount still
+// needs. The mount's root shows the upper directory's attributes, so it
+// gets those of the top layer's root.
+func emptyUpper(top string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(top, &st); err != nil {
+		return "", fmt.Errorf("lowerdir %s: %w", top, err)
+	}
+	tmp, err := os.MkdirTemp("", "acetate-fuse-ro")
+	if err != nil {
+		return "", err
+	}
+	err = os.Chown(tmp, int(st.Uid), int(st.Gid))
+	if err == nil {
+		err = unix.Chmod(tmp, st.Mode&07777)
+	}
+	if err == nil {
+		err = unix.UtimesNano(tmp, []unix.Timespec{st.Atim, st.Mtim})
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("empty upper directory: %w", err)
+	}
+	return tmp, nil
 }
