@@ -25,7 +25,8 @@ func (u *union) copyUp(rel, lowerPath string, data bool) error {
 	up := filepath.Join(u.upper, rel)
 	var st syscall.Stat_t
 	if err := syscall.Lstat(up, &st); err == nil {
-		if st.Mode&syscall.S_IFMT == syscall.S_IFREG && isMetacopy(up) {
+		// Only a file with data below (lowerPath set) can be a metacopy.
+		if lowerPath != "" && st.Mode&syscall.S_IFMT == syscall.S_IFREG && isMetacopy(up) {
 			return u.completeMetacopy(up, lowerPath, &st)
 		}
 		return nil

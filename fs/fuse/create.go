@@ -78,10 +78,11 @@ func replaceWhiteout(p, up string) error {
 
 // own gives the new entry at p to the caller: its uid, and its gid unless
 // the parent directory is setgid, in which case the kernel already gave it
-// the parent's group.
+// the parent's group. Entries made for root need nothing: the server is
+// root.
 func (n *node) own(ctx context.Context, p string, owned bool) error {
 	caller, ok := fuse.FromContext(ctx)
-	if !ok || !owned {
+	if !ok || !owned || (caller.Uid == 0 && caller.Gid == 0) {
 		return nil
 	}
 	gid := int(caller.Gid)

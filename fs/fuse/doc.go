@@ -33,6 +33,21 @@
 // passthrough the same files are served through the server, with the page
 // cache kept between opens.
 //
-// Driver mounts by re-executing the current binary as a background server;
-// the binary's main must call ServeIfRequested first.
+// Caching: lower entries never change and the upper directory changes only
+// through the server, so the kernel keeps entries, attributes, symlink
+// targets and directory listings for a day, and the page cache of
+// template files between opens. The server answers OPENDIR with ENOSYS
+// (Linux 5.1+), so that a walk of a cached tree costs it no request at
+// all, and it answers listings with READDIRPLUS, which fills the kernel's
+// caches in one round trip per page of entries.
+//
+// Serve mounts in the calling process, over any Lower; Driver mounts a
+// store's stack by re-executing the current binary as a background server,
+// so the binary's main must call ServeIfRequested first.
+//
+// Not done yet: inode numbers of copied-up files are stable while mounted,
+// not across remounts (overlayfs keeps them with trusted.overlay.origin);
+// O_TMPFILE is refused; a file copied up while mapped or open read-only
+// keeps showing the template's data through that mapping or descriptor, as
+// overlayfs before Linux 4.19 did.
 package fuse

@@ -12,7 +12,8 @@ import (
 // file is an open file of the merged view, backed by a file descriptor of
 // the upper file or, read-only, of the lower data. It forwards only the
 // operations that are safe on an object: no ioctl, no locks (the kernel
-// keeps those).
+// keeps those). It has no flush either: the server answers FLUSH with
+// ENOSYS once, and the kernel stops sending one at every close.
 type file struct {
 	lf *fs.LoopbackFile
 	n  *node
@@ -32,7 +33,6 @@ func (f *file) base() *file { return f }
 var (
 	_ = (fs.FileReader)((*file)(nil))
 	_ = (fs.FileWriter)((*file)(nil))
-	_ = (fs.FileFlusher)((*file)(nil))
 	_ = (fs.FileFsyncer)((*file)(nil))
 	_ = (fs.FileReleaser)((*file)(nil))
 	_ = (fs.FileLseeker)((*file)(nil))
@@ -68,9 +68,6 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	}
 	return f.lf.Write(ctx, data, off)
 }
-
-// Flush implements fs.FileFlusher.
-func (f *file) Flush(ctx context.Context) syscall.Errno { return f.lf.Flush(ctx) }
 
 // Fsync implements fs.FileFsyncer.
 func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {

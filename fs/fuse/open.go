@@ -29,7 +29,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	up := n.upperPath()
 	var st syscall.Stat_t
-	if err := syscall.Lstat(up, &st); err == nil && !isMetacopy(up) {
+	if err := syscall.Lstat(up, &st); err == nil && (n.lower == "" || !isMetacopy(up)) {
 		f, err := os.OpenFile(up, int(flags), 0)
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
