@@ -96,9 +96,6 @@ func NewStoreLower(store *layers.Store, stack []digest.Digest) (*StoreLower, err
 	return l, nil
 }
 
-// RootIno is the inode number of the root directory.
-func (l *StoreLower) RootIno() uint64 { return firstLowerIno }
-
 // Lookup implements Lower.
 func (l *StoreLower) Lookup(path string) (*Entry, bool) {
 	i, ok := l.index[path]
