@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	acetatefs "github.com/acetate/acetate/fs"
 	"github.com/acetate/acetate/fs/fstest"
 	"github.com/acetate/acetate/internal/testtree"
-	acetatefs "github.com/acetate/acetate/fs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
