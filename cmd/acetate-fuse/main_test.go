@@ -19,7 +19,11 @@ import (
 // again as the server, as the installed binary starts itself.
 func TestMain(m *testing.M) {
 	serveIfChild()
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // stack is one union's directories: lower (top first), upper and work.

@@ -25,10 +25,11 @@ type config struct {
 }
 
 // quietOptions are accepted without a warning: the mount always has
-// allow_other and default_permissions, and the rest are mount(8)'s
-// defaults or have no meaning here.
+// allow_other and default_permissions; volatile (podman passes it) only
+// allows skipping syncs; the rest are mount(8)'s defaults or have no
+// meaning here.
 var quietOptions = map[string]bool{
-	"allow_other": true, "default_permissions": true, "rw": true, "suid": true,
+	"allow_other": true, "default_permissions": true, "volatile": true, "rw": true, "suid": true,
 	"dev": true, "exec": true, "async": true, "relatime": true, "auto": true, "nofail": true,
 }
 

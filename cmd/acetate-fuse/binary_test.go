@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// built is the acetate-fuse binary the tests build once, for the programs
+// that run it by name (mount.fuse3, podman).
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+// binaryDir builds acetate-fuse into a directory of its own, once per
+// run, and returns the directory.
+func binaryDir(t testing.TB) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "acetate-fuse-bin"); built.err != nil {
+			return
+		}
+		os.Chmod(built.dir, 0o755)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(built.dir, "acetate-fuse"), ".")
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v: %s", built.err, built.out)
+	}
+	return built.dir
+}
+
+// TestMountHelper mounts with mount(8), which finds acetate-fuse on the
+// PATH through mount.fuse3, as `mount -t fuse.acetate-fuse` does once the
+// binary is in /usr/local/bin.
+func TestMountHelper(t *testing.T) {
+	requireFuse(t)
+	mountFuse, err := exec.LookPath("mount.fuse3")
+	if err != nil {
+		t.Skipf("no mount.fuse3 (Debian package fuse3): %v", err)
+	}
+	s := newStack(t, 2)
+	write(t, s.lower[0], map[string]string{"top": "t"})
+	write(t, s.lower[1], map[string]string{"top": "hidden", "bottom": "b"})
+	mnt := mountPoint(t)
+	cmd := exec.Command("mount", "-t", "fuse.acetate-fuse", "-o", s.options()+",nosuid,nodev", "acetate", mnt)
+	cmd.Env = append(os.Environ(), "PATH="+binaryDir(t)+":/usr/sbin:/usr/bin:/sbin:/bin")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mount -t fuse.acetate-fuse (helper %s): %v: %s", mountFuse, err, out)
+	}
+	t.Cleanup(func() { unmount(t, mnt) })
+	for name, want := range map[string]string{"top": "t", "bottom": "b"} {
+		if b, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v", name, b, err)
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil || !strings.Contains(string(mounts), " "+mnt+" fuse.") {
+		t.Errorf("%s is not a FUSE mount in /proc/self/mounts (%v)", mnt, err)
+	}
+}
