@@ -9,10 +9,14 @@ import (
 	"testing"
 
 	"github.com/acetate/acetate/bench"
+	"github.com/acetate/acetate/fs/fuse"
 	"github.com/acetate/acetate/runtime"
 )
 
+// The test binary stands in for acetate when the fuse driver and the
+// launcher re-execute it, as acetate's main does.
 func TestMain(m *testing.M) {
+	fuse.ServeIfRequested()
 	runtime.InitMain()
 	os.Exit(m.Run())
 }
