@@ -278,7 +278,7 @@ func (l *DirLower) readLayerDir(i int, p string) []string {
 }
 
 // Links implements Lower: the merged paths of p's hardlink group in its
-// layer that show that same file.
+// layer that show that same file, sorted.
 func (l *DirLower) Links(p string) []string {
 	e := l.lookup(p)
 	if e == nil {
@@ -296,6 +296,7 @@ func (l *DirLower) Links(p string) []string {
 	if !slices.Contains(out, p) {
 		out = append(out, p)
 	}
+	slices.Sort(out)
 	return out
 }
 
