@@ -171,4 +171,3 @@ func TestDirLowerInodes(t *testing.T) {
 		t.Errorf("inode numbers %v, then %v", first, again)
 	}
 }
-
