@@ -36,23 +36,36 @@ func binaryDir(t testing.TB) string {
 	return built.dir
 }
 
-// TestMountHelper mounts with mount(8), which finds acetate-fuse on the
-// PATH through mount.fuse3, as `mount -t fuse.acetate-fuse` does once the
-// binary is in /usr/local/bin.
+// TestMountHelper mounts with mount(8), which finds acetate-fuse through
+// mount.fuse3: the binary this test builds on the PATH, and the installed
+// /usr/local/bin/acetate-fuse (.ci/setup) with no PATH at all.
 func TestMountHelper(t *testing.T) {
 	requireFuse(t)
-	mountFuse, err := exec.LookPath("mount.fuse3")
-	if err != nil {
+	if _, err := exec.LookPath("mount.fuse3"); err != nil {
 		t.Skipf("no mount.fuse3 (Debian package fuse3): %v", err)
 	}
+	t.Run("built", func(t *testing.T) {
+		checkMountHelper(t, append(os.Environ(), "PATH="+binaryDir(t)+":/usr/sbin:/usr/bin:/sbin:/bin"))
+	})
+	t.Run("installed", func(t *testing.T) {
+		if _, err := os.Stat("/usr/local/bin/acetate-fuse"); err != nil {
+			t.Skipf("acetate-fuse is not installed (.ci/setup installs it): %v", err)
+		}
+		checkMountHelper(t, []string{})
+	})
+}
+
+// checkMountHelper runs mount -t fuse.acetate-fuse in environment env and
+// checks the mount.
+func checkMountHelper(t *testing.T, env []string) {
 	s := newStack(t, 2)
 	write(t, s.lower[0], map[string]string{"top": "t"})
 	write(t, s.lower[1], map[string]string{"top": "hidden", "bottom": "b"})
 	mnt := mountPoint(t)
-	cmd := exec.Command("mount", "-t", "fuse.acetate-fuse", "-o", s.options()+",nosuid,nodev", "acetate", mnt)
-	cmd.Env = append(os.Environ(), "PATH="+binaryDir(t)+":/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd := exec.Command("/usr/bin/mount", "-t", "fuse.acetate-fuse", "-o", s.options()+",nosuid,nodev", "acetate", mnt)
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mount -t fuse.acetate-fuse (helper %s): %v: %s", mountFuse, err, out)
+		t.Fatalf("mount -t fuse.acetate-fuse: %v: %s", err, out)
 	}
 	t.Cleanup(func() { unmount(t, mnt) })
 	for name, want := range map[string]string{"top": "t", "bottom": "b"} {
