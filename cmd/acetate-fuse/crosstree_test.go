@@ -12,7 +12,8 @@ import (
 
 // changeTree makes, in the union at mnt, every kind of change that leaves
 // overlayfs markers in the upper directory: whiteouts, an opaque
-// directory, copy-ups of files and a directory, new files and symlinks.
+// directory, copy-ups of files and a directory, new files and symlinks, a
+// redirect (a renamed lower directory).
 func changeTree(t *testing.T, mnt string) {
 	t.Helper()
 	p := func(name string) string { return filepath.Join(mnt, name) }
@@ -27,6 +28,7 @@ func changeTree(t *testing.T, mnt string) {
 		os.Symlink("keep", p("link")),
 		os.Rename(p("f/old"), p("f/new")),
 		os.MkdirAll(p("g/h"), 0o755),
+		os.Rename(p("e"), p("renamed")),
 	} {
 		if err != nil {
 			t.Fatal(err)

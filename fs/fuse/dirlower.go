@@ -19,8 +19,12 @@ import (
 // overlayfs merges its lowerdir list: the first directory is the top
 // layer; a character device 0/0 is a whiteout that hides the name in the
 // layers below it; a directory with trusted.overlay.opaque=y (or
-// user.overlay.opaque=y) hides the directories of the same name below it.
-// Hardlinks are links within one layer.
+// user.overlay.opaque=y) hides the directories of the same name below it;
+// below a directory with trusted.overlay.redirect (or user.overlay.
+// redirect), as overlayfs writes for a renamed directory, the layers
+// further down are merged from the redirect's path. Hardlinks are links
+// within one layer. Metacopy files in a lower directory are not supported:
+// they show as they are stored.
 //
 // Inode numbers are derived, not allocated: a file's number is its inode
 // number in its layer with the layer's position+1 in bits 48 to 62, so the
@@ -37,19 +41,34 @@ type DirLower struct {
 	devs []uint64 // st_dev of dirs
 
 	mu      sync.Mutex
-	entries map[string]*dirEntry // merged path -> entry, nil when absent
+	entries map[stackPath]*dirEntry // nil when absent
 	lists   map[string][]string
 	links   []map[uint64][]string // per layer, built on first use
 	other   map[[3]uint64]uint64  // (layer, dev, ino) -> counted number
+}
+
+// stackPath is a merged path in the stack of the layers from one on.
+type stackPath struct {
+	path string
+	from int
 }
 
 // dirEntry is one merged path: where it comes from and, for a directory,
 // which layers' directories merge into it.
 type dirEntry struct {
 	Entry
+	// layer and at are the layer the entry comes from and its path there,
+	// which differs from the merged path below a redirected directory.
 	layer  int
+	at     string
 	stIno  uint64
-	merged []int
+	merged []layerDir
+}
+
+// layerDir is one layer's directory that is part of a merged directory.
+type layerDir struct {
+	layer int
+	path  string
 }
 
 var _ Lower = (*DirLower)(nil)
@@ -72,7 +91,7 @@ func NewDirLower(dirs []string) (*DirLower, error) {
 		return nil, fmt.Errorf("lower directories: %d given, at most %d supported", len(dirs), maxLayers)
 	}
 	l := &DirLower{
-		entries: map[string]*dirEntry{}, lists: map[string][]string{},
+		entries: map[stackPath]*dirEntry{}, lists: map[string][]string{},
 		links: make([]map[uint64][]string, len(dirs)), other: map[[3]uint64]uint64{},
 	}
 	for _, d := range dirs {
@@ -118,42 +137,51 @@ func (l *DirLower) Lookup(p string) (*Entry, bool) {
 	return &e.Entry, true
 }
 
-func (l *DirLower) lookup(p string) *dirEntry {
-	if !strings.HasPrefix(p, "/") {
+func (l *DirLower) lookup(p string) *dirEntry { return l.lookupFrom(stackPath{p, 0}) }
+
+// lookupFrom finds sp.path in the layers from sp.from on, caching the
+// answer.
+func (l *DirLower) lookupFrom(sp stackPath) *dirEntry {
+	if !strings.HasPrefix(sp.path, "/") || sp.from >= len(l.dirs) {
 		return nil
 	}
 	l.mu.Lock()
-	e, ok := l.entries[p]
+	e, ok := l.entries[sp]
 	l.mu.Unlock()
 	if ok {
 		return e
 	}
-	e = l.resolve(p)
+	e = l.resolve(sp)
 	l.mu.Lock()
-	l.entries[p] = e
+	l.entries[sp] = e
 	l.mu.Unlock()
 	return e
 }
 
-// resolve finds p in the layers: the topmost layer that has it, unless a
-// whiteout above hides it; for a directory, also the directories of the
-// same name below it down to an opaque one.
-func (l *DirLower) resolve(p string) *dirEntry {
-	candidates := make([]int, len(l.dirs))
-	for i := range candidates {
-		candidates[i] = i
-	}
-	if p != "/" {
-		parent := l.lookup(path.Dir(p))
-		if parent == nil || parent.merged == nil {
+// resolve finds sp.path in the layers from sp.from on: the topmost layer
+// that has it, unless a whiteout above hides it; for a directory, also the
+// directories below it that merge into it, down to an opaque one. Below a
+// directory with an overlayfs redirect, the layers further down are
+// searched at the redirect's path.
+func (l *DirLower) resolve(sp stackPath) *dirEntry {
+	var candidates []layerDir
+	if sp.path == "/" {
+		for i := sp.from; i < len(l.dirs); i++ {
+			candidates = append(candidates, layerDir{i, "/"})
+		}
+	} else {
+		parent := l.lookupFrom(stackPath{path.Dir(sp.path), sp.from})
+		if parent == nil {
 			return nil
 		}
-		candidates = parent.merged
+		for _, d := range parent.merged {
+			candidates = append(candidates, layerDir{d.layer, path.Join(d.path, path.Base(sp.path))})
+		}
 	}
 	var e *dirEntry
-	for _, i := range candidates {
+	for _, c := range candidates {
 		var st unix.Stat_t
-		if err := unix.Fstatat(l.fds[i], rel(p), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fstatat(l.fds[c.layer], rel(c.path), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
@@ -161,19 +189,44 @@ func (l *DirLower) resolve(p string) *dirEntry {
 			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
 				return nil
 			}
-			e = l.entry(p, i, &st)
+			e = l.entry(c, &st)
 			if !isDir {
 				return e
 			}
 		} else if !isDir {
 			break
 		}
-		e.merged = append(e.merged, i)
-		if p != "/" && l.opaque(i, p) {
+		e.merged = append(e.merged, c)
+		if c.path == "/" {
+			continue
+		}
+		if l.opaque(c) {
+			break
+		}
+		if target, ok := l.redirect(c); ok {
+			if below := l.lookupFrom(stackPath{target, c.layer + 1}); below != nil {
+				e.merged = append(e.merged, below.merged...)
+			}
 			break
 		}
 	}
 	return e
+}
+
+// redirect returns the path, in the layers below, that directory c
+// continues at, from its trusted.overlay.redirect (or user.overlay.
+// redirect) xattr.
+func (l *DirLower) redirect(c layerDir) (string, bool) {
+	pp := l.procPath(c.layer, c.path)
+	for _, name := range []string{xattrRedirect, "user.overlay.redirect"} {
+		if r, ok := getxattr(pp, name); ok {
+			if strings.HasPrefix(r, "/") {
+				return path.Clean(r), true
+			}
+			return path.Join(path.Dir(c.path), r), true
+		}
+	}
+	return "", false
 }
 
 // procPath names p in layer i for the calls that have no *at form.
@@ -181,9 +234,9 @@ func (l *DirLower) procPath(i int, p string) string {
 	return "/proc/self/fd/" + strconv.Itoa(l.fds[i]) + p
 }
 
-// opaque reports whether directory p of layer i hides the layers below.
-func (l *DirLower) opaque(i int, p string) bool {
-	pp := l.procPath(i, p)
+// opaque reports whether directory c hides the layers below.
+func (l *DirLower) opaque(c layerDir) bool {
+	pp := l.procPath(c.layer, c.path)
 	for _, name := range []string{xattrOpaque, "user.overlay.opaque"} {
 		if v, ok := getxattr(pp, name); ok && v == "y" {
 			return true
@@ -192,20 +245,20 @@ func (l *DirLower) opaque(i int, p string) bool {
 	return false
 }
 
-// entry makes the entry of p, found in layer i with stat st.
-func (l *DirLower) entry(p string, i int, st *unix.Stat_t) *dirEntry {
-	e := &dirEntry{layer: i, stIno: st.Ino, Entry: Entry{
+// entry makes the entry found at c with stat st.
+func (l *DirLower) entry(c layerDir, st *unix.Stat_t) *dirEntry {
+	e := &dirEntry{layer: c.layer, at: c.path, stIno: st.Ino, Entry: Entry{
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Mtime: st.Mtim.Nano(),
-		Rdev: st.Rdev, Nlink: uint32(st.Nlink), Ino: l.ino(i, st),
+		Rdev: st.Rdev, Nlink: uint32(st.Nlink), Ino: l.ino(c.layer, st),
 	}}
-	pp := l.procPath(i, p)
+	pp := l.procPath(c.layer, c.path)
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		e.Target, _ = os.Readlink(pp)
 	}
 	names, _ := listxattr(pp)
 	for _, stored := range names {
 		name, ok := ownXattr(stored)
-		if !ok || name == "user.overlay.opaque" {
+		if !ok || strings.HasPrefix(name, "user.overlay.") {
 			continue
 		}
 		if v, ok := getxattr(pp, stored); ok {
@@ -247,8 +300,8 @@ func (l *DirLower) ReadDir(p string) []string {
 		return nil
 	}
 	seen := map[string]bool{}
-	for _, i := range e.merged {
-		for _, name := range l.readLayerDir(i, p) {
+	for _, d := range e.merged {
+		for _, name := range l.readLayerDir(d.layer, d.path) {
 			if seen[name] {
 				continue
 			}
@@ -339,9 +392,9 @@ func (l *DirLower) Open(p string) (*os.File, error) {
 	if e == nil || e.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("lower file %s: %w", p, syscall.ENOENT)
 	}
-	fd, err := unix.Openat(l.fds[e.layer], rel(p), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := unix.Openat(l.fds[e.layer], rel(e.at), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, unix.EPERM) {
-		fd, err = unix.Openat(l.fds[e.layer], rel(p), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		fd, err = unix.Openat(l.fds[e.layer], rel(e.at), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lower file %s in %s: %w", p, l.dirs[e.layer], err)

@@ -50,10 +50,10 @@ func TestDirLowerMerge(t *testing.T) {
 	dir := t.TempDir()
 	top, mid, bottom := filepath.Join(dir, "top"), filepath.Join(dir, "mid"), filepath.Join(dir, "bottom")
 	layerFiles(t, bottom, map[string]string{
-		"gone": "b", "d/a": "b", "d/b": "b", "opq/x": "b", "uopq/x": "b", "f2d": "b", "d2f/x": "b", "same": "bottom",
+		"orig/x": "b", "rel/y": "b", "gone": "b", "d/a": "b", "d/b": "b", "opq/x": "b", "uopq/x": "b", "f2d": "b", "d2f/x": "b", "same": "bottom",
 	})
 	layerFiles(t, mid, map[string]string{
-		"gone": "wh", "d/b": "wh", "d/c": "m", "opq/y": "m", "uopq/y": "m", "f2d/z": "m", "d2f": "m", "same": "middle",
+		"moved/new": "m", "orig": "wh", "sub/relmoved/n": "m", "rel": "wh", "gone": "wh", "d/b": "wh", "d/c": "m", "opq/y": "m", "uopq/y": "m", "f2d/z": "m", "d2f": "m", "same": "middle",
 	})
 	layerFiles(t, top, map[string]string{"d/top": "t", "new/": ""})
 	for p, name := range map[string]string{"opq": "trusted.overlay.opaque", "uopq": "user.overlay.opaque"} {
@@ -61,8 +61,14 @@ func TestDirLowerMerge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := unix.Lsetxattr(filepath.Join(mid, "same"), "trusted.overlay.overlay.own", []byte("v"), 0); err != nil {
-		t.Fatal(err)
+	for p, x := range map[string][2]string{
+		"same":         {"trusted.overlay.overlay.own", "v"},
+		"moved":        {"trusted.overlay.redirect", "/orig"},
+		"sub/relmoved": {"user.overlay.redirect", "../rel"},
+	} {
+		if err := unix.Lsetxattr(filepath.Join(mid, p), x[0], []byte(x[1]), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l, err := fuse.NewDirLower([]string{top, mid, bottom})
 	if err != nil {
@@ -70,12 +76,14 @@ func TestDirLowerMerge(t *testing.T) {
 	}
 	defer l.Close()
 	for p, want := range map[string][]string{
-		"/":     {"d", "d2f", "f2d", "new", "opq", "same", "uopq"},
-		"/d":    {"a", "c", "top"},
-		"/opq":  {"y"},
-		"/uopq": {"y"},
-		"/f2d":  {"z"},
-		"/new":  nil,
+		"/":             {"d", "d2f", "f2d", "moved", "new", "opq", "same", "sub", "uopq"},
+		"/moved":        {"new", "x"},
+		"/sub/relmoved": {"n", "y"},
+		"/d":            {"a", "c", "top"},
+		"/opq":          {"y"},
+		"/uopq":         {"y"},
+		"/f2d":          {"z"},
+		"/new":          nil,
 	} {
 		if got := l.ReadDir(p); !slices.Equal(got, want) {
 			t.Errorf("ReadDir(%s) = %q, want %q", p, got, want)
@@ -96,14 +104,16 @@ func TestDirLowerMerge(t *testing.T) {
 	if e, ok := l.Lookup("/uopq"); ok && len(e.Xattrs) != 0 {
 		t.Errorf("the opaque marker shows as an xattr: %+v", e.Xattrs)
 	}
-	f, err := l.Open("/d/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(f)
-	f.Close()
-	if string(b) != "b" {
-		t.Errorf("Open(/d/a) reads %q", b)
+	for _, p := range []string{"/d/a", "/moved/x"} {
+		f, err := l.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != "b" {
+			t.Errorf("Open(%s) reads %q", p, b)
+		}
 	}
 	if _, err := l.Open("/d"); err == nil {
 		t.Error("Open of a directory succeeded")
