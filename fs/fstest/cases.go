@@ -3,6 +3,7 @@ package fstest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"syscall"
@@ -68,6 +69,24 @@ func dataCases() map[string]func(f fsT) {
 			f.ok(err)
 			f.ok(fd.Close())
 			f.wantContent("bin/tool", "#!/bin/sh\necho tool\n")
+		},
+		"write/while-open-read-only": func(f fsT) {
+			ro, err := os.Open(f.p("etc/passwd"))
+			f.ok(err)
+			defer ro.Close()
+			b := make([]byte, 4)
+			_, err = ro.ReadAt(b, 0)
+			f.ok(err)
+			f.appendTo("etc/passwd", "new:x:9:9::/:/bin/sh\n")
+			f.wantContent("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnew:x:9:9::/:/bin/sh\n")
+			again, err := os.Open(f.p("etc/passwd"))
+			f.ok(err)
+			defer again.Close()
+			got, err := io.ReadAll(again)
+			f.ok(err)
+			if !bytes.HasSuffix(got, []byte("new:x:9:9::/:/bin/sh\n")) {
+				f.Fatalf("a new descriptor reads %q", got)
+			}
 		},
 		"truncate/lower-shrink": func(f fsT) {
 			f.ok(os.Truncate(f.p("big"), 100))

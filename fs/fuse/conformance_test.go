@@ -11,5 +11,9 @@ import (
 // overlayfs and the fuse driver; every upper directory is also read under
 // the other union.
 func TestConformance(t *testing.T) {
-	fstest.Run(t, fstest.PlainDir(), fstest.KernelOverlay(), fstest.DriverTarget(&fuse.Driver{}))
+	driver := fstest.DriverTarget(&fuse.Driver{})
+	driver.Deviations = map[string]string{
+		"write/while-open-read-only": "with passthrough, a template file open read-only cannot be opened for writing (ETXTBSY): the kernel binds one backing file per inode",
+	}
+	fstest.Run(t, fstest.PlainDir(), fstest.KernelOverlay(), driver)
 }

@@ -47,7 +47,9 @@
 //
 // Not done yet: inode numbers of copied-up files are stable while mounted,
 // not across remounts (overlayfs keeps them with trusted.overlay.origin);
-// O_TMPFILE is refused; a file copied up while mapped or open read-only
-// keeps showing the template's data through that mapping or descriptor, as
+// O_TMPFILE is refused; with passthrough, a template file cannot be opened
+// for writing while it is open read-only (ETXTBSY), because the kernel
+// binds one backing file per inode; without passthrough, a descriptor
+// opened before the copy-up keeps reading the template's data, as
 // overlayfs before Linux 4.19 did.
 package fuse

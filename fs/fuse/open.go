@@ -34,7 +34,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
 		}
-		return newHandle(n, f, false, true), 0, 0
+		h, errno := n.upperHandle(f)
+		return h, 0, errno
 	}
 	f, err := n.u.lower.Open(n.lower)
 	if err != nil {
@@ -43,10 +44,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return newHandle(n, f, true, true), fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// openUpper copies the node up and opens its upper file. While a handle
-// backed by lower data is open, the kernel may be passing it through to
-// the object; the new handle is then served by this server in direct I/O
-// mode, which the kernel allows beside passthrough.
+// openUpper copies the node up and opens its upper file.
 func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, 0, syscall.EROFS
@@ -61,10 +59,21 @@ func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	if n.lowerOpens.Load() > 0 {
-		return newHandle(n, f, false, false), fuse.FOPEN_DIRECT_IO, 0
+	h, errno := n.upperHandle(f)
+	return h, 0, errno
+}
+
+// upperHandle wraps upper file f. Kernel passthrough binds one backing
+// file to an inode while any of its handles is open, and every open of it
+// must pass through to that file: while a handle passes a template file
+// through to its object, the node cannot be opened for writing, and the
+// open fails with ETXTBSY, as writing a running program does.
+func (n *node) upperHandle(f *os.File) (fs.FileHandle, syscall.Errno) {
+	if n.lowerOpens.Load() > 0 && n.u.passthrough.Load() {
+		f.Close()
+		return nil, syscall.ETXTBSY
 	}
-	return newHandle(n, f, false, true), 0, 0
+	return newHandle(n, f, false, true), 0
 }
 
 // Create implements fs.NodeCreater.

@@ -2,6 +2,7 @@ package fuse
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -68,6 +69,11 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 			MaxWrite:             1 << 20,
 			MaxReadAhead:         1 << 20,
 			Debug:                o.Debug,
+			// The kernel then marks inodes without security xattrs or
+			// setuid bits (S_NOSEC) and stops asking for
+			// security.capability before every write. Writes land in
+			// the upper file, whose own filesystem drops those bits.
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
 		},
 	}
 	syscall.Umask(0)
@@ -80,5 +86,6 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
 	}
+	u.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0 && os.Geteuid() == 0)
 	return server, nil
 }

@@ -19,6 +19,8 @@ type union struct {
 	// files being made before they are renamed into place.
 	upper, work string
 	readOnly    bool
+	// passthrough is set when the kernel offers FUSE passthrough.
+	passthrough atomic.Bool
 
 	// mu serializes every change to the upper directory.
 	mu sync.Mutex
