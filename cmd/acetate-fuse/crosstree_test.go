@@ -13,7 +13,8 @@ import (
 // changeTree makes, in the union at mnt, every kind of change that leaves
 // overlayfs markers in the upper directory: whiteouts, an opaque
 // directory, copy-ups of files and a directory, new files and symlinks, a
-// redirect (a renamed lower directory).
+// redirect (a renamed lower directory), metacopy files (a chmod; a rename
+// under kernel overlayfs).
 func changeTree(t *testing.T, mnt string) {
 	t.Helper()
 	p := func(name string) string { return filepath.Join(mnt, name) }
@@ -29,6 +30,8 @@ func changeTree(t *testing.T, mnt string) {
 		os.Rename(p("f/old"), p("f/new")),
 		os.MkdirAll(p("g/h"), 0o755),
 		os.Rename(p("e"), p("renamed")),
+		os.Chmod(p("meta"), 0o600),
+		os.Rename(p("metamoved"), p("g/metamoved")),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +46,7 @@ func TestUpperReadsSameUnderBoth(t *testing.T) {
 	for _, writer := range targets {
 		t.Run("written-by-"+writer.name, func(t *testing.T) {
 			s := newStack(t, 1)
-			write(t, s.lower[0], map[string]string{"a": "a", "d/x": "x", "d/y": "y", "e/z": "z", "e/w": "w", "keep": "k", "f/old": "o"})
+			write(t, s.lower[0], map[string]string{"a": "a", "d/x": "x", "d/y": "y", "e/z": "z", "e/w": "w", "keep": "k", "f/old": "o", "meta": "m", "metamoved": "mm"})
 			t.Run("change", func(t *testing.T) { changeTree(t, writer.mount(t, s.options())) })
 			var views []string
 			var names []string

@@ -93,15 +93,16 @@ func mountAcetate(t testing.TB, options string) string {
 }
 
 // mountKernel mounts kernel overlayfs with options, with redirect_dir=on
-// (renamed directories keep their content below, as acetate-fuse does), or
-// redirect_dir=follow when read-only.
+// (renamed directories keep their content below, as acetate-fuse does) and
+// metacopy=on (a metadata change copies up no data), or following both when
+// read-only.
 func mountKernel(t testing.TB, options string) string {
 	t.Helper()
 	testtree.RequireRoot(t)
 	mnt := mountPoint(t)
-	opts := options + ",redirect_dir=follow"
+	opts := options + ",redirect_dir=follow,metacopy=on"
 	if strings.Contains(options, "upperdir=") {
-		opts = options + ",redirect_dir=on,index=off"
+		opts = options + ",redirect_dir=on,metacopy=on,index=off"
 	}
 	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
 		t.Skipf("kernel overlayfs: mount -o %s: %v", opts, err)

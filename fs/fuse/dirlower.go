@@ -23,8 +23,8 @@ import (
 // below a directory with trusted.overlay.redirect (or user.overlay.
 // redirect), as overlayfs writes for a renamed directory, the layers
 // further down are merged from the redirect's path. Hardlinks are links
-// within one layer. Metacopy files in a lower directory are not supported:
-// they show as they are stored.
+// within one layer. A metacopy file (trusted.overlay.metacopy) shows its own
+// metadata and the data of the file below, at its redirect or its path.
 //
 // Inode numbers are derived, not allocated: a file's number is its inode
 // number in its layer with the layer's position+1 in bits 48 to 62, so the
@@ -63,6 +63,8 @@ type dirEntry struct {
 	at     string
 	stIno  uint64
 	merged []layerDir
+	// data is where a metacopy file's data is.
+	data layerDir
 }
 
 // layerDir is one layer's directory that is part of a merged directory.
@@ -191,6 +193,7 @@ func (l *DirLower) resolve(sp stackPath) *dirEntry {
 			}
 			e = l.entry(c, &st)
 			if !isDir {
+				l.findData(e, sp)
 				return e
 			}
 		} else if !isDir {
@@ -211,6 +214,35 @@ func (l *DirLower) resolve(sp stackPath) *dirEntry {
 		}
 	}
 	return e
+}
+
+// findData sets where the data of file e, found at merged path sp, is:
+// its own, or for an overlayfs metacopy file the file below at its
+// redirect or at the same path.
+func (l *DirLower) findData(e *dirEntry, sp stackPath) {
+	c := layerDir{e.layer, e.at}
+	e.data = c
+	if e.Mode&unix.S_IFMT != unix.S_IFREG || !l.hasAny(c, xattrMetacopy, "user.overlay.metacopy") {
+		return
+	}
+	target, ok := l.redirect(c)
+	if !ok {
+		target = sp.path
+	}
+	if d := l.lookupFrom(stackPath{target, e.layer + 1}); d != nil && d.Mode&unix.S_IFMT == unix.S_IFREG {
+		e.data = d.data
+	}
+}
+
+// hasAny reports whether c has one of the xattrs names.
+func (l *DirLower) hasAny(c layerDir, names ...string) bool {
+	pp := l.procPath(c.layer, c.path)
+	for _, name := range names {
+		if _, ok := getxattr(pp, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // redirect returns the path, in the layers below, that directory c
@@ -392,12 +424,13 @@ func (l *DirLower) Open(p string) (*os.File, error) {
 	if e == nil || e.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("lower file %s: %w", p, syscall.ENOENT)
 	}
-	fd, err := unix.Openat(l.fds[e.layer], rel(e.at), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	d := e.data
+	fd, err := unix.Openat(l.fds[d.layer], rel(d.path), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if errors.Is(err, unix.EPERM) {
-		fd, err = unix.Openat(l.fds[e.layer], rel(e.at), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		fd, err = unix.Openat(l.fds[d.layer], rel(d.path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lower file %s in %s: %w", p, l.dirs[e.layer], err)
+		return nil, fmt.Errorf("lower file %s in %s: %w", p, l.dirs[d.layer], err)
 	}
 	return os.NewFile(uintptr(fd), p), nil
 }

@@ -50,10 +50,10 @@ func TestDirLowerMerge(t *testing.T) {
 	dir := t.TempDir()
 	top, mid, bottom := filepath.Join(dir, "top"), filepath.Join(dir, "mid"), filepath.Join(dir, "bottom")
 	layerFiles(t, bottom, map[string]string{
-		"orig/x": "b", "rel/y": "b", "gone": "b", "d/a": "b", "d/b": "b", "opq/x": "b", "uopq/x": "b", "f2d": "b", "d2f/x": "b", "same": "bottom",
+		"mc": "data!", "orig/x": "b", "rel/y": "b", "gone": "b", "d/a": "b", "d/b": "b", "opq/x": "b", "uopq/x": "b", "f2d": "b", "d2f/x": "b", "same": "bottom",
 	})
 	layerFiles(t, mid, map[string]string{
-		"moved/new": "m", "orig": "wh", "sub/relmoved/n": "m", "rel": "wh", "gone": "wh", "d/b": "wh", "d/c": "m", "opq/y": "m", "uopq/y": "m", "f2d/z": "m", "d2f": "m", "same": "middle",
+		"mc": "\x00\x00\x00\x00\x00", "mc2": "\x00", "moved/new": "m", "orig": "wh", "sub/relmoved/n": "m", "rel": "wh", "gone": "wh", "d/b": "wh", "d/c": "m", "opq/y": "m", "uopq/y": "m", "f2d/z": "m", "d2f": "m", "same": "middle",
 	})
 	layerFiles(t, top, map[string]string{"d/top": "t", "new/": ""})
 	for p, name := range map[string]string{"opq": "trusted.overlay.opaque", "uopq": "user.overlay.opaque"} {
@@ -65,10 +65,15 @@ func TestDirLowerMerge(t *testing.T) {
 		"same":         {"trusted.overlay.overlay.own", "v"},
 		"moved":        {"trusted.overlay.redirect", "/orig"},
 		"sub/relmoved": {"user.overlay.redirect", "../rel"},
+		"mc":           {"trusted.overlay.metacopy", ""},
+		"mc2":          {"trusted.overlay.metacopy", ""},
 	} {
 		if err := unix.Lsetxattr(filepath.Join(mid, p), x[0], []byte(x[1]), 0); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := unix.Lsetxattr(filepath.Join(mid, "mc2"), "trusted.overlay.redirect", []byte("/orig/x"), 0); err != nil {
+		t.Fatal(err)
 	}
 	l, err := fuse.NewDirLower([]string{top, mid, bottom})
 	if err != nil {
@@ -76,7 +81,7 @@ func TestDirLowerMerge(t *testing.T) {
 	}
 	defer l.Close()
 	for p, want := range map[string][]string{
-		"/":             {"d", "d2f", "f2d", "moved", "new", "opq", "same", "sub", "uopq"},
+		"/":             {"d", "d2f", "f2d", "mc", "mc2", "moved", "new", "opq", "same", "sub", "uopq"},
 		"/moved":        {"new", "x"},
 		"/sub/relmoved": {"n", "y"},
 		"/d":            {"a", "c", "top"},
@@ -104,16 +109,19 @@ func TestDirLowerMerge(t *testing.T) {
 	if e, ok := l.Lookup("/uopq"); ok && len(e.Xattrs) != 0 {
 		t.Errorf("the opaque marker shows as an xattr: %+v", e.Xattrs)
 	}
-	for _, p := range []string{"/d/a", "/moved/x"} {
+	for p, want := range map[string]string{"/d/a": "b", "/moved/x": "b", "/mc": "data!", "/mc2": "b"} {
 		f, err := l.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(f)
 		f.Close()
-		if string(b) != "b" {
-			t.Errorf("Open(%s) reads %q", p, b)
+		if string(b) != want {
+			t.Errorf("Open(%s) reads %q, want %q", p, b, want)
 		}
+	}
+	if e, ok := l.Lookup("/mc"); !ok || e.Size != 5 || len(e.Xattrs) != 0 {
+		t.Errorf("Lookup(/mc) = %+v, want the metacopy's own metadata", e)
 	}
 	if _, err := l.Open("/d"); err == nil {
 		t.Error("Open of a directory succeeded")
