@@ -92,6 +92,9 @@ func makeBenchData(rootfs string) error {
 		}
 		return err
 	})
+	// Let the writeback of what setup wrote finish before anything is
+	// timed.
+	unix.Sync()
 	return err
 }
 
