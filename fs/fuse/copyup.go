@@ -151,7 +151,9 @@ func setMeta(p string, e *Entry) error {
 // stays one file.
 func (u *union) copyUpLinks(up, lowerPath string) error {
 	for _, other := range u.lower.Links(lowerPath) {
-		if other == lowerPath || !u.showsLower(other) {
+		// Links share one node, which may have been found through
+		// another link's lower path: skip the link at up, not lowerPath.
+		if filepath.Join(u.upper, other) == up || !u.showsLower(other) {
 			continue
 		}
 		rel := strings.TrimPrefix(other, "/")

@@ -4,7 +4,8 @@
 //
 // The lower layers are a Lower: StoreLower serves a template's stack
 // straight from the store's layer manifests and objects, its metadata from
-// memory. The upper directory is in overlayfs format (see package fs), so
+// memory; DirLower serves plain directories merged as overlayfs merges its
+// lowerdir list (cmd/acetate-fuse, a drop-in for fuse-overlayfs). The upper directory is in overlayfs format (see package fs), so
 // kernel overlayfs mounted over the same layers shows the same tree:
 //
 //   - a file is copied up whole (data, then metadata) before its first

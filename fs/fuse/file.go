@@ -114,6 +114,10 @@ func (f *file) getattr(out *fuse.Attr) syscall.Errno {
 	}
 	*out = a.Attr
 	out.Ino = f.n.StableAttr().Ino
+	if f.lower {
+		// The lower data keeps its own links; the merged file has none.
+		out.Nlink = 0
+	}
 	return 0
 }
 
