@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/acetate/acetate/fs"
 	"github.com/acetate/acetate/layers"
@@ -97,7 +98,12 @@ func (d *Driver) Mount(ctx context.Context, s fs.Spec) error {
 	return fmt.Errorf("fuse mount %s: %w", cfg.Target, err)
 }
 
-// readReady reads the server's one message, or gives up when ctx ends.
+// serverStartTimeout bounds the wait for a server's ready message. A
+// binary that does not call ServeIfRequested never sends one.
+const serverStartTimeout = 60 * time.Second
+
+// readReady reads the server's one message, or gives up when ctx ends or
+// the server stays silent for serverStartTimeout.
 func readReady(ctx context.Context, r *os.File) (string, error) {
 	done := make(chan struct{})
 	var msg []byte
@@ -110,6 +116,8 @@ func readReady(ctx context.Context, r *os.File) (string, error) {
 	case <-done:
 	case <-ctx.Done():
 		return "", ctx.Err()
+	case <-time.After(serverStartTimeout):
+		return "", fmt.Errorf("the server did not report within %v (does the binary's main call fuse.ServeIfRequested first?)", serverStartTimeout)
 	}
 	if err != nil {
 		return "", err
