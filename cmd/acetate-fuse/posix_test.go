@@ -267,21 +267,35 @@ func TestUniqueInodes(t *testing.T) {
 	}
 }
 
-// Inode numbers of lower files stay the same across a remount.
+// Inode numbers stay the same across a copy-up and a remount.
 func TestStableInodes(t *testing.T) {
 	s := newStack(t, 2)
 	write(t, s.lower[0], map[string]string{"a": "top"})
-	write(t, s.lower[1], map[string]string{"b": "bottom", "d/c": "c"})
-	var rounds [2][]uint64
+	write(t, s.lower[1], map[string]string{"b": "bottom", "d/c": "c", "d/e": "e"})
+	paths := []string{"a", "b", "d", "d/c", "d/e"}
+	var rounds [3][]uint64
 	for i := range rounds {
 		t.Run("mount", func(t *testing.T) {
 			mnt := mountAcetate(t, s.options())
-			for _, p := range []string{"a", "b", "d", "d/c"} {
+			for _, p := range paths {
 				rounds[i] = append(rounds[i], statOf(t, filepath.Join(mnt, p)).Ino)
+			}
+			if i == 0 {
+				// Copy up a file, a directory and a file's metadata.
+				f, err := os.OpenFile(filepath.Join(mnt, "b"), os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+				if err := os.Chmod(filepath.Join(mnt, "d/c"), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}
-	if !slices.Equal(rounds[0], rounds[1]) {
-		t.Errorf("inode numbers %v, after a remount %v", rounds[0], rounds[1])
+	for i := 1; i < len(rounds); i++ {
+		if !slices.Equal(rounds[0], rounds[i]) {
+			t.Errorf("inode numbers of %q: %v, after copy-ups and %d remounts %v", paths, rounds[0], i, rounds[i])
+		}
 	}
 }

@@ -82,10 +82,10 @@ func (u *union) replace(up string, ino uint64, build func(tmp string) error) err
 		return fmt.Errorf("copy up %s: %w", up, err)
 	}
 	var st syscall.Stat_t
-	if err := syscall.Lstat(up, &st); err == nil {
-		u.keepIno(st.Ino, ino)
+	if err := syscall.Lstat(up, &st); err != nil {
+		return fmt.Errorf("copy up %s: %w", up, err)
 	}
-	return nil
+	return u.keepIno(up, st.Ino, ino)
 }
 
 // materialize creates at p a file of e's type, with e's data.
@@ -197,7 +197,7 @@ func (u *union) completeMetacopy(up, lowerPath string, st *syscall.Stat_t) error
 		return fmt.Errorf("copy up %s: %w", up, err)
 	}
 	defer src.Close()
-	return u.replace(up, u.ino(st.Ino), func(tmp string) error {
+	return u.replace(up, u.ino(up, st.Ino), func(tmp string) error {
 		if err := writeFile(tmp, src); err != nil {
 			return err
 		}

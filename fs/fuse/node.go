@@ -129,7 +129,7 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 		if isWhiteout(&st) {
 			return nil, syscall.ENOENT
 		}
-		n.u.attrFromStat(&st, out)
+		n.u.attrFromStat(up, &st, out)
 		child := &node{u: n.u}
 		switch st.Mode & syscall.S_IFMT {
 		case syscall.S_IFDIR:
@@ -168,7 +168,7 @@ func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 	var st syscall.Stat_t
 	err := syscall.Lstat(n.upperPath(), &st)
 	if err == nil && !isWhiteout(&st) {
-		n.u.attrFromStat(&st, out)
+		out.FromStat(&st)
 		out.Ino = n.StableAttr().Ino
 		return 0
 	}
@@ -224,7 +224,7 @@ func (n *node) listAt(up string) ([]fuse.DirEntry, syscall.Errno) {
 			if st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0 {
 				continue
 			}
-			list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: n.u.ino(st.Ino)})
+			list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: n.u.ino(filepath.Join(up, name), st.Ino)})
 		}
 	case !errors.Is(err, syscall.ENOENT):
 		return nil, fs.ToErrno(err)

@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // union is the state one mount shares between its nodes.
@@ -66,24 +68,45 @@ func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
 	return u, nil
 }
 
-// ino returns the inode number the merged view shows for upper inode st.
-func (u *union) ino(upperIno uint64) uint64 {
+// xattrIno keeps, on an upper file made by a copy-up, the inode number the
+// merged view shows for it (8 bytes, little-endian), so that the file keeps
+// its number across remounts.
+const xattrIno = xattrPrefix + "acetate.ino"
+
+// ino returns the inode number the merged view shows for the upper file at
+// up, whose own inode number is upperIno.
+func (u *union) ino(up string, upperIno uint64) uint64 {
 	u.inoMu.Lock()
-	defer u.inoMu.Unlock()
-	if i, ok := u.inos[upperIno]; ok {
+	i, ok := u.inos[upperIno]
+	u.inoMu.Unlock()
+	if ok {
 		return i
 	}
-	return upperIno | upperInoBit
+	i = upperIno | upperInoBit
+	if v, ok := getxattr(up, xattrIno); ok && len(v) == 8 {
+		i = binary.LittleEndian.Uint64([]byte(v))
+	}
+	u.inoMu.Lock()
+	u.inos[upperIno] = i
+	u.inoMu.Unlock()
+	return i
 }
 
-// keepIno makes the upper inode upperIno show as ino.
-func (u *union) keepIno(upperIno, ino uint64) {
+// keepIno makes the upper file at up, inode upperIno, show as ino, now
+// and after a remount.
+func (u *union) keepIno(up string, upperIno, ino uint64) error {
 	if ino == upperIno|upperInoBit {
-		return
+		return nil
 	}
 	u.inoMu.Lock()
 	u.inos[upperIno] = ino
 	u.inoMu.Unlock()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], ino)
+	if err := unix.Lsetxattr(up, xattrIno, b[:], 0); err != nil {
+		return fmt.Errorf("keep inode number of %s: %w", up, err)
+	}
+	return nil
 }
 
 // forgetIno drops the mapping of an upper inode that is being removed for
@@ -103,10 +126,10 @@ func (u *union) tmpName() string {
 	return filepath.Join(u.work, "#fuse"+strconv.FormatUint(u.tmpSeq.Add(1), 10))
 }
 
-// attrFromStat fills out from an upper file's stat.
-func (u *union) attrFromStat(st *syscall.Stat_t, out *fuse.Attr) {
+// attrFromStat fills out from the stat of the upper file at up.
+func (u *union) attrFromStat(up string, st *syscall.Stat_t, out *fuse.Attr) {
 	out.FromStat(st)
-	out.Ino = u.ino(st.Ino)
+	out.Ino = u.ino(up, st.Ino)
 }
 
 // attrFromEntry fills out from a lower entry.
