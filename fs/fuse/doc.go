@@ -23,8 +23,9 @@
 //     read with its data from below, at trusted.overlay.redirect or at the
 //     same path, and is completed into a full copy before it is written.
 //
-// Inode numbers are stable while mounted: a template file keeps its number
-// across copy-up, and hardlinks share one. O_TMPFILE is answered with
+// Inode numbers are stable: a template file keeps its number across copy-up
+// and remounts (the upper file records it in trusted.overlay.acetate.ino),
+// and hardlinks share one. O_TMPFILE is answered with
 // EOPNOTSUPP. POSIX and BSD locks are kept by the kernel within the mount.
 //
 // File reads and writes use FUSE passthrough where the kernel offers it
