@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/acetate/acetate/templates"
+	"golang.org/x/sys/unix"
 )
 
 // benchPublish times publishing the rootfs into a fresh store, and
@@ -33,11 +34,17 @@ func benchPublish(e *env) error {
 	commit := func() error {
 		return sh(fmt.Sprintf("ostree commit --repo=%q --branch=b --tree=dir=%q >/dev/null", repo, src))
 	}
+	// Each sample starts with nothing dirty in the page cache, so that no
+	// peer's sync pays for what the previous sample wrote.
 	cleanup := func() error {
 		for _, d := range []string{store, repo, out} {
 			os.RemoveAll(d)
 		}
-		return fresh()
+		if err := fresh(); err != nil {
+			return err
+		}
+		unix.Sync()
+		return nil
 	}
 	rounds := e.rounds(5)
 	err := e.interleave("publish", "first publish", rounds, []peer{
@@ -62,8 +69,9 @@ func benchPublish(e *env) error {
 			return err
 		}
 	}
+	settle := func() error { unix.Sync(); return nil }
 	return e.interleave("publish", "re-publish unchanged", rounds, []peer{
-		{name: "acetate publish", run: publish("a")},
-		{name: "ostree commit (bare)", missing: ostree, run: commit},
+		{name: "acetate publish", setup: settle, run: publish("a")},
+		{name: "ostree commit (bare)", missing: ostree, setup: settle, run: commit},
 	})
 }

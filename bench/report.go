@@ -103,21 +103,21 @@ func (r *Report) markdown() string {
 		}
 	}
 	for _, s := range scenarios {
-		fmt.Fprintf(&b, "\n## %s\n\n| case | tool | median | min | max | samples | vs acetate |\n|---|---|---:|---:|---:|---:|---:|\n", s)
+		fmt.Fprintf(&b, "\n## %s\n\n| case | tool | median | min | p99 | max | samples | vs acetate |\n|---|---|---:|---:|---:|---:|---:|---:|\n", s)
 		for _, f := range r.Figures {
 			if f.Scenario != s {
 				continue
 			}
 			if f.Status == Skipped {
-				fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | |\n", f.Case, mdEscape(f.Tool), mdEscape(f.Reason))
+				fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", f.Case, mdEscape(f.Tool), mdEscape(f.Reason))
 				continue
 			}
 			ratio := ""
 			if ref, ok := r.acetateFigure(f); ok && ref.Median > 0 && f.Tool != ref.Tool {
 				ratio = fmt.Sprintf("%.2f×", f.Median/ref.Median)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", f.Case, mdEscape(f.Tool),
-				formatValue(f.Median, f.Unit), formatValue(f.Min, f.Unit), formatValue(f.Max, f.Unit), len(f.Samples), ratio)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", f.Case, mdEscape(f.Tool),
+				formatValue(f.Median, f.Unit), formatValue(f.Min, f.Unit), formatValue(f.P99, f.Unit), formatValue(f.Max, f.Unit), len(f.Samples), ratio)
 		}
 	}
 	for _, c := range r.charts {
