@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,14 +194,4 @@ func probeMain(args []string) int {
 		return 1
 	}
 	return 2
-}
-
-// hostCmd runs a command on the host and returns its trimmed output.
-func hostCmd(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, args, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,7 +243,8 @@ func tarLayer(t *testing.T, entries ...string) v1.Layer {
 		tw.Write([]byte(n))
 	}
 	tw.Close()
-	l, err := tarball.LayerFromReader(bytes.NewReader(b.Bytes()))
+	raw := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func deny(_ *http.Request, resp *http.Response) {
 // pushEscape pushes an image whose second layer holds "../../evil".
 func pushEscape(t *testing.T, dst string) {
 	t.Helper()
-	var ls []io.Reader
+	var ls [][]byte
 	for _, names := range [][]string{{"etc/ok"}, {"usr/x", "../../evil"}} {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)
@@ -67,11 +67,11 @@ func pushEscape(t *testing.T, dst string) {
 			tw.Write([]byte("x"))
 		}
 		tw.Close()
-		ls = append(ls, bytes.NewReader(b.Bytes()))
+		ls = append(ls, b.Bytes())
 	}
 	img := empty.Image
 	for _, r := range ls {
-		l, err := tarball.LayerFromReader(r)
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(r)), nil })
 		if err != nil {
 			t.Fatal(err)
 		}
