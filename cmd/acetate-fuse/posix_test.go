@@ -299,3 +299,34 @@ func TestStableInodes(t *testing.T) {
 		}
 	}
 }
+
+// Without upperdir, or with ro, the mount is read-only: reads work, every
+// change is EROFS, and nothing reaches the directories.
+func TestReadOnly(t *testing.T) {
+	s := newStack(t, 2)
+	write(t, s.lower[0], map[string]string{"top": "t"})
+	write(t, s.lower[1], map[string]string{"bottom": "b"})
+	for _, tg := range targets {
+		for name, opts := range map[string]string{
+			"no-upperdir": "lowerdir=" + strings.Join(s.lower, ":"),
+			"ro":          s.options() + ",ro",
+		} {
+			if tg.name == "kernel-overlay" && name == "ro" {
+				continue // for overlayfs, ro is a mount flag, not an option
+			}
+			t.Run(tg.name+"/"+name, func(t *testing.T) {
+				mnt := tg.mount(t, opts)
+				if b, err := os.ReadFile(filepath.Join(mnt, "bottom")); err != nil || string(b) != "b" {
+					t.Errorf("read: %q, %v", b, err)
+				}
+				wantErrno(t, "write", os.WriteFile(filepath.Join(mnt, "top"), []byte("x"), 0o644), syscall.EROFS)
+				wantErrno(t, "create", os.WriteFile(filepath.Join(mnt, "new"), []byte("x"), 0o644), syscall.EROFS)
+				wantErrno(t, "remove", os.Remove(filepath.Join(mnt, "bottom")), syscall.EROFS)
+				wantErrno(t, "chmod", os.Chmod(filepath.Join(mnt, "top"), 0o600), syscall.EROFS)
+			})
+		}
+	}
+	if names, _ := os.ReadDir(s.upper); len(names) != 0 {
+		t.Errorf("upper directory of read-only mounts has %d entries", len(names))
+	}
+}
