@@ -63,11 +63,13 @@ type dirEntry struct {
 	at     string
 	stIno  uint64
 	merged []layerDir
-	// data is where a metacopy file's data is.
+	// data is where a file's data is: at the file itself, or for a
+	// metacopy file at the file below.
 	data layerDir
 }
 
-// layerDir is one layer's directory that is part of a merged directory.
+// layerDir is a path in one layer: a directory that is part of a merged
+// directory, or where a file is.
 type layerDir struct {
 	layer int
 	path  string
