@@ -1,59 +1,32 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/acetate/acetate/fs/fuse"
 	"golang.org/x/sys/unix"
 )
 
-// childEnv marks the background server started by startBackground; it
-// reports on descriptor 3.
+// childEnv marks the background server started by startBackground.
 const childEnv = "ACETATE_FUSE_CHILD"
 
-// readyMessage is what the server reports once the mount is live; anything
-// else is an error message.
-const readyMessage = "ready"
-
-// startBackground runs this binary again with args and -f, in a session of
-// its own with its standard streams on /dev/null, and returns once it reports that the mount is live.
+// startBackground runs this binary again with args and -f, as a
+// background server with its standard streams on /dev/null, and returns
+// once it reports that the mount is live.
 func startBackground(args []string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	cmd := exec.Command(exe, append([]string{"-f"}, args...)...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return fmt.Errorf("start server: %w", err)
-	}
-	msg, _ := io.ReadAll(r)
-	if s := strings.TrimSpace(string(msg)); s == readyMessage {
-		return cmd.Process.Release()
-	} else if s != "" {
-		err = errors.New(s)
-	} else {
-		err = errors.New("server exited before the mount was live")
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return err
+	return fuse.StartServer(context.Background(), cmd)
 }
 
 // serveIfChild serves when this process is the background server: it
@@ -64,16 +37,12 @@ func serveIfChild() {
 		return
 	}
 	os.Unsetenv(childEnv)
-	ready := os.NewFile(3, "ready")
 	c, err := parseArgs(os.Args[1:], io.Discard)
 	if err == nil {
-		err = serve(c, func() {
-			fmt.Fprintln(ready, readyMessage)
-			ready.Close()
-		})
+		err = serve(c, func() { fuse.ReportReady(nil) })
 	}
 	if err != nil {
-		fmt.Fprintln(ready, err)
+		fuse.ReportReady(err)
 		os.Exit(1)
 	}
 	os.Exit(0)

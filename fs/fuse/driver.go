@@ -71,20 +71,31 @@ func (d *Driver) Mount(ctx context.Context, s fs.Spec) error {
 	if err != nil {
 		return fmt.Errorf("fuse mount: find own binary: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("fuse mount: %w", err)
-	}
-	defer r.Close()
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), serveEnv+"="+string(raw))
+	cmd.Dir = "/"
+	if err := StartServer(ctx, cmd); err != nil {
+		return fmt.Errorf("fuse mount %s: %w", cfg.Target, err)
+	}
+	return nil
+}
+
+// StartServer starts cmd, a server that reports with ReportReady, in a
+// session of its own, and returns once it reports that its mount is live.
+// A server that reports an error, exits or stays silent is killed. The
+// readiness pipe is the server's descriptor 3, so cmd has no ExtraFiles.
+func StartServer(ctx context.Context, cmd *exec.Cmd) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("fuse mount: start server: %w", err)
+		return fmt.Errorf("start server: %w", err)
 	}
 	msg, err := readReady(ctx, r)
 	if err == nil && msg == readyMessage {
@@ -95,7 +106,19 @@ func (d *Driver) Mount(ctx context.Context, s fs.Spec) error {
 	if err == nil {
 		err = errors.New(msg)
 	}
-	return fmt.Errorf("fuse mount %s: %w", cfg.Target, err)
+	return err
+}
+
+// ReportReady is how a server started by StartServer reports, once: err
+// is nil when its mount is live, or why it failed.
+func ReportReady(err error) {
+	ready := os.NewFile(3, "ready")
+	if err != nil {
+		fmt.Fprintln(ready, err)
+	} else {
+		fmt.Fprintln(ready, readyMessage)
+	}
+	ready.Close()
 }
 
 // serverStartTimeout bounds the wait for a server's ready message. A
@@ -164,14 +187,11 @@ func ServeIfRequested() {
 		return
 	}
 	os.Unsetenv(serveEnv)
-	ready := os.NewFile(3, "ready")
 	server, err := serveConfig(raw)
+	ReportReady(err)
 	if err != nil {
-		fmt.Fprintln(ready, err)
 		os.Exit(1)
 	}
-	fmt.Fprintln(ready, readyMessage)
-	ready.Close()
 	server.Wait()
 	os.Exit(0)
 }
