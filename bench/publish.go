@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/acetate/acetate/templates"
@@ -34,12 +33,11 @@ func benchPublish(e *env) error {
 	commit := func() error {
 		return sh(fmt.Sprintf("ostree commit --repo=%q --branch=b --tree=dir=%q >/dev/null", repo, src))
 	}
-	// Each sample starts with nothing dirty in the page cache, so that no
-	// peer's sync pays for what the previous sample wrote.
+	// Each sample starts in fresh directories with nothing dirty in the
+	// page cache, so no peer's sync pays for what an earlier sample wrote.
+	// Old samples are not deleted until the run ends: on a filesystem
+	// mounted with discard, freeing them would charge the next sync.
 	cleanup := func() error {
-		for _, d := range []string{store, repo, out} {
-			os.RemoveAll(d)
-		}
 		if err := fresh(); err != nil {
 			return err
 		}

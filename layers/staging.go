@@ -59,6 +59,11 @@ func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
 	d, n, err := copySparse(f, r, *bp)
 	st.bufs.Put(bp)
 	if err == nil {
+		// Start writeback now, so the disk works while the next files are
+		// hashed and commit's syncfs has little left to wait for.
+		err = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	if err == nil {
 		err = f.Chmod(0o444)
 	}
 	if cerr := f.Close(); err == nil {
