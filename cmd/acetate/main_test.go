@@ -1,11 +1,13 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,6 +133,19 @@ func TestJSONAndStdin(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "df", "--format", "json")).stdout), &df); err != nil || df.Templates.Templates != 2 || df.Savings <= 0 {
 		t.Fatalf("df json: %v %+v", err, df)
+	}
+	// export --to - writes the tree as a tar stream on stdout.
+	tr := tar.NewReader(strings.NewReader(ok(t, run(t, root, nil, "template", "export", "other:v2", "--to", "-")).stdout))
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.Contains(names, "hello") || !slices.Contains(names, "etc/hostname") {
+		t.Fatalf("export to stdout: entries %q", names)
 	}
 	var in struct{ Files int }
 	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "template", "inspect", "other:v2", "--format", "json")).stdout), &in); err != nil || in.Files != 2 {
