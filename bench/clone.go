@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/acetate/acetate/fs/overlay"
 )
 
@@ -43,13 +45,13 @@ func benchClone(e *env) error {
 	}); err != nil {
 		return err
 	}
-	before := diskBytes(filepath.Join(a.st.Layers.Root(), "containers"))
+	before := du.Tree(filepath.Join(a.st.Layers.Root(), "containers")).Disk
 	if err := e.interleave("clone", fmt.Sprintf("create (%d containers)", n), n, []peer{
 		{name: "acetate create", run: func() error { _, err := a.create(tpl); return err }},
 	}); err != nil {
 		return err
 	}
-	perContainer := float64(diskBytes(filepath.Join(a.st.Layers.Root(), "containers"))-before) / float64(n)
+	perContainer := float64(du.Tree(filepath.Join(a.st.Layers.Root(), "containers")).Disk-before) / float64(n)
 	e.report.add(newFigure("clone", "disk per new container beyond the template", "acetate create", "B", []float64{perContainer}))
 	e.addLatencyChart("clone", fmt.Sprintf("create (%d containers)", n), "clone-create.svg", "create latency")
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/templates"
 	"golang.org/x/sys/unix"
@@ -45,7 +47,7 @@ func benchContainersDisk(e *env) error {
 	if err := change(copyDir, 0); err != nil {
 		return err
 	}
-	one := float64(diskBytes(copyDir))
+	one := float64(du.Tree(copyDir).Disk)
 	os.RemoveAll(copyDir)
 	c := chart{file: "disk-vs-containers.svg", title: "disk used vs number of containers",
 		xLabel: "containers", yLabel: "bytes on disk", logX: true, logY: true}
@@ -103,7 +105,7 @@ func (e *env) acetateContainersDisk(counts []int, change func(string, int) error
 				return nil, err
 			}
 		}
-		out = append(out, float64(diskBytes(st.Layers.Root())))
+		out = append(out, float64(du.Tree(st.Layers.Root()).Disk))
 	}
 	return out, nil
 }
@@ -111,7 +113,7 @@ func (e *env) acetateContainersDisk(counts []int, change func(string, int) error
 // overlayContainersDisk does the same with plain kernel overlayfs mounts
 // over the extracted rootfs.
 func (e *env) overlayContainersDisk(counts []int, change func(string, int) error) ([]float64, error) {
-	rootfs := float64(diskBytes(e.data.rootfs))
+	rootfs := float64(du.Tree(e.data.rootfs).Disk)
 	dirs := e.dir("overlay-containers")
 	var out []float64
 	made := 0
@@ -136,7 +138,7 @@ func (e *env) overlayContainersDisk(counts []int, change func(string, int) error
 				return nil, err
 			}
 		}
-		out = append(out, rootfs+float64(diskBytes(dirs)))
+		out = append(out, rootfs+float64(du.Tree(dirs).Disk))
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 )
@@ -30,8 +32,8 @@ func benchDisk(e *env) error {
 	if err != nil {
 		return err
 	}
-	e.report.add(newFigure("disk", cas, "acetate store", "B", []float64{float64(diskBytes(st.Layers.ObjectsDir()) + diskBytes(st.Layers.LayersDir()))}))
-	e.report.add(newFigure("disk", cas, "full copies (cp -a)", "B", []float64{float64(diskBytes(base) + diskBytes(app))}))
+	e.report.add(newFigure("disk", cas, "acetate store", "B", []float64{float64(du.Tree(st.Layers.ObjectsDir()).Disk + du.Tree(st.Layers.LayersDir()).Disk)}))
+	e.report.add(newFigure("disk", cas, "full copies (cp -a)", "B", []float64{float64(du.Tree(base).Disk + du.Tree(app).Disk)}))
 
 	if reason := needs("ostree"); reason != "" {
 		e.report.skip("disk", cas, "ostree repo (bare)", "B", reason)
@@ -41,7 +43,7 @@ func benchDisk(e *env) error {
 		if err != nil {
 			return err
 		}
-		e.report.add(newFigure("disk", cas, "ostree repo (bare)", "B", []float64{float64(diskBytes(filepath.Join(repo, "objects")))}))
+		e.report.add(newFigure("disk", cas, "ostree repo (bare)", "B", []float64{float64(du.Tree(filepath.Join(repo, "objects")).Disk)}))
 	}
 	layerTars, err := ociLayerBytes(e, st, bt, at)
 	if err != nil {
@@ -88,5 +90,5 @@ func ociLayerBytes(e *env, st *templates.Store, bt, at *templates.Template) (int
 	if err := sh(fmt.Sprintf("gzip -q %q", appPath)); err != nil {
 		return 0, err
 	}
-	return diskBytes(dir), nil
+	return du.Tree(dir).Disk, nil
 }

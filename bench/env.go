@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -235,25 +234,6 @@ func sh(script string) error {
 func dropCaches() error {
 	unix.Sync()
 	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
-}
-
-// diskBytes sums allocated blocks under dir, counting hardlinked inodes once.
-func diskBytes(dir string) int64 {
-	seen := map[[2]uint64]bool{}
-	var n int64
-	filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		var st unix.Stat_t
-		if err != nil || unix.Lstat(p, &st) != nil {
-			return nil
-		}
-		key := [2]uint64{st.Dev, st.Ino}
-		if !seen[key] {
-			seen[key] = true
-			n += st.Blocks * 512
-		}
-		return nil
-	})
-	return n
 }
 
 func machine() string {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/opencontainers/go-digest"
 )
 
@@ -56,7 +58,7 @@ func (s *Store) GC(ctx context.Context, extra ...Roots) (*GCReport, error) {
 	tmps, _ := os.ReadDir(s.Layers.TmpDir())
 	for _, t := range tmps {
 		p := filepath.Join(s.Layers.TmpDir(), t.Name())
-		r.BytesFreed += s.diskBytes(p)
+		r.BytesFreed += du.Tree(p).Disk
 		if os.RemoveAll(p) == nil {
 			r.TempFiles++
 		}
@@ -98,7 +100,7 @@ func (s *Store) sweepLayers(live map[digest.Digest]bool, r *GCReport) error {
 			continue
 		}
 		p := filepath.Join(s.Layers.LayersDir(), d.Name())
-		bytes, _ := s.duTree(p)
+		bytes := du.Tree(p).Disk
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("gc: remove layer %s: %w", d.Name(), err)
 		}
@@ -124,7 +126,7 @@ func (s *Store) sweepObjects(ctx context.Context, live map[string]bool, r *GCRep
 				continue
 			}
 			p := filepath.Join(dir, o.Name())
-			bytes := s.diskBytes(p)
+			bytes := du.File(p)
 			if err := os.Remove(p); err != nil {
 				return fmt.Errorf("gc: remove object %s: %w", o.Name(), err)
 			}

@@ -1,13 +1,12 @@
 package templates
 
 import (
-	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/acetate/acetate/internal/du"
 
 	"github.com/acetate/acetate/layers"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 )
 
 // Inspection describes one template and what it costs on disk.
@@ -64,9 +63,9 @@ func (s *Store) Inspect(t *Template) (*Inspection, error) {
 	}
 	for d := range mine {
 		if others[d] {
-			in.SharedBytes += s.diskBytes(s.Layers.ObjectFile(d))
+			in.SharedBytes += du.File(s.Layers.ObjectFile(d))
 		} else {
-			in.UniqueBytes += s.diskBytes(s.Layers.ObjectFile(d))
+			in.UniqueBytes += du.File(s.Layers.ObjectFile(d))
 		}
 	}
 	return in, nil
@@ -97,15 +96,6 @@ func (s *Store) objectsOf(t *Template) (map[digest.Digest]bool, []layers.Entry, 
 		}
 	}
 	return objs, entries, nil
-}
-
-// diskBytes is the space a file really takes (allocated blocks).
-func (s *Store) diskBytes(path string) int64 {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil {
-		return 0
-	}
-	return st.Blocks * 512
 }
 
 // Usage is the store's use of disk.
@@ -139,8 +129,9 @@ func (s *Store) DiskUsage() (*Usage, error) {
 		}
 		u.LogicalBytes += in
 	}
-	u.ObjectBytes, u.Objects = s.duTree(s.Layers.ObjectsDir())
-	u.LayerBytes, _ = s.duTree(s.Layers.LayersDir())
+	objects := du.Tree(s.Layers.ObjectsDir())
+	u.ObjectBytes, u.Objects = objects.Disk, objects.Files
+	u.LayerBytes = du.Tree(s.Layers.LayersDir()).Disk
 	ls, _ := os.ReadDir(s.Layers.LayersDir())
 	u.Layers = len(ls)
 	u.DiskBytes = u.ObjectBytes + u.LayerBytes
@@ -165,18 +156,4 @@ func (s *Store) LogicalBytes(stack []digest.Digest) (int64, error) {
 		}
 	}
 	return n, nil
-}
-
-// duTree sums allocated bytes of the regular files under dir, and counts them.
-func (s *Store) duTree(dir string) (int64, int) {
-	var bytes int64
-	var files int
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			bytes += s.diskBytes(p)
-			files++
-		}
-		return nil
-	})
-	return bytes, files
 }

@@ -20,9 +20,35 @@ func TestKillDuringPublish(t *testing.T) {
 	testtree.RequireRoot(t)
 	src := testtree.DebianRootfs(t)
 	root := t.TempDir()
+	killRepeatedly(t, root, 12, []string{"template", "publish", "debian:crash", "--from", src}, func(i int) {
+		if i%4 == 3 {
+			ok(t, run(t, root, nil, "gc"))
+			// Start from an empty store again so later kills hit the
+			// object-writing phase, not only the dedup phase.
+			run(t, root, nil, "template", "rm", "debian:crash")
+			ok(t, run(t, root, nil, "gc"))
+		}
+	})
+	ok(t, run(t, root, nil, "gc"))
+	if tmp, _ := os.ReadDir(filepath.Join(root, "tmp")); len(tmp) != 0 {
+		t.Fatalf("gc left %d files in tmp/", len(tmp))
+	}
+	ok(t, run(t, root, nil, "template", "publish", "debian:crash", "--from", src))
+	out := filepath.Join(t.TempDir(), "out")
+	ok(t, run(t, root, nil, "template", "export", "debian:crash", "--to", out))
+	if err := treecmp.Compare(src, out, treecmp.Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// killRepeatedly runs acetate args n times, each killed with SIGKILL after a
+// random delay; after each kill the store must be fsck-clean, then check
+// runs. It fails when no run was interrupted: then nothing was tested.
+func killRepeatedly(t *testing.T, root string, n int, args []string, check func(i int)) {
+	t.Helper()
 	killed := 0
-	for i := range 12 {
-		cmd := exec.Command(binary, "--root", root, "template", "publish", "debian:crash", "--from", src)
+	for i := range n {
+		cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -34,26 +60,10 @@ func TestKillDuringPublish(t *testing.T) {
 		if r := run(t, root, nil, "fsck"); r.code != 0 {
 			t.Fatalf("after kill %d: fsck exit %d\n%s%s", i, r.code, r.stdout, r.stderr)
 		}
-		if i%4 == 3 {
-			ok(t, run(t, root, nil, "gc"))
-			// Start from an empty store again so later kills hit the
-			// object-writing phase, not only the dedup phase.
-			run(t, root, nil, "template", "rm", "debian:crash")
-			ok(t, run(t, root, nil, "gc"))
-		}
+		check(i)
 	}
-	t.Logf("%d of 12 publishes were killed before they finished", killed)
+	t.Logf("%d of %d runs of %v were killed before they finished", killed, n, args)
 	if killed == 0 {
-		t.Fatal("no publish was interrupted: the test did not test anything")
-	}
-	ok(t, run(t, root, nil, "gc"))
-	if tmp, _ := os.ReadDir(filepath.Join(root, "tmp")); len(tmp) != 0 {
-		t.Fatalf("gc left %d files in tmp/", len(tmp))
-	}
-	ok(t, run(t, root, nil, "template", "publish", "debian:crash", "--from", src))
-	out := filepath.Join(t.TempDir(), "out")
-	ok(t, run(t, root, nil, "template", "export", "debian:crash", "--to", out))
-	if err := treecmp.Compare(src, out, treecmp.Options{}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("no run of %v was interrupted: the test did not test anything", args)
 	}
 }

@@ -1,12 +1,11 @@
 package container
 
 import (
-	"io/fs"
-	"path/filepath"
 	"slices"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/acetate/acetate/templates"
-	"golang.org/x/sys/unix"
 )
 
 // Usage is what the containers of a store cost on disk beyond their
@@ -47,29 +46,10 @@ func (m *Manager) DiskUsage() (*Usage, error) {
 			sizes = append(sizes, stackSize{key, n})
 			k = len(sizes) - 1
 		}
-		_, disk := treeBytes(m.path(c.Name))
-		upperApparent, _ := treeBytes(m.UpperDir(c.Name))
-		u.LogicalBytes += sizes[k].bytes + upperApparent
-		u.DiskBytes += disk
+		u.LogicalBytes += sizes[k].bytes + du.Tree(m.UpperDir(c.Name)).Apparent
+		u.DiskBytes += du.Tree(m.path(c.Name)).Disk
 	}
 	return u, nil
-}
-
-// treeBytes returns the apparent size of the regular files below dir and
-// the blocks allocated to everything below it.
-func treeBytes(dir string) (apparent, disk int64) {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		var st unix.Stat_t
-		if err != nil || unix.Lstat(p, &st) != nil {
-			return nil
-		}
-		disk += st.Blocks * 512
-		if st.Mode&unix.S_IFMT == unix.S_IFREG {
-			apparent += st.Size
-		}
-		return nil
-	})
-	return apparent, disk
 }
 
 // Store is the template store the containers use.

@@ -96,8 +96,8 @@ func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec ru
 	if err != nil {
 		return spec, false, err
 	}
-	if st, err := l.State(name); err == nil && st.State == StateRunning {
-		return spec, false, fmt.Errorf("%s (pid %d): %w", name, st.Pid, ErrRunning)
+	if rs, err := runtime.LoadState(l.m.RunDir(name)); err == nil && rs.Running {
+		return spec, false, fmt.Errorf("%s (pid %d): %w", name, rs.Pid, ErrRunning)
 	}
 	if c.Mount == nil {
 		if c, err = l.m.Mount(ctx, name, o.Driver, ""); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/acetate/acetate/runtime"
 )
 
 // FollowLog copies the log of container name to w. With follow it keeps
@@ -27,11 +29,11 @@ func FollowLog(ctx context.Context, l *Launcher, name string, w io.Writer, follo
 		if !follow {
 			return nil
 		}
-		st, err := l.State(name)
+		rs, err := runtime.LoadState(l.m.RunDir(name))
 		if err != nil {
 			return err
 		}
-		if st.State != StateRunning {
+		if !rs.Running {
 			_, err := io.Copy(w, f) // what it wrote while ending
 			return err
 		}

@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/acetate/acetate/internal/du"
+
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
-	"golang.org/x/sys/unix"
 )
 
 // The states of a container.
@@ -67,7 +68,7 @@ func (l *Launcher) List() ([]*Status, error) {
 }
 
 func (l *Launcher) status(c *container.Container) (*Status, error) {
-	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: diskBytes(l.m.UpperDir(c.Name)), Created: c.Created}
+	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: du.Tree(l.m.UpperDir(c.Name)).Disk, Created: c.Created}
 	if c.Mount != nil {
 		s.MountedAt, s.Driver = c.Mount.Target, c.Mount.Driver
 	}
@@ -90,17 +91,4 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 		s.State, s.ExitCode, s.Finished = StateExited, &rs.Exit.Code, &rs.Exit.Finished
 	}
 	return s, nil
-}
-
-// diskBytes sums the blocks allocated below dir.
-func diskBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		var st unix.Stat_t
-		if err == nil && unix.Lstat(p, &st) == nil {
-			n += st.Blocks * 512
-		}
-		return nil
-	})
-	return n
 }
