@@ -9,10 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
+
+// stagedFiles numbers the names of staged files, which are unique
+// across processes by their pid.
+var stagedFiles atomic.Int64
 
 // staging collects the new objects of one ingest in tmp/ until commit makes
 // them durable and moves them into place. Safe for concurrent use.
@@ -51,10 +56,11 @@ func (st *staging) putBytes(d digest.Digest, p []byte) error {
 
 // putReader stages the content of r and returns its digest and size.
 func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
-	f, err := os.CreateTemp(st.s.TmpDir(), "object-")
+	f, err := st.tempFile()
 	if err != nil {
 		return "", 0, fmt.Errorf("stage object: %w", err)
 	}
+	defer f.Close()
 	bp := st.bufs.Get().(*[]byte)
 	d, n, err := copySparse(f, r, *bp)
 	st.bufs.Put(bp)
@@ -63,27 +69,33 @@ func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
 		// hashed and commit's syncfs has little left to wait for.
 		err = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
-	if err == nil {
-		err = f.Chmod(0o444)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(f.Name())
 		return "", n, fmt.Errorf("stage object: %w", err)
 	}
 	st.mu.Lock()
-	_, dup := st.pending[d]
-	keep := !dup && !st.s.HasObject(d)
-	if keep {
-		st.pending[d] = f.Name()
+	defer st.mu.Unlock()
+	if _, dup := st.pending[d]; dup || st.s.HasObject(d) {
+		return d, n, nil
 	}
-	st.mu.Unlock()
-	if !keep {
-		os.Remove(f.Name())
+	name := filepath.Join(st.s.TmpDir(), fmt.Sprintf("object-%d-%d", os.Getpid(), stagedFiles.Add(1)))
+	if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return "", n, fmt.Errorf("stage object: name %s: %w", name, err)
 	}
+	st.pending[d] = name
 	return d, n, nil
+}
+
+// tempFile makes an unnamed read-only file in tmp/, which putReader names
+// only once it is complete, so that a killed publish leaves nothing behind.
+// Without a name, ext4 allocates its inode without locking tmp/, so that
+// parallel writers do not wait for each other.
+func (st *staging) tempFile() (*os.File, error) {
+	dir := st.s.TmpDir()
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return os.NewFile(uintptr(fd), dir+"/(object)"), nil
 }
 
 // putFile stages the regular file at path and returns its digest and size.
