@@ -10,12 +10,6 @@ import (
 	"github.com/acetate/acetate/fs/fstest"
 )
 
-// passthroughDeviation is the case acetate-fuse fails by design, as the
-// fuse driver does.
-var passthroughDeviation = map[string]string{
-	"write/while-open-read-only": "with passthrough, a lower file open read-only cannot be opened for writing (ETXTBSY): the kernel binds one backing file per inode",
-}
-
 // The conformance table on a plain directory (the reference), kernel
 // overlayfs and acetate-fuse over the fixture as a plain lower directory,
 // and acetate-fuse over the fixture split into two layers; each union's
@@ -23,13 +17,13 @@ var passthroughDeviation = map[string]string{
 func TestConformance(t *testing.T) {
 	fstest.Run(t, fstest.PlainDir(), fstest.KernelOverlay(),
 		fstest.Target{
-			Name: "acetate-fuse", Upper: true, Deviations: passthroughDeviation,
+			Name: "acetate-fuse", Upper: true,
 			Mount: func(t *testing.T, e *fstest.Env) string {
 				return mountAcetate(t, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", e.Fixture, e.Upper, e.Work))
 			},
 		},
 		fstest.Target{
-			Name: "acetate-fuse-2layers", Upper: true, Deviations: passthroughDeviation,
+			Name: "acetate-fuse-2layers", Upper: true,
 			Mount: func(t *testing.T, e *fstest.Env) string {
 				top := splitLayer(t, e.Fixture, "tree", "etc")
 				return mountAcetate(t, fmt.Sprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", top, e.Fixture, e.Upper, e.Work))

@@ -79,6 +79,10 @@ func dataCases() map[string]func(f fsT) {
 			f.ok(err)
 			f.appendTo("etc/passwd", "new:x:9:9::/:/bin/sh\n")
 			f.wantContent("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnew:x:9:9::/:/bin/sh\n")
+			// The older descriptor still reads (the old data on a union).
+			if _, err := ro.ReadAt(b, 0); err != nil || string(b) != "root" {
+				f.Fatalf("the descriptor opened before reads %q, %v", b, err)
+			}
 			again, err := os.Open(f.p("etc/passwd"))
 			f.ok(err)
 			defer again.Close()

@@ -12,8 +12,5 @@ import (
 // the other union.
 func TestConformance(t *testing.T) {
 	driver := fstest.DriverTarget(&fuse.Driver{})
-	driver.Deviations = map[string]string{
-		"write/while-open-read-only": "with passthrough, a template file open read-only cannot be opened for writing (ETXTBSY): the kernel binds one backing file per inode",
-	}
 	fstest.Run(t, fstest.PlainDir(), fstest.KernelOverlay(), driver)
 }

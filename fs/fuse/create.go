@@ -60,7 +60,7 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	if errno != 0 {
 		return nil, errno
 	}
-	return n.NewInode(ctx, child, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: out.Attr.Ino}), 0
+	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
 }
 
 // replaceWhiteout puts the new entry p in place of the whiteout at up.

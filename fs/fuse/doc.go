@@ -49,9 +49,8 @@
 //
 // Not done yet: inode numbers of copied-up files are stable while mounted,
 // not across remounts (overlayfs keeps them with trusted.overlay.origin);
-// O_TMPFILE is refused; with passthrough, a template file cannot be opened
-// for writing while it is open read-only (ETXTBSY), because the kernel
-// binds one backing file per inode; without passthrough, a descriptor
-// opened before the copy-up keeps reading the template's data, as
-// overlayfs before Linux 4.19 did.
+// O_TMPFILE is refused; a descriptor opened read-only before a copy-up
+// keeps reading the template's data, as overlayfs before Linux 4.19 did
+// (with passthrough the copied-up file is a new kernel inode: see
+// node.upperHandle).
 package fuse

@@ -109,7 +109,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if errno != 0 {
 		return nil, errno
 	}
-	return n.NewInode(ctx, child, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: out.Attr.Ino}), 0
+	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
 }
 
 // lookupChild finds child name in the merged view: the upper directory

@@ -64,16 +64,31 @@ func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 }
 
 // upperHandle wraps upper file f. Kernel passthrough binds one backing
-// file to an inode while any of its handles is open, and every open of it
-// must pass through to that file: while a handle passes a template file
-// through to its object, the node cannot be opened for writing, and the
-// open fails with ETXTBSY, as writing a running program does.
+// file to an inode while any of its handles is open, and every open of the
+// inode must pass through to that file. So while a handle passes a template
+// file through to its object, the upper file cannot be opened on the same
+// kernel inode: the open fails with ESTALE, which makes the kernel look the
+// path up again and retry, and the lookup then gives it a new inode (see
+// rebind). As on kernel overlayfs, descriptors opened before the copy-up
+// keep reading the template's data.
 func (n *node) upperHandle(f *os.File) (fs.FileHandle, syscall.Errno) {
 	if n.lowerOpens.Load() > 0 && n.u.passthrough.Load() {
 		f.Close()
-		return nil, syscall.ETXTBSY
+		n.rebind()
+		return nil, syscall.ESTALE
 	}
 	return newHandle(n, f, false, true), 0
+}
+
+// rebind makes lookups of the node's inode number give the kernel a new
+// inode from now on, of the next generation.
+func (n *node) rebind() {
+	id := n.StableAttr()
+	n.u.inoMu.Lock()
+	if n.u.gens[id.Ino] == id.Gen {
+		n.u.gens[id.Ino]++
+	}
+	n.u.inoMu.Unlock()
 }
 
 // Create implements fs.NodeCreater.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +32,9 @@ type union struct {
 	// inos maps the inode number of a copied-up file in the upper
 	// directory to the number it had below, which it keeps while mounted.
 	inos map[uint64]uint64
+	// gens holds the generation of inode numbers whose kernel inode was
+	// replaced (see node.rebind); absent means 0.
+	gens map[uint64]uint64
 
 	tmpSeq atomic.Uint64
 
@@ -47,7 +51,7 @@ func (u *union) changed() { u.gen.Add(1) }
 const upperInoBit = 1 << 63
 
 func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
-	u := &union{lower: lower, upper: upper, work: work, readOnly: readOnly, inos: map[uint64]uint64{}}
+	u := &union{lower: lower, upper: upper, work: work, readOnly: readOnly, inos: map[uint64]uint64{}, gens: map[uint64]uint64{}}
 	u.gen.Store(1)
 	for _, d := range []string{upper, work} {
 		if st, err := os.Stat(d); err != nil {
@@ -124,6 +128,14 @@ func (u *union) forgetIno(up string) {
 // tmpName returns a fresh path in the work directory.
 func (u *union) tmpName() string {
 	return filepath.Join(u.work, "#fuse"+strconv.FormatUint(u.tmpSeq.Add(1), 10))
+}
+
+// stableAttr is the identity go-fuse and the kernel know the node with
+// attributes a by.
+func (u *union) stableAttr(a *fuse.Attr) fs.StableAttr {
+	u.inoMu.Lock()
+	defer u.inoMu.Unlock()
+	return fs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino, Gen: u.gens[a.Ino]}
 }
 
 // attrFromStat fills out from the stat of the upper file at up.
