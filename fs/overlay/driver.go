@@ -41,6 +41,11 @@ func (Driver) Mount(ctx context.Context, s fs.Spec) error {
 	for i := len(metas) - 1; i >= 0; i-- {
 		opts = append(opts, option{"lowerdir+", metas[i]})
 	}
+	for i := len(s.Layers) - 1; i >= 0; i-- {
+		if dir := DataDir(s.Store, s.Layers[i]); exists(dir) {
+			opts = append(opts, option{"datadir+", dir})
+		}
+	}
 	opts = append(opts, option{"datadir+", s.Store.ObjectsDir()})
 	if !s.ReadOnly {
 		opts = append(opts, option{"upperdir", s.Upper}, option{"workdir", s.Work})
@@ -113,4 +118,10 @@ func detachIfMounted(target string) error {
 		return fmt.Errorf("detach stale mount at %s: %w", target, err)
 	}
 	return nil
+}
+
+// exists reports whether p exists.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -9,7 +9,9 @@ import (
 
 	"github.com/acetate/acetate/fs/overlay"
 	"github.com/acetate/acetate/internal/testtree"
+	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
+	"golang.org/x/sys/unix"
 )
 
 // TestManyLayers stacks 40 application layers, each adding a file and
@@ -75,5 +77,73 @@ func TestConcurrentMetaBuild(t *testing.T) {
 	mnt, _ := mountTemplate(t, st, tpl, true)
 	if got, _ := os.ReadFile(filepath.Join(mnt, "home/user/notes")); string(got) != "notes of user\n" {
 		t.Errorf("notes: %q", got)
+	}
+}
+
+// TestMetaFilesFitInInodes checks that every metadata file of the crafted
+// template keeps its xattrs in its inode (no block of its own), redirects
+// through the layer's data directory to a link of its object, and that a
+// tree built before data directories existed (redirects to the object
+// paths) still mounts.
+func TestMetaFilesFitInInodes(t *testing.T) {
+	st, _, tpl := craftedTemplate(t)
+	metas, err := overlay.BuildMeta(st.Layers, tpl.Layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Layers.ReadLayer(tpl.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := overlay.DataDir(st.Layers, tpl.Layers[0])
+	checked := 0
+	for _, e := range m.Entries {
+		if e.Type != layers.TypeReg || len(e.Xattrs) > 0 || e.Size == 0 {
+			continue
+		}
+		var meta, obj unix.Stat_t
+		p := filepath.Join(metas[0], e.Path)
+		if err := unix.Lstat(p, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Blocks != 0 {
+			t.Errorf("%s: metadata file uses %d blocks", e.Path, meta.Blocks)
+		}
+		redirect := make([]byte, 256)
+		n, err := unix.Lgetxattr(p, "trusted.overlay.redirect", redirect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var link unix.Stat_t
+		if err := unix.Stat(filepath.Join(data, string(redirect[:n])), &link); err != nil {
+			t.Fatalf("%s: redirect %q: %v", e.Path, redirect[:n], err)
+		}
+		if err := unix.Stat(st.Layers.ObjectFile(e.Digest), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if link.Ino != obj.Ino {
+			t.Errorf("%s: redirect %q is not a link of object %s", e.Path, redirect[:n], e.Digest)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("only %d regular files checked", checked)
+	}
+
+	// The old form: no data directory, redirects to object paths.
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Entries {
+		if e.Type == layers.TypeReg && e.LinkTo == "" {
+			old := "/" + layers.ObjectPath(e.Digest)
+			if err := unix.Lsetxattr(filepath.Join(metas[0], e.Path), "trusted.overlay.redirect", []byte(old), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mnt, _ := mountTemplate(t, st, tpl, true)
+	if got, _ := os.ReadFile(filepath.Join(mnt, "home/user/notes")); string(got) != "notes of user\n" {
+		t.Errorf("tree of the old form: notes reads %q", got)
 	}
 }
