@@ -9,9 +9,12 @@
 // symlinks and device nodes as themselves, and for every regular file an
 // empty sparse file of the right size with the real mode, owner, mtime and
 // xattrs, carrying trusted.overlay.metacopy and trusted.overlay.redirect
-// pointing at its object. A container is then mounted as
+// pointing at its object through the layer's data directory, a directory
+// of hardlinks to the layer's objects under 22-byte names, so that both
+// xattrs fit in the file's inode. A container is then mounted as
 //
-//	lowerdir+=META_TOP ... lowerdir+=META_BOTTOM, datadir+=OBJECTS,
+//	lowerdir+=META_TOP ... lowerdir+=META_BOTTOM,
+//	datadir+=DATA_TOP ... datadir+=DATA_BOTTOM, datadir+=OBJECTS,
 //	upperdir=UPPER, workdir=WORK, metacopy=on, redirect_dir=on, index=off
 //
 // Reads go to the objects; a write copies the file up into the upper
