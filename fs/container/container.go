@@ -94,9 +94,11 @@ func (m *Manager) Get(name string) (*Container, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt config.json: %w", name, err)
 	}
+	// The mount state is not synced: after a power loss it may be cut
+	// short, and no mount is left then, so it counts as none.
 	if b, err := os.ReadFile(m.path(name, "state.json")); err == nil {
-		if err := json.Unmarshal(b, &c.Mount); err != nil {
-			return nil, fmt.Errorf("container %s: corrupt state.json: %w", name, err)
+		if json.Unmarshal(b, &c.Mount) != nil {
+			c.Mount = nil
 		}
 	}
 	return &c, nil
@@ -105,8 +107,17 @@ func (m *Manager) Get(name string) (*Container, error) {
 // UpperDir is the upper directory of container name.
 func (m *Manager) UpperDir(name string) string { return m.path(name, "upper") }
 
-// writeJSON writes v to path atomically (temp file, fsync, rename).
-func writeJSON(path string, v any) error {
+// durable and runtimeOnly say whether writeJSON makes a file survive a
+// power loss: a container's configuration must, its mount state need not,
+// since no mount does.
+const (
+	durable     = true
+	runtimeOnly = false
+)
+
+// writeJSON writes v to path atomically (temp file, fsync when sync is
+// durable, rename).
+func writeJSON(path string, v any, sync bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -117,7 +128,7 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	_, err = f.Write(append(b, '\n'))
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -105,7 +105,7 @@ func (m *Manager) install(c *Container, makeUpper func(dir string) error) error 
 	if err := makeUpper(filepath.Join(tmp, "upper")); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(tmp, "config.json"), c); err != nil {
+	if err := writeJSON(filepath.Join(tmp, "config.json"), c, durable); err != nil {
 		return err
 	}
 	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, m.path(c.Name), unix.RENAME_NOREPLACE)

@@ -244,6 +244,32 @@ func TestStaleMount(t *testing.T) {
 	}
 }
 
+// TestCutMountState plays a power loss after a mount: the mount is gone
+// and its state file, written without a sync, is empty. The container
+// shows as not mounted and mounts again.
+func TestCutMountState(t *testing.T) {
+	testtree.RequireRoot(t)
+	e := withContainer(t, map[string]string{"f": "x"})
+	mnt := e.mount("c")
+	if err := unix.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(filepath.Dir(e.m.UpperDir("c")), "state.json")
+	if err := os.Truncate(state, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.m.Get("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mount != nil {
+		t.Errorf("a cut state file reads as mounted at %s", c.Mount.Target)
+	}
+	if got := readFile(t, filepath.Join(e.mount("c"), "f")); got != "x" {
+		t.Errorf("mount after a cut state file shows %q", got)
+	}
+}
+
 // TestBadInput checks that bad names and references are refused with the
 // right error and change nothing.
 func TestBadInput(t *testing.T) {

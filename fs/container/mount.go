@@ -58,7 +58,7 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}
 	c.Mount = &MountState{Driver: d.Name(), Target: target}
-	if err := writeJSON(m.path(name, "state.json"), c.Mount); err != nil {
+	if err := writeJSON(m.path(name, "state.json"), c.Mount, runtimeOnly); err != nil {
 		d.Unmount(target)
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}

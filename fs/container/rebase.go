@@ -57,7 +57,7 @@ func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
 		return nil, fmt.Errorf("rebase %s: %w", name, err)
 	}
 	c.Template, c.Layers, c.Config, c.Mount = t.Ref.String(), t.Layers, t.Config, nil
-	if err := writeJSON(m.path(name, "config.json"), c); err != nil {
+	if err := writeJSON(m.path(name, "config.json"), c, durable); err != nil {
 		return nil, fmt.Errorf("rebase %s: %w", name, err)
 	}
 	return r, nil
