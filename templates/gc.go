@@ -49,16 +49,19 @@ func (s *Store) GC(ctx context.Context, extra ...Roots) (*GCReport, error) {
 		}
 	}
 	r := &GCReport{}
-	if err := s.sweepLayers(live, r); err != nil {
+	// One counter for all that is freed: a layer's data directory names
+	// objects that the sweep of objects then removes.
+	freed := du.NewCounter()
+	if err := s.sweepLayers(live, r, freed); err != nil {
 		return r, err
 	}
-	if err := s.sweepObjects(ctx, objects, r); err != nil {
+	if err := s.sweepObjects(ctx, objects, r, freed); err != nil {
 		return r, err
 	}
 	tmps, _ := os.ReadDir(s.Layers.TmpDir())
 	for _, t := range tmps {
 		p := filepath.Join(s.Layers.TmpDir(), t.Name())
-		r.BytesFreed += du.Tree(p).Disk
+		r.BytesFreed += freed.Tree(p).Disk
 		if os.RemoveAll(p) == nil {
 			r.TempFiles++
 		}
@@ -90,7 +93,7 @@ func (s *Store) liveLayers(extra []Roots) (map[digest.Digest]bool, error) {
 	return live, nil
 }
 
-func (s *Store) sweepLayers(live map[digest.Digest]bool, r *GCReport) error {
+func (s *Store) sweepLayers(live map[digest.Digest]bool, r *GCReport, freed *du.Counter) error {
 	dirs, err := os.ReadDir(s.Layers.LayersDir())
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)
@@ -100,7 +103,7 @@ func (s *Store) sweepLayers(live map[digest.Digest]bool, r *GCReport) error {
 			continue
 		}
 		p := filepath.Join(s.Layers.LayersDir(), d.Name())
-		bytes := du.Tree(p).Disk
+		bytes := freed.Tree(p).Disk
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("gc: remove layer %s: %w", d.Name(), err)
 		}
@@ -110,7 +113,7 @@ func (s *Store) sweepLayers(live map[digest.Digest]bool, r *GCReport) error {
 	return nil
 }
 
-func (s *Store) sweepObjects(ctx context.Context, live map[string]bool, r *GCReport) error {
+func (s *Store) sweepObjects(ctx context.Context, live map[string]bool, r *GCReport, freed *du.Counter) error {
 	fans, err := os.ReadDir(s.Layers.ObjectsDir())
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)
@@ -126,7 +129,7 @@ func (s *Store) sweepObjects(ctx context.Context, live map[string]bool, r *GCRep
 				continue
 			}
 			p := filepath.Join(dir, o.Name())
-			bytes := du.File(p)
+			bytes := freed.File(p)
 			if err := os.Remove(p); err != nil {
 				return fmt.Errorf("gc: remove object %s: %w", o.Name(), err)
 			}

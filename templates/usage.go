@@ -61,11 +61,12 @@ func (s *Store) Inspect(t *Template) (*Inspection, error) {
 			others[d] = true
 		}
 	}
+	c := du.NewCounter()
 	for d := range mine {
 		if others[d] {
-			in.SharedBytes += du.File(s.Layers.ObjectFile(d))
+			in.SharedBytes += c.File(s.Layers.ObjectFile(d))
 		} else {
-			in.UniqueBytes += du.File(s.Layers.ObjectFile(d))
+			in.UniqueBytes += c.File(s.Layers.ObjectFile(d))
 		}
 	}
 	return in, nil
@@ -129,9 +130,11 @@ func (s *Store) DiskUsage() (*Usage, error) {
 		}
 		u.LogicalBytes += in
 	}
-	objects := du.Tree(s.Layers.ObjectsDir())
+	// The layers' data directories name objects: count those once.
+	c := du.NewCounter()
+	objects := c.Tree(s.Layers.ObjectsDir())
 	u.ObjectBytes, u.Objects = objects.Disk, objects.Files
-	u.LayerBytes = du.Tree(s.Layers.LayersDir()).Disk
+	u.LayerBytes = c.Tree(s.Layers.LayersDir()).Disk
 	ls, _ := os.ReadDir(s.Layers.LayersDir())
 	u.Layers = len(ls)
 	u.DiskBytes = u.ObjectBytes + u.LayerBytes

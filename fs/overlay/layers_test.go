@@ -3,7 +3,10 @@ package overlay_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -128,6 +131,22 @@ func TestMetaFilesFitInInodes(t *testing.T) {
 	}
 	if checked < 3 {
 		t.Fatalf("only %d regular files checked", checked)
+	}
+
+	// df counts an object once, though a data directory names it too: as
+	// du does for objects/ and layers/ together.
+	u, err := st.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("du", "-s", "-c", "-B1", st.Layers.ObjectsDir(), st.Layers.LayersDir()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	total, _ := strconv.ParseInt(strings.Fields(lines[len(lines)-1])[0], 10, 64)
+	if u.DiskBytes != total {
+		t.Errorf("df says %d bytes on disk, du -c %d", u.DiskBytes, total)
 	}
 
 	// The old form: no data directory, redirects to object paths.
