@@ -87,7 +87,7 @@ func TestConcurrentMetaBuild(t *testing.T) {
 // template keeps its xattrs in its inode (no block of its own), redirects
 // through the layer's data directory to a link of its object, and that a
 // tree built before data directories existed (redirects to the object
-// paths) still mounts.
+// paths) still mounts, its data directory made on the way.
 func TestMetaFilesFitInInodes(t *testing.T) {
 	st, _, tpl := craftedTemplate(t)
 	metas, err := overlay.BuildMeta(st.Layers, tpl.Layers)
@@ -164,5 +164,8 @@ func TestMetaFilesFitInInodes(t *testing.T) {
 	mnt, _ := mountTemplate(t, st, tpl, true)
 	if got, _ := os.ReadFile(filepath.Join(mnt, "home/user/notes")); string(got) != "notes of user\n" {
 		t.Errorf("tree of the old form: notes reads %q", got)
+	}
+	if _, err := os.Stat(data); err != nil {
+		t.Errorf("the missing data directory was not made again: %v", err)
 	}
 }

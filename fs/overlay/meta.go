@@ -42,8 +42,10 @@ func dataName(d digest.Digest) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-// BuildMeta makes sure every layer of stack has its metadata tree and
-// returns their directories in the same order. A tree is built once, in the
+// BuildMeta makes sure every layer of stack has its metadata tree and data
+// directory, and returns the trees' directories in the same order. A
+// missing data directory is made again (and the tree in place kept: its
+// names are the same). A tree is built once, in the
 // store's tmp/ directory, and renamed into place complete, so two processes
 // building the same one at once both succeed and a crash leaves only a
 // temporary directory that GC removes. It holds the store's shared lock
@@ -58,7 +60,7 @@ func BuildMeta(s *layers.Store, stack []digest.Digest) ([]string, error) {
 	}()
 	for i, d := range stack {
 		dirs[i] = MetaDir(s, d)
-		if exists(dirs[i]) {
+		if exists(dirs[i]) && exists(DataDir(s, d)) {
 			continue
 		}
 		if lock == nil {
