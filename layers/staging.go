@@ -86,9 +86,9 @@ func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
 }
 
 // tempFile makes an unnamed read-only file in tmp/, which putReader names
-// only once it is complete, so that a killed publish leaves nothing behind.
-// Without a name, ext4 allocates its inode without locking tmp/, so that
-// parallel writers do not wait for each other.
+// only once it is complete, so that a killed publish leaves no partly
+// written file. Without a name, ext4 allocates its inode without locking
+// tmp/, so that parallel writers do not wait for each other.
 func (st *staging) tempFile() (*os.File, error) {
 	dir := st.s.TmpDir()
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o444)
