@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -55,11 +54,12 @@ func (n *node) lockCache() {
 	}
 }
 
-// noUpper reports whether the node has nothing in the upper directory.
-func (n *node) noUpper() bool {
+// noUpper reports whether the node has nothing in the upper directory, and
+// as of which generation.
+func (n *node) noUpper() (bool, uint64) {
 	n.lockCache()
 	defer n.cache.Unlock()
-	return n.cache.noUpper
+	return n.cache.noUpper, n.cache.gen
 }
 
 var (
@@ -87,10 +87,15 @@ func (n *node) upperPath() string { return filepath.Join(n.u.upper, n.rel()) }
 // childLower is the lower path of child name when nothing in the upper
 // directory redirects it, "" when nothing below shows.
 func (n *node) childLower(name string) string {
-	if n.lower == "" {
+	switch n.lower {
+	case "":
 		return ""
+	case "/":
+		return "/" + name
 	}
-	return path.Join(n.lower, name)
+	// A name from the kernel has no "/" and is not "." or "..": the
+	// joined path is clean already.
+	return n.lower + "/" + name
 }
 
 // lowerHas reports whether something below shows at child name.
@@ -118,10 +123,12 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 	if len(name) > 255 {
 		return nil, syscall.ENAMETOOLONG
 	}
-	up := filepath.Join(n.upperPath(), name)
+	var up string
 	var st syscall.Stat_t
 	var err error = syscall.ENOENT
-	if !n.noUpper() {
+	noUpper, gen := n.noUpper()
+	if !noUpper {
+		up = filepath.Join(n.upperPath(), name)
 		err = syscall.Lstat(up, &st)
 	}
 	switch {
@@ -157,7 +164,13 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 		return nil, syscall.ENOENT
 	}
 	attrFromEntry(e, out)
-	return &node{u: n.u, lower: lp}, 0
+	child := &node{u: n.u, lower: lp}
+	if noUpper {
+		// Where the parent has nothing in the upper directory, neither
+		// has the child, as of the same generation.
+		child.cache.gen, child.cache.noUpper = gen, true
+	}
+	return child, 0
 }
 
 // getattr fills out with the node's attributes.
@@ -193,7 +206,11 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	n.lockCache()
 	defer n.cache.Unlock()
 	if n.cache.listing == nil {
-		list, errno := n.listAt(n.upperPath())
+		up := "" // nothing to list in the upper directory
+		if !n.cache.noUpper {
+			up = n.upperPath()
+		}
+		list, errno := n.listAt(up)
 		if errno != 0 {
 			return nil, errno
 		}
@@ -202,43 +219,60 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	return n.cache.listing, 0
 }
 
-// listAt lists the directory whose upper directory is up and whose lower
-// directory is n.lower.
+// listAt lists the directory whose upper directory is up ("" for none) and
+// whose lower directory is n.lower.
 func (n *node) listAt(up string) ([]fuse.DirEntry, syscall.Errno) {
 	var list []fuse.DirEntry
 	seen := map[string]bool{}
-	d, err := os.Open(up)
-	switch {
-	case err == nil:
-		defer d.Close()
-		names, err := d.Readdirnames(-1)
-		if err != nil {
-			return nil, fs.ToErrno(err)
+	if up != "" {
+		var errno syscall.Errno
+		if list, errno = n.u.upperEntries(up, seen); errno != 0 {
+			return nil, errno
 		}
-		for _, name := range names {
-			seen[name] = true
-			var st unix.Stat_t
-			if err := unix.Fstatat(int(d.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				continue
-			}
-			if st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0 {
-				continue
-			}
-			list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: n.u.ino(filepath.Join(up, name), st.Ino)})
-		}
-	case !errors.Is(err, syscall.ENOENT):
-		return nil, fs.ToErrno(err)
 	}
+	merged := len(list) > 0
 	if n.lower != "" {
 		for _, name := range n.u.lower.ReadDir(n.lower) {
 			if seen[name] {
 				continue
 			}
-			e, _ := n.u.lower.Lookup(path.Join(n.lower, name))
+			e, _ := n.u.lower.Lookup(n.childLower(name))
 			list = append(list, fuse.DirEntry{Name: name, Mode: e.Mode, Ino: e.Ino})
 		}
 	}
-	slices.SortFunc(list, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
+	if merged { // the lower names come sorted
+		slices.SortFunc(list, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return list, 0
+}
+
+// upperEntries lists the upper directory up, if there is one, without its
+// whiteouts, and marks every name it holds in seen.
+func (u *union) upperEntries(up string, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
+	d, err := os.Open(up)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, 0
+	}
+	if err != nil {
+		return nil, fs.ToErrno(err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fs.ToErrno(err)
+	}
+	var list []fuse.DirEntry
+	for _, name := range names {
+		seen[name] = true
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(d.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue
+		}
+		if st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0 {
+			continue
+		}
+		list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: u.ino(filepath.Join(up, name), st.Ino)})
+	}
 	return list, 0
 }
 
