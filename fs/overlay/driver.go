@@ -42,9 +42,7 @@ func (Driver) Mount(ctx context.Context, s fs.Spec) error {
 		opts = append(opts, option{"lowerdir+", metas[i]})
 	}
 	for i := len(s.Layers) - 1; i >= 0; i-- {
-		if dir := DataDir(s.Store, s.Layers[i]); exists(dir) {
-			opts = append(opts, option{"datadir+", dir})
-		}
+		opts = append(opts, option{"datadir+", DataDir(s.Store, s.Layers[i])})
 	}
 	opts = append(opts, option{"datadir+", s.Store.ObjectsDir()})
 	if !s.ReadOnly {
@@ -118,10 +116,4 @@ func detachIfMounted(target string) error {
 		return fmt.Errorf("detach stale mount at %s: %w", target, err)
 	}
 	return nil
-}
-
-// exists reports whether p exists.
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

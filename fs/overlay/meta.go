@@ -76,6 +76,12 @@ func BuildMeta(s *layers.Store, stack []digest.Digest) ([]string, error) {
 	return dirs, nil
 }
 
+// exists reports whether p exists.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // noRootFile, in a layer's directory, marks a layer whose manifest has no
 // root entry (an application layer that changed nothing): its metadata
 // tree's root carries no metadata. It is written before the tree.
