@@ -78,11 +78,21 @@ func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
 		return d, n, nil
 	}
 	name := filepath.Join(st.s.TmpDir(), fmt.Sprintf("object-%d-%d", os.Getpid(), stagedFiles.Add(1)))
-	if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+	if err := linkTemp(f, name); err != nil {
 		return "", n, fmt.Errorf("stage object: name %s: %w", name, err)
 	}
 	st.pending[d] = name
 	return d, n, nil
+}
+
+// linkTemp gives the unnamed file f the name name: by its descriptor where
+// the caller may (CAP_DAC_READ_SEARCH), else through /proc.
+func linkTemp(f *os.File, name string) error {
+	err := unix.Linkat(int(f.Fd()), "", unix.AT_FDCWD, name, unix.AT_EMPTY_PATH)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
+		err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW)
+	}
+	return err
 }
 
 // tempFile makes an unnamed read-only file in tmp/, which putReader names
