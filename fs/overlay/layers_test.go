@@ -1,6 +1,7 @@
 package overlay_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,5 +168,55 @@ func TestMetaFilesFitInInodes(t *testing.T) {
 	}
 	if _, err := os.Stat(data); err != nil {
 		t.Errorf("the missing data directory was not made again: %v", err)
+	}
+}
+
+// TestObjectOutOfLinks gives an object as many links as ext4 allows
+// (65000) before the layer's data directory is made: the metadata file
+// then redirects to the object's own path, and the file still reads.
+func TestObjectOutOfLinks(t *testing.T) {
+	testtree.RequireRoot(t)
+	st, err := templates.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "popular"), []byte("read by many\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tpl := publish(t, st, "popular", src, nil)
+	m, err := st.Layers.ReadLayer(tpl.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := st.Layers.ObjectFile(m.Entries[1].Digest)
+	links := filepath.Join(st.Layers.Root(), "links") // the same filesystem
+	if err := os.Mkdir(links, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		err := os.Link(obj, filepath.Join(links, fmt.Sprint(i)))
+		if errors.Is(err, unix.EMLINK) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 1<<20 {
+			t.Skip("the store's filesystem has no small link limit")
+		}
+	}
+	defer os.RemoveAll(links)
+	mnt, _ := mountTemplate(t, st, tpl, true)
+	if got, _ := os.ReadFile(filepath.Join(mnt, "popular")); string(got) != "read by many\n" {
+		t.Errorf("popular reads %q", got)
+	}
+	redirect := make([]byte, 256)
+	n, err := unix.Lgetxattr(filepath.Join(overlay.MetaDir(st.Layers, tpl.Layers[0]), "popular"), "trusted.overlay.redirect", redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "/" + layers.ObjectPath(m.Entries[1].Digest); string(redirect[:n]) != want {
+		t.Errorf("redirect %q, want the object path %q", redirect[:n], want)
 	}
 }
