@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acetate/acetate/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -182,11 +183,11 @@ func (s *stateDir) prepare(spec *Spec) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, configFile), data)
+	return writeState(filepath.Join(s.dir, configFile), data)
 }
 
 func (s *stateDir) writePid(pid int) error {
-	return writeFileAtomic(filepath.Join(s.dir, pidFile), []byte(strconv.Itoa(pid)))
+	return writeState(filepath.Join(s.dir, pidFile), []byte(strconv.Itoa(pid)))
 }
 
 func (s *stateDir) writeExit(code int) error {
@@ -195,18 +196,15 @@ func (s *stateDir) writeExit(code int) error {
 		return err
 	}
 	os.Remove(filepath.Join(s.dir, pidFile))
-	return writeFileAtomic(filepath.Join(s.dir, exitFile), data)
+	return writeState(filepath.Join(s.dir, exitFile), data)
 }
 
 func (s *stateDir) close() { s.lock.Close() }
 
-// writeFileAtomic writes data to a temporary file and renames it into place.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("failed to write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+// writeState replaces a state file whole. It is not synced: the state of
+// running processes means nothing after a power loss.
+func writeState(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, false); err != nil {
 		return fmt.Errorf("failed to write state: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/acetate/acetate/internal/atomicfile"
 	"github.com/acetate/acetate/layers"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -71,19 +72,7 @@ func (s *Store) writeTar(ctx context.Context, entries []layers.Entry, name strin
 }
 
 func writeAtomically(dst string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+"-")
-	if err != nil {
-		return fmt.Errorf("export to %s: %w", dst, err)
-	}
-	defer os.Remove(f.Name())
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
+	if err := atomicfile.Write(dst, false, write); err != nil {
 		return fmt.Errorf("export to %s: %w", dst, err)
 	}
 	return nil

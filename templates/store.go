@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acetate/acetate/internal/atomicfile"
 	"github.com/acetate/acetate/layers"
 	"github.com/opencontainers/go-digest"
 )
@@ -121,37 +122,14 @@ func (s *Store) save(t *Template) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save template %s: %w", t.Ref, err)
 	}
-	f, err := os.CreateTemp(dir, ".ref-")
-	if err != nil {
-		return fmt.Errorf("save template %s: %w", t.Ref, err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(append(b, '\n'))
+	err = atomicfile.WriteFile(s.refFile(t.Ref), append(b, '\n'), true)
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.refFile(t.Ref))
-	}
-	if err == nil {
-		err = syncDir(dir)
+		err = atomicfile.SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("save template %s: %w", t.Ref, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Tag makes dst point at what src points at.
@@ -173,7 +151,7 @@ func (s *Store) Remove(r Ref) error {
 		return fmt.Errorf("remove template %s: %w", r, err)
 	}
 	os.Remove(filepath.Join(s.dir, r.Name)) // only when empty
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // Entries returns the merged tree of t, verifying every manifest.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/upper"
+	"github.com/acetate/acetate/internal/atomicfile"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
@@ -105,7 +106,7 @@ func (m *Manager) Reset(name string) error {
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
-	if err := syncDir(m.path(name)); err != nil {
+	if err := atomicfile.SyncDir(m.path(name)); err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
 	if err := os.RemoveAll(tmp); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acetate/acetate/internal/atomicfile"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -115,30 +116,14 @@ const (
 	runtimeOnly = false
 )
 
-// writeJSON writes v to path atomically (temp file, fsync when sync is
-// durable, rename).
+// writeJSON replaces the file at path with v, synced to disk when sync is
+// durable.
 func writeJSON(path string, v any, sync bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = atomicfile.WriteFile(path, append(b, '\n'), sync)
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/acetate/acetate/fs/overlay"
 	"github.com/acetate/acetate/fs/upper"
+	"github.com/acetate/acetate/internal/atomicfile"
 	"github.com/acetate/acetate/layers"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -115,17 +116,8 @@ func (m *Manager) install(c *Container, makeUpper func(dir string) error) error 
 	if err != nil {
 		return err
 	}
-	return syncDir(m.dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+	if err := atomicfile.SyncDir(m.dir); err != nil {
+		return fmt.Errorf("sync %s: %w", m.dir, err)
 	}
 	return nil
 }
