@@ -9,6 +9,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -50,7 +51,7 @@ func TestConcurrentPublishAndGC(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
-		fsckClean(t, st)
+		storetest.FsckClean(t, st)
 		for i, src := range []string{srcA, srcB} {
 			tp, err := st.Lookup([]string{"a", "b"}[i])
 			must(t, err)
@@ -92,5 +93,5 @@ func TestGCRemovesOnlyUnreferenced(t *testing.T) {
 	if u.Objects != 0 || u.Layers != 0 {
 		t.Fatalf("store not empty after GC: %+v", u)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }

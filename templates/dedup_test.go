@@ -11,6 +11,7 @@ import (
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 )
 
 // Publishing the same tree twice stores nothing new and gives the same layer.
@@ -91,7 +92,7 @@ func TestApplicationTemplateOnDebian(t *testing.T) {
 	if baseIn.SharedBytes == 0 || in.SharedBytes != baseIn.SharedBytes {
 		t.Fatalf("shared bytes: base %d, app %d; want equal and non-zero", baseIn.SharedBytes, in.SharedBytes)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }
 
 func fileSize(t *testing.T, p string) int64 {

@@ -10,6 +10,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 )
 
 func newStore(t *testing.T) *templates.Store {
@@ -37,17 +38,6 @@ func export(t *testing.T, st *templates.Store, tp *templates.Template, dst strin
 	}
 }
 
-func fsckClean(t *testing.T, st *templates.Store) {
-	t.Helper()
-	r, err := st.Fsck(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Check(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func crafted(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "crafted")
@@ -71,7 +61,7 @@ func TestFidelityCraftedDir(t *testing.T) {
 	if got, want := outTree.Entries["/sparse"].Blocks, srcTree.Entries["/sparse"].Blocks; got > want {
 		t.Errorf("sparse file export uses %d blocks, source %d: holes were filled", got, want)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }
 
 // A tree goes through a tar export and back into the store unchanged: the
@@ -120,7 +110,7 @@ func TestFidelityDebian(t *testing.T) {
 	if again.Layers[0] != tp.Layers[0] {
 		t.Fatalf("tar round trip changed the Debian layer")
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }

@@ -9,6 +9,7 @@ import (
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 )
 
 // env is a temporary store with its container manager.
@@ -93,17 +94,10 @@ func (e *env) commit(name, ref string) *templates.Template {
 	return tpl
 }
 
-// fsckClean fails the test unless every object still hashes to its digest
-// and every reference resolves.
+// fsckClean fails the test unless the store is fsck-clean.
 func (e *env) fsckClean() {
 	e.t.Helper()
-	r, err := e.st.Fsck(context.Background(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := r.Check(); err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.FsckClean(e.t, e.st)
 }
 
 // writeTree writes files (path -> content) under a new directory.

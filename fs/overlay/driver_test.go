@@ -12,6 +12,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 )
 
 // publish makes a store in a temp dir holding src as template ref.
@@ -76,17 +77,6 @@ func mountTemplate(t *testing.T, st *templates.Store, tpl *templates.Template, r
 	return s.Target, s.Upper
 }
 
-func fsckClean(t *testing.T, st *templates.Store) {
-	t.Helper()
-	r, err := st.Fsck(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Check(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestMountShowsTemplate compares a read-only mount of a template with the
 // plain directory it was published from.
 func TestMountShowsTemplate(t *testing.T) {
@@ -97,5 +87,5 @@ func TestMountShowsTemplate(t *testing.T) {
 			t.Errorf("read-only=%v: %v", ro, err)
 		}
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }

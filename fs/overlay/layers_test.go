@@ -15,6 +15,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
+	"github.com/acetate/acetate/templates/storetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,7 +58,7 @@ func TestManyLayers(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(mnt, "f39")); string(got) != "39" {
 		t.Errorf("f39 holds %q", got)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }
 
 // TestConcurrentMetaBuild builds the same metadata tree from several

@@ -17,6 +17,7 @@ import (
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci/ocitest"
+	"github.com/acetate/acetate/templates/storetest"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -145,7 +146,7 @@ func TestPullBadInput(t *testing.T) {
 	if _, err := Push(ctx, src, tp, p.addr+"/acetate/app:2", insecure); err == nil || !strings.Contains(err.Error(), "access denied") {
 		t.Errorf("push through a registry that denies access: %v", err)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }
 
 // appDir exports app:1 of st, to publish it elsewhere.
@@ -208,7 +209,7 @@ func TestPullResumes(t *testing.T) {
 	if _, err := st.Lookup("many:1"); !errors.Is(err, templates.ErrNotFound) {
 		t.Errorf("after an interrupted pull the template exists (%v)", err)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 	p.setChange(nil)
 	before := p.bytes.Load()
 	tp := pull(t, st, p.addr+"/acetate/many:1", "many:1")
@@ -221,5 +222,5 @@ func TestPullResumes(t *testing.T) {
 	if err := treecmp.Compare(dir, exportDir(t, st, tp), treecmp.Options{IgnoreDirMtime: true}); err != nil {
 		t.Fatal(err)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 }

@@ -185,17 +185,6 @@ func exportDir(t *testing.T, st *templates.Store, tp *templates.Template) string
 	return out
 }
 
-func fsckClean(t *testing.T, st *templates.Store) {
-	t.Helper()
-	r, err := st.Fsck(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Check(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {

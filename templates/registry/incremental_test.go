@@ -11,6 +11,7 @@ import (
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci/ocitest"
+	"github.com/acetate/acetate/templates/storetest"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -122,5 +123,5 @@ func TestIncrementalPull(t *testing.T) {
 	if again > 64<<10 {
 		t.Errorf("pulling a template the store has fetched %d bytes", again)
 	}
-	fsckClean(t, dst)
+	storetest.FsckClean(t, dst)
 }

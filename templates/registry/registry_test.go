@@ -10,6 +10,7 @@ import (
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci/ocitest"
+	"github.com/acetate/acetate/templates/storetest"
 )
 
 // appTree publishes the crafted tree as base:1 and, on it, app:1: a copy
@@ -66,14 +67,14 @@ func TestPushPullRoundTrip(t *testing.T) {
 	if err := treecmp.Compare(want, exportDir(t, st, got), treecmp.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	fsckClean(t, st)
+	storetest.FsckClean(t, st)
 
 	other := ocitest.NewStore(t)
 	again := pull(t, other, reg+"/acetate/app:1", "copy:2")
 	if err := treecmp.Compare(want, exportDir(t, other, again), treecmp.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	fsckClean(t, other)
+	storetest.FsckClean(t, other)
 }
 
 // A pushed template is a plain image to skopeo and umoci; an image that
@@ -105,7 +106,7 @@ func TestInteropSkopeoUmoci(t *testing.T) {
 	if err := treecmp.Compare(want, exportDir(t, other, got), treecmp.Options{}); err != nil {
 		t.Fatalf("pull of a plain image: %v", err)
 	}
-	fsckClean(t, other)
+	storetest.FsckClean(t, other)
 }
 
 // A push sends only the blobs the registry lacks: pushing a template that
