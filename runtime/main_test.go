@@ -11,12 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acetate/acetate/internal/testtree"
 	"golang.org/x/sys/unix"
 )
-
-// defaultTestRootfs is where CI puts a Debian rootfs
-// (debootstrap --variant=minbase bookworm).
-const defaultTestRootfs = "/var/cache/acetate-test/rootfs"
 
 func TestMain(m *testing.M) {
 	InitMain()
@@ -26,26 +23,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: namespaces, mounts and cgroups")
-	}
-}
-
-// testRootfs returns the read-only Debian rootfs the tests run on: from
-// ACETATE_TEST_ROOTFS, else defaultTestRootfs. It skips when absent.
+// testRootfs returns the read-only Debian rootfs the tests run on, or
+// skips the test when there is none or it does not run as root.
 func testRootfs(tb testing.TB) string {
 	tb.Helper()
-	requireRoot(tb)
-	dir := os.Getenv("ACETATE_TEST_ROOTFS")
-	if dir == "" {
-		dir = defaultTestRootfs
-	}
-	if _, err := os.Stat(filepath.Join(dir, "bin/sh")); err != nil {
-		tb.Skipf("no test rootfs at %s (set ACETATE_TEST_ROOTFS or create it with debootstrap --variant=minbase bookworm): %v", dir, err)
-	}
-	return dir
+	testtree.RequireRoot(tb)
+	return testtree.DebianRootfs(tb)
 }
 
 // overlayRoot mounts a kernel overlayfs with the test rootfs as its lower

@@ -3,6 +3,8 @@ package runtime
 import (
 	"strings"
 	"testing"
+
+	"github.com/acetate/acetate/internal/testtree"
 )
 
 func TestRunEcho(t *testing.T) {
@@ -32,7 +34,7 @@ func TestRunPID1IsInit(t *testing.T) {
 // A binary that does not call InitMain runs its ordinary main instead of
 // the init: the start must fail with a hint, not pass for an exit code.
 func TestHelperThatIsNoHelper(t *testing.T) {
-	requireRoot(t)
+	testtree.RequireRoot(t)
 	for _, waitReady := range []bool{false, true} {
 		cmd := newHelperCmd("not-a-helper", "__probe")
 		cmd.Args = append(cmd.Args, "noop") // exits 0 without a word
