@@ -75,7 +75,7 @@ func (u *union) replace(up string, ino uint64, build func(tmp string) error) err
 	tmp := u.tmpName()
 	err := build(tmp)
 	if err == nil {
-		err = os.Rename(tmp, up)
+		err = syscall.Rename(tmp, up) // not os.Rename: it stats up first
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -114,7 +114,7 @@ func (u *union) materialize(p, lowerPath string, e *Entry, data bool) error {
 // *os.File to another uses copy_file_range, which shares blocks where the
 // filesystem can.
 func writeFile(p string, src *os.File) error {
-	dst, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dst, err := openFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

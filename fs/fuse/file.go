@@ -41,6 +41,17 @@ var (
 	_ = (fs.FilePassthroughFder)(passthroughFile{})
 )
 
+// openFile opens p as os.OpenFile does, minus what os.OpenFile adds for
+// descriptors the runtime poller could wait on: for a file or directory,
+// three fcntl calls and an epoll_ctl that fails, on every open.
+func openFile(p string, flags int, mode uint32) (*os.File, error) {
+	fd, err := syscall.Open(p, flags|syscall.O_CLOEXEC, mode)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
 // newHandle wraps f; with passthrough the kernel may bypass the server.
 func newHandle(n *node, f *os.File, lower, passthrough bool) fs.FileHandle {
 	h := &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}

@@ -249,7 +249,7 @@ func (n *node) listAt(up string) ([]fuse.DirEntry, syscall.Errno) {
 // upperEntries lists the upper directory up, if there is one, without its
 // whiteouts, and marks every name it holds in seen.
 func (u *union) upperEntries(up string, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
-	d, err := os.Open(up)
+	d, err := openFile(up, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil, 0
 	}
@@ -306,7 +306,7 @@ func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscal
 	if h, ok := fh.(fs.FileFsyncer); ok {
 		return h.Fsync(ctx, flags)
 	}
-	f, err := os.Open(n.upperPath())
+	f, err := openFile(n.upperPath(), os.O_RDONLY, 0)
 	if errors.Is(err, syscall.ENOENT) {
 		return 0
 	}

@@ -30,7 +30,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	up := n.upperPath()
 	var st syscall.Stat_t
 	if err := syscall.Lstat(up, &st); err == nil && (n.lower == "" || !isMetacopy(up)) {
-		f, err := os.OpenFile(up, int(flags), 0)
+		f, err := openFile(up, int(flags), 0)
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
 		}
@@ -55,7 +55,7 @@ func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	f, err := os.OpenFile(n.upperPath(), int(flags), 0)
+	f, err := openFile(n.upperPath(), int(flags), 0)
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
@@ -94,13 +94,9 @@ func (n *node) rebind() {
 // Create implements fs.NodeCreater.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	var f *os.File
-	child, errno := n.newChild(ctx, name, out, true, func(p string) error {
-		fd, err := syscall.Open(p, int(flags&^syscall.O_TRUNC)|openFlags|syscall.O_CLOEXEC, mode&07777)
-		if err != nil {
-			return err
-		}
-		f = os.NewFile(uintptr(fd), p)
-		return nil
+	child, errno := n.newChild(ctx, name, out, true, func(p string) (err error) {
+		f, err = openFile(p, int(flags&^syscall.O_TRUNC)|openFlags, mode&07777)
+		return err
 	})
 	if errno != 0 {
 		return nil, nil, 0, errno

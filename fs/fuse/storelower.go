@@ -134,9 +134,9 @@ func (l *StoreLower) Open(path string) (*os.File, error) {
 	} else {
 		return nil, fmt.Errorf("lower file %s: %w", path, syscall.ENOENT)
 	}
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOATIME, 0)
+	f, err := openFile(file, os.O_RDONLY|syscall.O_NOATIME, 0)
 	if err != nil {
-		f, err = os.OpenFile(file, os.O_RDONLY, 0)
+		f, err = openFile(file, os.O_RDONLY, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lower file %s: %w", path, err)
