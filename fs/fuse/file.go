@@ -132,10 +132,12 @@ func (f *file) getattr(out *fuse.Attr) syscall.Errno {
 	return 0
 }
 
-// setattr changes the open upper file through its descriptor.
+// setattr changes the open upper file through its descriptor, whose
+// attributes (fstat) are then the node's.
 func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if errno := f.lf.Setattr(ctx, in, out); errno != 0 {
 		return errno
 	}
-	return f.getattr(&out.Attr)
+	out.Ino = f.n.StableAttr().Ino
+	return 0
 }

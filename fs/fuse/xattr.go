@@ -72,8 +72,10 @@ func (n *node) inUpper() bool {
 
 // Getxattr implements fs.NodeGetxattrer.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if n.inUpper() {
-		sz, err := unix.Lgetxattr(n.upperPath(), escapeXattr(attr), dest)
+	// One call where the kernel asks most (security.capability before
+	// writes and chowns): the upper file answers unless it is not there.
+	sz, err := unix.Lgetxattr(n.upperPath(), escapeXattr(attr), dest)
+	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
 		return uint32(sz), fs.ToErrno(err)
 	}
 	e, ok := n.u.lower.Lookup(n.lower)
