@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // benchWrite measures copy-up (append one byte to many template files, each
@@ -24,6 +26,12 @@ func benchWrite(e *env) error {
 	if err := e.interleave("write", copyUp, e.rounds(5), freshMountPeers(e, targets, func(dir string) error {
 		return appendByte(dir, files)
 	})); err != nil {
+		return err
+	}
+	// Every created file costs a FUSE server several synchronous requests
+	// (see roundTrips), so untar's cost is bounded by this row's.
+	if err := e.interleave("write", fmt.Sprintf("%d getxattr calls, one request each", roundTrips), e.rounds(5),
+		freshMountPeers(e, targets, func(dir string) error { return missingXattr(filepath.Join(dir, files[0])) })); err != nil {
 		return err
 	}
 	tarball, size, err := e.untarData()
@@ -78,6 +86,31 @@ func appendByte(dir string, files []string) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// roundTrips is how many requests the round-trip row makes; its time in
+// milliseconds divided by 10 is the time of one request in microseconds.
+//
+// GNU tar makes each file with openat(O_CREAT|O_EXCL), write, utimensat,
+// fchown and fchmod; on a FUSE mount with default_permissions the kernel
+// turns these into seven synchronous requests whatever the server does:
+// GETATTR of the parent (its attributes were invalidated by the last
+// create), LOOKUP, CREATE, GETXATTR security.capability (first write),
+// SETATTR, GETXATTR security.capability (chown may drop capabilities),
+// SETATTR, SETATTR; RELEASE is sent in the background. Seen with the
+// fuse:fuse_request_send tracepoint.
+const roundTrips = 10000
+
+// missingXattr asks for an xattr p does not have, roundTrips times. The
+// kernel caches no xattrs of a FUSE file, so each call is one request.
+func missingXattr(p string) error {
+	buf := make([]byte, 64)
+	for range roundTrips {
+		if _, err := unix.Lgetxattr(p, "user.acetate-bench.none", buf); err != unix.ENODATA {
+			return fmt.Errorf("getxattr %s: %v, want ENODATA", p, err)
 		}
 	}
 	return nil
