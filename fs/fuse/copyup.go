@@ -17,6 +17,11 @@ import (
 // data, then metadata. With data false, a regular file that must be copied
 // is made empty instead (the caller truncates it anyway).
 func (n *node) copyUp(data bool) error {
+	if n.lower == "" {
+		// Nothing below: the node is in the upper directory already, or
+		// nowhere, and then what the caller does next fails with ENOENT.
+		return nil
+	}
 	return n.u.copyUp(n.rel(), n.lower, data)
 }
 
