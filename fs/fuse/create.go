@@ -2,6 +2,7 @@ package fuse
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -19,10 +20,12 @@ var (
 )
 
 // newChild makes child name with mk in the upper directory, owned by the
-// caller when owned is set, and returns its inode. Where a whiteout hides a deleted entry
-// below, the child is made in the work directory and exchanged with the
-// whiteout; a directory made there is opaque, so that nothing of the
-// deleted directory shows through it.
+// caller when owned is set, and returns its inode. Where a whiteout hides a
+// deleted entry below, the child is made in the work directory and
+// exchanged with the whiteout; a directory made there is opaque, so that
+// nothing of the deleted directory shows through it. Nothing below shows
+// through a new child: the kernel asks for one only where the merged view
+// has no such name.
 func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, owned bool, mk func(p string) error) (*fs.Inode, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, syscall.EROFS
@@ -37,13 +40,14 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 		return nil, fs.ToErrno(err)
 	}
 	up := filepath.Join(n.upperPath(), name)
+	p, err := up, mk(up)
 	var st syscall.Stat_t
-	overWhiteout := syscall.Lstat(up, &st) == nil && isWhiteout(&st)
-	p := up
+	overWhiteout := errors.Is(err, syscall.EEXIST) && syscall.Lstat(up, &st) == nil && isWhiteout(&st)
 	if overWhiteout {
 		p = n.u.tmpName()
+		err = mk(p)
 	}
-	if err := mk(p); err != nil {
+	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
 	if err := n.own(ctx, p, owned); err != nil {
@@ -56,11 +60,12 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 			return nil, fs.ToErrno(err)
 		}
 	}
-	child, errno := n.lookupChild(name, &out.Attr)
-	if errno != 0 {
-		return nil, errno
+	if err := syscall.Lstat(up, &st); err != nil {
+		return nil, fs.ToErrno(err)
 	}
-	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
+	out.Attr.FromStat(&st)
+	out.Attr.Ino = n.u.newIno(st.Ino)
+	return n.NewInode(ctx, &node{u: n.u}, n.u.stableAttr(&out.Attr)), 0
 }
 
 // replaceWhiteout puts the new entry p in place of the whiteout at up.

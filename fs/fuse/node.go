@@ -38,7 +38,11 @@ type node struct {
 		sync.Mutex
 		gen     uint64
 		noUpper bool
-		listing []fuse.DirEntry
+		// upperSeen is set once the node was found in the upper
+		// directory. Looking there is never wrong, only skipping it
+		// must be proven, so the node does not ask again.
+		upperSeen bool
+		listing   []fuse.DirEntry
 	}
 }
 
@@ -47,10 +51,13 @@ type node struct {
 func (n *node) lockCache() {
 	n.cache.Lock()
 	if gen := n.u.gen.Load(); n.cache.gen != gen {
-		var st syscall.Stat_t
 		n.cache.gen = gen
-		n.cache.noUpper = syscall.Lstat(n.upperPath(), &st) != nil
 		n.cache.listing = nil
+		if !n.cache.upperSeen {
+			var st syscall.Stat_t
+			n.cache.noUpper = syscall.Lstat(n.upperPath(), &st) != nil
+			n.cache.upperSeen = !n.cache.noUpper
+		}
 	}
 }
 

@@ -96,6 +96,20 @@ func (u *union) ino(up string, upperIno uint64) uint64 {
 	return i
 }
 
+// newIno returns the inode number the merged view shows for an upper file
+// just made, whose own inode number is upperIno: a new file's own number,
+// or for a new name of a file the view knows (a hardlink), its number.
+func (u *union) newIno(upperIno uint64) uint64 {
+	u.inoMu.Lock()
+	defer u.inoMu.Unlock()
+	i, ok := u.inos[upperIno]
+	if !ok {
+		i = upperIno | upperInoBit
+		u.inos[upperIno] = i
+	}
+	return i
+}
+
 // keepIno makes the upper file at up, inode upperIno, show as ino, now
 // and after a remount.
 func (u *union) keepIno(up string, upperIno, ino uint64) error {
