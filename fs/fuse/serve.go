@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -27,13 +28,25 @@ type ServeOptions struct {
 	Debug bool
 }
 
+// minProcs is the least GOMAXPROCS a serving process runs with. go-fuse
+// keeps two or more goroutines blocked in read(2) on the FUSE device, each
+// holding a P. When they hold every P, Go's sysmon takes the Ps back every
+// 20 µs and wakes threads to hand them over, on every request; with Ps to
+// spare it sleeps. On 2 CPUs, 8 instead of 2 made a cold stat walk of the
+// Debian rootfs 13 % faster and untar 6 % faster (bench notes, 2026-11-25).
+const minProcs = 8
+
 // Serve mounts the union of lower and the upper directory upper at target
 // and serves it from this process until it is unmounted (server.Wait).
 // work is a scratch directory on upper's filesystem. Serve needs root: it
 // mounts directly, without fusermount, and registers passthrough backing
 // files (Linux 6.9+, CAP_SYS_ADMIN); without passthrough, reads and writes
-// are served through this process.
+// are served through this process. It raises the process's GOMAXPROCS to
+// minProcs.
 func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fuse.Server, error) {
+	if runtime.GOMAXPROCS(0) < minProcs {
+		runtime.GOMAXPROCS(minProcs)
+	}
 	var err error
 	if upper, err = filepath.Abs(upper); err != nil {
 		return nil, fmt.Errorf("fuse: upper: %w", err)
