@@ -36,10 +36,10 @@ func benchRead(e *env) error {
 		round int
 	}{
 		{"sequential read " + bigName + ", warm", false, func(d string) error { return readAll(filepath.Join(d, "big")) }, 5},
-		{"sequential read " + bigName + ", cold", true, func(d string) error { return readAll(filepath.Join(d, "big")) }, 3},
+		{"sequential read " + bigName + ", cold", true, func(d string) error { return readAll(filepath.Join(d, "big")) }, 5},
 		{"2000 random 4 KiB reads, warm", false, func(d string) error { return randomReads(filepath.Join(d, "big"), 2000) }, 5},
 		{"stat walk of the rootfs, warm", false, statWalk, 5},
-		{"stat walk of the rootfs, cold", true, statWalk, 3},
+		{"stat walk of the rootfs, cold", true, statWalk, 7},
 	}
 	for _, c := range cases {
 		var peers []peer
