@@ -40,7 +40,8 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 		return nil, fs.ToErrno(err)
 	}
 	up := filepath.Join(n.upperPath(), name)
-	p, err := up, mk(up)
+	p := up
+	err := mk(p)
 	var st syscall.Stat_t
 	overWhiteout := errors.Is(err, syscall.EEXIST) && syscall.Lstat(up, &st) == nil && isWhiteout(&st)
 	if overWhiteout {

@@ -36,28 +36,25 @@ type node struct {
 	// cache is what the node knows of its directory as of a generation.
 	cache struct {
 		sync.Mutex
-		gen     uint64
+		gen     uint64 // 0: never filled
 		noUpper bool
-		// upperSeen is set once the node was found in the upper
-		// directory. Looking there is never wrong, only skipping it
-		// must be proven, so the node does not ask again.
-		upperSeen bool
-		listing   []fuse.DirEntry
+		listing []fuse.DirEntry
 	}
 }
 
 // lockCache locks the node's cache, renewed first when it is of an older
-// generation; the caller unlocks it.
+// generation; the caller unlocks it. Only "nothing in the upper directory"
+// is asked again: looking there is never wrong, skipping it must be
+// proven, so a node once found there is not looked for again.
 func (n *node) lockCache() {
 	n.cache.Lock()
 	if gen := n.u.gen.Load(); n.cache.gen != gen {
-		n.cache.gen = gen
-		n.cache.listing = nil
-		if !n.cache.upperSeen {
+		if n.cache.gen == 0 || n.cache.noUpper {
 			var st syscall.Stat_t
 			n.cache.noUpper = syscall.Lstat(n.upperPath(), &st) != nil
-			n.cache.upperSeen = !n.cache.noUpper
 		}
+		n.cache.gen = gen
+		n.cache.listing = nil
 	}
 }
 
