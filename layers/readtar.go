@@ -2,9 +2,6 @@ package layers
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -29,20 +24,23 @@ type TarOptions struct {
 }
 
 // ReadTar reads a tar stream (plain, gzip, bzip2 or zstd, detected from its
-// first bytes) into the store. Nothing is extracted: entries become manifest
+// first bytes) into the store, and the compressed stream to its end, so that
+// its checksum is verified. Nothing is extracted: entries become manifest
 // entries and file content becomes staged objects, so no entry can write
 // outside the store. The stream is refused, with an error naming the entry,
 // when an entry has an absolute path or "..", passes through a symlink or a
 // non-directory, repeats a path, links to a file not earlier in the stream,
-// has a type a tree cannot hold, or when the stream is truncated or corrupt.
+// has a type a tree cannot hold, when the stream is truncated or corrupt
+// (a compressor's checksum fails), or when more than MaxTarTrailer bytes
+// follow the end-of-archive marker.
 func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Progress) (*Tree, error) {
 	p = orNoProgress(p)
 	p.Total(-1)
-	plain, closeFn, err := decompress(r)
+	plain, err := NewUncompressed(r)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFn()
+	defer plain.Close()
 	tr := &tarReader{
 		opts: opts, byPath: map[string]int{}, groups: map[int]uint64{}, synth: map[string]bool{},
 		t:    &Tree{Manifest: &Manifest{}, st: s.newStaging()},
@@ -56,6 +54,11 @@ func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Pro
 	err = tr.read(ctx, tar.NewReader(tail), p)
 	if err == nil && !tail.endsWithZeroBlock() {
 		err = errors.New("tar stream truncated: it ends without the end-of-archive marker")
+	}
+	if err == nil {
+		err = plain.Finish(MaxTarTrailer)
+	} else {
+		err = plain.Explain(err)
 	}
 	close(tr.jobs)
 	tr.wg.Wait()
@@ -79,34 +82,6 @@ func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Pro
 	}
 	slices.SortFunc(tr.t.Implied, ComparePaths)
 	return tr.t, nil
-}
-
-// decompress detects the compression of r from its magic bytes.
-func decompress(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(r, 1<<20)
-	magic, err := br.Peek(6)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("read tar stream: %w", err)
-	}
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		z, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("corrupt gzip stream: %w", err)
-		}
-		return z, func() { z.Close() }, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		z, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("corrupt zstd stream: %w", err)
-		}
-		return z, z.Close, nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(br), func() {}, nil
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, nil, errors.New("xz-compressed tar streams are not supported; decompress with xz -d first")
-	}
-	return br, func() {}, nil
 }
 
 type fileJob struct {
