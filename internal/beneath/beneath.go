@@ -39,11 +39,11 @@ import (
 // symbolic link followed on the way, the last component included.
 const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 
-// Openat opens rel beneath the directory dirfd with flags (O_CLOEXEC and
+// openat2 opens rel beneath the directory dirfd with flags (O_CLOEXEC and
 // O_NOFOLLOW are added) and returns the descriptor. A symbolic link as the
 // last component fails with ELOOP, unless flags hold O_PATH, which opens
-// the link itself.
-func Openat(dirfd int, rel string, flags int, mode uint32) (int, error) {
+// the link itself. Only for O_PATH and O_DIRECTORY opens: see At.Open.
+func openat2(dirfd int, rel string, flags int, mode uint32) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
@@ -63,19 +63,21 @@ func Openat(dirfd int, rel string, flags int, mode uint32) (int, error) {
 	}
 }
 
-// Open is Openat returning an *os.File named rel.
+// Open opens rel beneath dirfd as Openat does, but never a device node,
+// FIFO or socket: see OpenRegular.
 func Open(dirfd int, rel string, flags int, mode uint32) (*os.File, error) {
-	fd, err := Openat(dirfd, rel, flags, mode)
+	a, err := Resolve(dirfd, rel)
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), rel), nil
+	defer a.Close()
+	return a.Open(flags, mode)
 }
 
 // OpenDir opens the directory rel beneath dirfd as an O_PATH descriptor,
 // to resolve further paths from or to name in *at calls.
 func OpenDir(dirfd int, rel string) (int, error) {
-	return Openat(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	return openat2(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
 }
 
 // At is one name in an open directory: the pair every *at system call
@@ -132,11 +134,66 @@ func (a At) Lstat(st *unix.Stat_t) error {
 }
 
 // Open opens the entry with flags (O_CLOEXEC and O_NOFOLLOW added): a
-// symbolic link fails with ELOOP.
+// symbolic link fails with ELOOP, and anything but a regular file or a
+// directory with ENXIO, without being opened.
+//
+// The attack this stops: a container renames a device node its template
+// shipped (copied up into its upper directory) over a file name just as
+// the host opens that name. Opening /dev/watchdog's node arms the host's
+// watchdog, a tape's rewinds it, a block device's gives the disk: the open
+// itself acts, before any check of what was opened. So unless the call
+// creates the file (O_CREAT|O_EXCL) or asks for a directory (O_DIRECTORY,
+// which the kernel checks before opening), the entry is opened O_PATH
+// first, which opens nothing, its type checked, and then reopened through
+// that descriptor's /proc link, which names the same inode whatever
+// happens to the name meanwhile.
 func (a At) Open(flags int, mode uint32) (*os.File, error) {
-	fd, err := unix.Openat(a.Dir, a.Name, flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, mode)
+	flags |= unix.O_CLOEXEC | unix.O_NOFOLLOW
+	if flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL || flags&(unix.O_DIRECTORY|unix.O_PATH) != 0 {
+		fd, err := unix.Openat(a.Dir, a.Name, flags, mode)
+		if err != nil {
+			return nil, a.pathErr("openat", err)
+		}
+		return os.NewFile(uintptr(fd), a.Name), nil
+	}
+	for range 3 { // O_CREAT: open it, or make it if it is not there
+		f, err := a.openRegular(flags)
+		if flags&unix.O_CREAT == 0 || !errors.Is(err, unix.ENOENT) {
+			return f, a.pathErr("openat", err)
+		}
+		fd, err := unix.Openat(a.Dir, a.Name, flags|unix.O_EXCL, mode)
+		if !errors.Is(err, unix.EEXIST) {
+			if err != nil {
+				return nil, a.pathErr("openat", err)
+			}
+			return os.NewFile(uintptr(fd), a.Name), nil
+		}
+	}
+	return nil, a.pathErr("openat", unix.EAGAIN)
+}
+
+// openRegular opens the existing regular file or directory a as described
+// at Open.
+func (a At) openRegular(flags int) (*os.File, error) {
+	pfd, err := unix.Openat(a.Dir, a.Name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, a.pathErr("openat", err)
+		return nil, err
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFDIR:
+	case unix.S_IFLNK:
+		return nil, unix.ELOOP
+	default:
+		return nil, unix.ENXIO
+	}
+	fd, err := unix.Open(procFd(pfd), flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW), 0)
+	if err != nil {
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), a.Name), nil
 }

@@ -232,3 +232,36 @@ func TestXattrsAndChmodWithoutNewSyscalls(t *testing.T) {
 		hostUnchanged(t, hostFile)
 	}
 }
+
+// TestDevicesNeverOpened: a device node or FIFO under a name the host opens
+// as a file is refused without being opened (a FIFO would block, a
+// watchdog's node would arm the watchdog).
+func TestDevicesNeverOpened(t *testing.T) {
+	dirfd, dir, _, _ := tree(t)
+	if err := unix.Mknod(filepath.Join(dir, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Skipf("cannot make a device node here: %v", err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"null", "fifo"} {
+		for _, flags := range []int{unix.O_RDONLY, unix.O_WRONLY, unix.O_RDWR | unix.O_CREAT} {
+			if f, err := Open(dirfd, name, flags, 0o644); !errors.Is(err, unix.ENXIO) {
+				if f != nil {
+					f.Close()
+				}
+				t.Fatalf("open %s flags %#x: %v, want ENXIO", name, flags, err)
+			}
+		}
+	}
+	f, err := Open(dirfd, "new", unix.O_RDWR|unix.O_CREAT, 0o600)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	f.Close()
+	f, err = Open(dirfd, "new", unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatalf("open existing with O_CREAT: %v", err)
+	}
+	f.Close()
+}
