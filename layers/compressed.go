@@ -25,9 +25,10 @@ const MaxTarTrailer = 1 << 20
 type Uncompressed struct {
 	r     io.Reader
 	close func()
-	kind  string
+	kind  string // of compression, "" for none
 	// bad is the first error of the decompressor itself.
 	bad error
+	tee io.Writer
 }
 
 // NewUncompressed starts decompressing r. xz is refused with an error that
@@ -56,8 +57,12 @@ func NewUncompressed(r io.Reader) (*Uncompressed, error) {
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return nil, errors.New("xz-compressed streams are not supported; decompress with xz -d first")
 	}
-	return &Uncompressed{r: br, close: func() {}, kind: "uncompressed"}, nil
+	return &Uncompressed{r: br, close: func() {}}, nil
 }
+
+// Tee has every decompressed byte, including those Finish reads, also
+// written to w (a hash), which must not fail.
+func (u *Uncompressed) Tee(w io.Writer) { u.tee = w }
 
 // Read reads decompressed bytes. An error names the compression.
 func (u *Uncompressed) Read(p []byte) (int, error) {
@@ -65,7 +70,10 @@ func (u *Uncompressed) Read(p []byte) (int, error) {
 		return 0, u.bad
 	}
 	n, err := u.r.Read(p)
-	if err != nil && err != io.EOF {
+	if u.tee != nil {
+		u.tee.Write(p[:n])
+	}
+	if err != nil && err != io.EOF && u.kind != "" {
 		err = fmt.Errorf("corrupt %s stream: %w", u.kind, err)
 		u.bad = err
 	}

@@ -1,8 +1,10 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 // and verified, and the ref is written last. On error the store holds no
 // new object, layer or template.
 func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Image, p layers.Progress) (*templates.Template, error) {
+	if err := verifyConfig(img); err != nil {
+		return nil, err
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
@@ -69,11 +74,29 @@ func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Im
 	return t, nil
 }
 
+// verifyConfig checks the image config blob against the digest and size
+// its manifest declares, as a registry client does (an image layout's
+// reader does not).
+func verifyConfig(img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	raw, err := img.RawConfigFile()
+	if err == nil {
+		_, err = io.Copy(io.Discard, Verify(bytes.NewReader(raw), m.Config.Digest, m.Config.Size))
+	}
+	if err != nil {
+		return fmt.Errorf("image config: %w", err)
+	}
+	return nil
+}
+
 // readLayer stages one image layer, verifying its blob. An empty layer (a
 // tar stream without entries, as some image builders write for a config
 // step) gives no tree and no error.
 func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progress) (*layers.Tree, error) {
-	d, err := l.Digest()
+	d, size, diffID, err := describeLayer(l)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +105,8 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 		return nil, fmt.Errorf("blob %s: %w", d, err)
 	}
 	defer rc.Close()
-	vr := Verify(rc, d)
-	tarStream := normalized(vr)
+	vr := Verify(rc, d, size)
+	tarStream := normalized(vr, diffID)
 	t, err := s.ReadTar(ctx, tarStream, layers.TarOptions{OCIWhiteouts: true}, p)
 	tarStream.Close()
 	// The digest check comes first: a changed blob usually also fails to
@@ -101,6 +124,27 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 		return nil, fmt.Errorf("blob %s: %w", d, err)
 	}
 	return t, nil
+}
+
+// describeLayer returns what the image declares of layer l: its digest,
+// its size (refused when negative) and its diff_id.
+func describeLayer(l v1.Layer) (v1.Hash, int64, v1.Hash, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return v1.Hash{}, 0, v1.Hash{}, err
+	}
+	size, err := l.Size()
+	if err == nil && size < 0 {
+		err = fmt.Errorf("declares a size of %d bytes: %w", size, layers.ErrCorrupt)
+	}
+	if err != nil {
+		return v1.Hash{}, 0, v1.Hash{}, fmt.Errorf("blob %s: %w", d, err)
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return v1.Hash{}, 0, v1.Hash{}, fmt.Errorf("blob %s: diff_id: %w", d, err)
+	}
+	return d, size, diffID, nil
 }
 
 // inheritImplied gives the directories a layer implies without naming them

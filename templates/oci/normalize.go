@@ -2,14 +2,14 @@ package oci
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/acetate/acetate/layers"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // normalizer turns the tar stream of a layer blob (plain, gzip or zstd)
@@ -24,12 +24,15 @@ type normalizer struct {
 	empty bool
 }
 
-func normalized(blob io.Reader) *normalizer {
+// normalized normalizes the layer blob whose uncompressed tar stream must
+// hash to diffID: on a mismatch the output fails before its end-of-archive
+// marker, so the store never takes the layer.
+func normalized(blob io.Reader, diffID v1.Hash) *normalizer {
 	pr, pw := io.Pipe()
 	n := &normalizer{PipeReader: pr, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		pw.CloseWithError(n.copy(blob, pw))
+		pw.CloseWithError(n.copy(blob, diffID, pw))
 	}()
 	return n
 }
@@ -41,21 +44,26 @@ func (n *normalizer) Close() error {
 	return err
 }
 
-func (n *normalizer) copy(blob io.Reader, w io.Writer) error {
-	plain, closeFn, err := decompress(blob)
+func (n *normalizer) copy(blob io.Reader, diffID v1.Hash, w io.Writer) error {
+	plain, err := layers.NewUncompressed(blob)
 	if err != nil {
-		return err
+		return fmt.Errorf("layer blob: %w", err)
 	}
-	defer closeFn()
+	defer plain.Close()
+	h := sha256.New()
+	plain.Tee(h)
 	tr, tw := tar.NewReader(plain), tar.NewWriter(w)
 	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			n.empty = entries == 0
+			if err := checkDiffID(plain, h, diffID); err != nil {
+				return err
+			}
 			return tw.Close()
 		}
 		if err != nil {
-			return fmt.Errorf("layer tar: %w", err)
+			return fmt.Errorf("layer tar: %w", plain.Explain(err))
 		}
 		hdr.Name = relative(hdr.Name)
 		if hdr.Typeflag == tar.TypeLink {
@@ -80,23 +88,14 @@ func relative(name string) string {
 	return name
 }
 
-// decompress detects gzip and zstd from the first bytes of r.
-func decompress(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		z, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("layer blob: %w", err)
-		}
-		return z, func() { z.Close() }, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		z, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("layer blob: %w", err)
-		}
-		return z, z.Close, nil
+// checkDiffID reads the rest of the uncompressed stream and checks that all
+// of it hashed to diffID.
+func checkDiffID(plain *layers.Uncompressed, h hash.Hash, diffID v1.Hash) error {
+	if err := plain.Finish(layers.MaxTarTrailer); err != nil {
+		return fmt.Errorf("layer blob: %w", err)
 	}
-	return br, func() {}, nil
+	if got := fmt.Sprintf("%x", h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {
+		return fmt.Errorf("uncompressed layer hashes to sha256:%s, the image config's diff_id is %s: %w", got, diffID, layers.ErrCorrupt)
+	}
+	return nil
 }

@@ -102,23 +102,24 @@ func (p *puller) writeBatch(batch []pack, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	written := map[string]bool{}
 	for _, f := range batch {
-		if err := p.copyPack(f.digest, tw, written); err != nil {
+		if err := p.copyPack(f, tw, written); err != nil {
 			return fmt.Errorf("pack %s: %w", f.digest, err)
 		}
 	}
 	return tw.Close()
 }
 
-// copyPack copies the objects of pack d into tw, and reads the blob to its
-// end so that the client's digest check runs. A blob that fails that check
+// copyPack copies the objects of pack f into tw, and reads the blob to its
+// end so that its digest and size are checked; a registry sending more than
+// the pack's declared size is cut off there. A blob that fails that check
 // is reported as such even when its bytes also fail to decompress.
-func (p *puller) copyPack(d digest.Digest, tw *tar.Writer, written map[string]bool) error {
-	rc, err := p.open(d)
+func (p *puller) copyPack(f pack, tw *tar.Writer, written map[string]bool) error {
+	rc, err := p.open(f.digest)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	r := &countingReader{r: rc, p: p.progress}
+	r := p.verified(rc, f.digest, f.size)
 	err = copyObjects(r, tw, written)
 	if _, derr := io.Copy(io.Discard, r); derr != nil {
 		return derr

@@ -72,7 +72,7 @@ func (p *puller) config(d digest.Digest) (*artifactConfig, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: image annotation %s: %w", p.what, ConfigAnnotation, err)
 	}
-	raw, err := p.blob(d, 1<<24)
+	raw, err := p.blob(d, oci.SizeUnknown, 1<<24)
 	if errors.Is(err, ErrUnknown) {
 		return nil, nil
 	}
@@ -107,14 +107,24 @@ func (p *puller) open(d digest.Digest) (io.ReadCloser, error) {
 	return rc, nil
 }
 
-// blob reads a whole small blob, verified, refusing more than limit bytes.
-func (p *puller) blob(d digest.Digest, limit int64) ([]byte, error) {
+// verified reads blob d, verified against its digest and its size
+// (oci.SizeUnknown when none was declared), with its bytes as progress.
+func (p *puller) verified(rc io.Reader, d digest.Digest, size int64) io.Reader {
+	return oci.Verify(&countingReader{r: rc, p: p.progress}, hash(d), size)
+}
+
+// blob reads a whole small blob of the declared size, verified, refusing
+// more than limit bytes.
+func (p *puller) blob(d digest.Digest, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%s: blob %s declares %d bytes, more than the %d allowed", p.what, d, size, limit)
+	}
 	rc, err := p.open(d)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(oci.Verify(&countingReader{r: rc, p: p.progress}, hash(d)), limit+1))
+	b, err := io.ReadAll(io.LimitReader(p.verified(rc, d, size), limit+1))
 	if err == nil && int64(len(b)) > limit {
 		err = fmt.Errorf("larger than %d bytes", limit)
 	}
@@ -182,7 +192,7 @@ func (p *puller) lacksAny(m *layers.Manifest, planned map[digest.Digest]bool) bo
 // layerBlob fetches the description of layer al: its manifest, from the
 // chunks the store's layers already have and those it fetches, and its packs.
 func (p *puller) layerBlob(al artifactLayer) (*layers.Manifest, []pack, error) {
-	b, err := p.blob(al.Blob, 1<<24)
+	b, err := p.blob(al.Blob, oci.SizeUnknown, 1<<24)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +208,7 @@ func (p *puller) layerBlob(al artifactLayer) (*layers.Manifest, []pack, error) {
 		if runs[i] = p.local[c.digest]; runs[i] != nil {
 			continue
 		}
-		cb, err := p.blob(c.digest, 1<<28)
+		cb, err := p.blob(c.digest, c.size, 1<<28)
 		if err != nil {
 			return nil, nil, err
 		}

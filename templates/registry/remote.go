@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/acetate/acetate/layers"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -21,6 +22,9 @@ type Options struct {
 	Insecure bool
 	// Progress receives bytes sent or received.
 	Progress layers.Progress
+	// StallTimeout is how long a transfer may move fewer than StallBytes
+	// before it is abandoned with ErrStalled (0: DefaultStallTimeout).
+	StallTimeout time.Duration
 }
 
 // ErrUnknown is wrapped by errors about an image or tag the registry does
@@ -42,16 +46,19 @@ func ParseReference(s string, o Options) (name.Reference, error) {
 
 // remoteOptions are the client options every request uses.
 func (o Options) remoteOptions(ctx context.Context) []remote.Option {
-	opts := []remote.Option{
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	if o.Insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by --insecure
+	}
+	window := o.StallTimeout
+	if window <= 0 {
+		window = DefaultStallTimeout
+	}
+	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithTransport(stallTransport{next: t, window: window}),
 	}
-	if o.Insecure {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by --insecure
-		opts = append(opts, remote.WithTransport(t))
-	}
-	return opts
 }
 
 // explain turns a client error into one that says what went wrong.
