@@ -56,6 +56,9 @@ func (m *Manager) Commit(ctx context.Context, name string, ref templates.Ref, p 
 		return nil, err
 	}
 	defer unlock()
+	if err := m.requireStopped(name); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
 	base, err := m.entries(c.Layers)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", name, err)
@@ -85,6 +88,9 @@ func (m *Manager) Reset(name string) error {
 		return err
 	}
 	defer unlock()
+	if err := m.requireStopped(name); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	if err := m.requireUnmounted(c); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

@@ -50,8 +50,9 @@ type MountState struct {
 
 // Manager manages the containers of one store.
 type Manager struct {
-	store *templates.Store
-	dir   string
+	store   *templates.Store
+	dir     string
+	running RunningFunc
 }
 
 // Open returns the manager of st's containers, creating their directory.

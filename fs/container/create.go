@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -76,21 +75,11 @@ func (m *Manager) Clone(src, name string) (*Container, error) {
 	defer unlock()
 	c := *s
 	c.Name, c.Created, c.Mount = name, time.Now().UTC(), nil
-	err = m.install(&c, func(dir string) error { return copyTree(m.UpperDir(src), dir) })
+	err = m.install(&c, func(dir string) error { return upper.Copy(m.UpperDir(src), dir) })
 	if err != nil {
 		return nil, fmt.Errorf("clone %s to %s: %w", src, name, err)
 	}
 	return &c, nil
-}
-
-// copyTree copies the directory src to the new path dst with every piece
-// of metadata, keeping holes.
-func copyTree(src, dst string) error {
-	out, err := exec.Command("cp", "-a", "--sparse=always", "--no-target-directory", "--", src, dst).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("copy %s: %w: %s", src, err, out)
-	}
-	return nil
 }
 
 // install creates a container directory in the store's tmp/ (the upper

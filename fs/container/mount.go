@@ -76,6 +76,9 @@ func (m *Manager) Unmount(name string) error {
 	if c.Mount == nil {
 		return fmt.Errorf("%s: %w", name, ErrNotMounted)
 	}
+	if err := m.requireStopped(name); err != nil {
+		return fmt.Errorf("unmount: %w", err)
+	}
 	return m.unmount(c, false)
 }
 

@@ -2,12 +2,9 @@ package container
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/acetate/acetate/fs/upper"
 	"github.com/acetate/acetate/layers"
-	"github.com/opencontainers/go-digest"
 )
 
 // RebaseReport says what a rebase did.
@@ -31,6 +28,9 @@ func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
 		return nil, err
 	}
 	defer unlock()
+	if err := m.requireStopped(name); err != nil {
+		return nil, fmt.Errorf("rebase: %w", err)
+	}
 	if err := m.requireUnmounted(c); err != nil {
 		return nil, fmt.Errorf("rebase: %w", err)
 	}
@@ -99,12 +99,7 @@ func withDigest(dir string, e *layers.Entry) *layers.Entry {
 	if e == nil || e.Type != layers.TypeReg || e.Digest != "" {
 		return e
 	}
-	f, err := os.Open(filepath.Join(dir, e.Path))
-	if err != nil {
-		return e
-	}
-	defer f.Close()
-	d, err := digest.FromReader(f)
+	d, err := upper.Digest(dir, e.Path)
 	if err != nil {
 		return e
 	}

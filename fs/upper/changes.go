@@ -2,6 +2,7 @@ package upper
 
 import (
 	"context"
+	"os"
 
 	"github.com/acetate/acetate/layers"
 )
@@ -93,12 +94,30 @@ func change(k Kind, e *layers.Entry) Change {
 }
 
 // Layer reads the upper directory dir as Read does and stages the content
-// of its files in the store s, deduplicated against it. The caller holds the
-// store's shared lock until the tree is committed or aborted.
+// of its files in the store s, deduplicated against it, each read from the
+// descriptor of the file the walk looked at (see walk). The caller holds
+// the store's shared lock until the tree is committed or aborted.
 func Layer(ctx context.Context, s *layers.Store, dir string, base []layers.Entry, p layers.Progress) (*layers.Tree, error) {
-	m, err := Read(dir, base)
+	t := s.NewTree(nil)
+	stage := func(e *layers.Entry, f *os.File) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, n, err := t.StageFile(f)
+		if err != nil {
+			return err
+		}
+		e.Digest, e.Size = d, n
+		if p != nil {
+			p.Advance(n)
+		}
+		return nil
+	}
+	r, err := read(dir, base, stage)
 	if err != nil {
+		t.Abort()
 		return nil, err
 	}
-	return s.ReadFiles(ctx, dir, m, p)
+	t.Manifest = r.m
+	return t, nil
 }

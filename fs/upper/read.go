@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"github.com/acetate/acetate/layers"
 	"golang.org/x/sys/unix"
 )
@@ -21,8 +21,11 @@ import (
 // file takes its digest from the base entry its data comes from. Every
 // directory of the upper directory is in the layer, with the metadata it
 // has there, so every entry's parent is too.
+//
+// The upper directory belongs to the container, which may change it while
+// it is read: see walk for what that cannot do.
 func Read(dir string, base []layers.Entry) (*layers.Manifest, error) {
-	r, err := read(dir, base)
+	r, err := read(dir, base, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -32,58 +35,82 @@ func Read(dir string, base []layers.Entry) (*layers.Manifest, error) {
 // Metacopies returns the metacopy files of the upper directory dir, by
 // path, each with the path in base its data comes from.
 func Metacopies(dir string, base []layers.Entry) (map[string]string, error) {
-	r, err := read(dir, base)
+	r, err := read(dir, base, nil)
 	if err != nil {
 		return nil, err
 	}
 	return r.metacopies, nil
 }
 
-func read(dir string, base []layers.Entry) (*reader, error) {
-	r := &reader{metacopies: map[string]string{}, dir: filepath.Clean(dir), base: base, index: make(map[string]int, len(base)),
-		links: map[[2]uint64]string{}, m: &layers.Manifest{}}
+// stageFunc stages the content of the regular file entry e, open as f (an
+// O_PATH descriptor), setting its digest and size.
+type stageFunc func(e *layers.Entry, f *os.File) error
+
+// read walks the upper directory dir; stage, when set, is given every
+// regular file the upper directory holds in full.
+func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
+	r := &reader{metacopies: map[string]string{}, base: base, index: make(map[string]int, len(base)),
+		links: map[[2]uint64]*layers.Entry{}, m: &layers.Manifest{}, stage: stage}
 	for i := range base {
 		r.index[base[i].Path] = i
 	}
-	root, err := layers.EntryAt(r.dir, "/")
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	root, _, err := layers.EntryBeneath(beneath.At{Dir: int(d.Fd()), Name: "."}, "/")
 	if err != nil {
 		return nil, fmt.Errorf("upper dir: %w", err)
 	}
-	if root.Type != layers.TypeDir {
-		return nil, fmt.Errorf("upper dir %s: not a directory", dir)
-	}
 	root.Xattrs = OwnXattrs(root.Xattrs)
 	r.m.Entries = append(r.m.Entries, root)
-	if err := r.walk("/", "/", false); err != nil {
+	if err := r.walk(d, "/", "/", false); err != nil {
 		return nil, err
 	}
 	r.m.Sort()
 	return r, nil
 }
 
+// OpenDir opens the upper directory dir itself for reading. Its path is
+// the host's (containers/NAME/upper); everything below it is reached from
+// the descriptor.
+func OpenDir(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("upper dir: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+	}
+	return os.NewFile(uintptr(fd), dir), nil
+}
+
 type reader struct {
-	dir   string
 	base  []layers.Entry
-	index map[string]int       // base path -> index
-	links map[[2]uint64]string // dev, ino -> first path of a hardlink group
+	index map[string]int // base path -> index
+	// links maps dev, ino to the first entry of a hardlink group.
+	links map[[2]uint64]*layers.Entry
 	m     *layers.Manifest
 	// metacopies maps each metacopy file to the base path of its data.
 	metacopies map[string]string
+	stage      stageFunc
 }
 
-// walk adds the children of directory rel, whose content below is found at
-// lower ("" when nothing is below). whole is set inside a redirected
-// directory: the layer then holds the directory's entire content.
-func (r *reader) walk(rel, lower string, whole bool) error {
-	abs := filepath.Join(r.dir, rel)
-	f, err := os.Open(abs)
+// walk adds the children of directory rel, open as d, whose content below
+// is found at lower ("" when nothing is below). whole is set inside a
+// redirected directory: the layer then holds the directory's entire
+// content.
+//
+// The attack it stops: the container swaps a name for a symbolic link to
+// a host file or directory (renameat2 RENAME_EXCHANGE in a loop) between
+// the moment the walk looks at it and the moment it opens it, so that a
+// walk by path reads the host's file into a template or lists the host's
+// directory. Every entry is looked at and opened from its parent's
+// descriptor without following a symbolic link (package beneath), and a
+// directory or file is used only if what was opened is what was looked at.
+// Nothing is resolved from a path, so the tree may be of any depth.
+func (r *reader) walk(d *os.File, rel, lower string, whole bool) error {
+	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("upper dir: %w", err)
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("upper dir %s: %w", abs, err)
+		return fmt.Errorf("upper dir %s: %w", rel, err)
 	}
 	slices.Sort(names)
 	for _, name := range names {
@@ -91,7 +118,8 @@ func (r *reader) walk(rel, lower string, whole bool) error {
 		if lower != "" {
 			childLower = path.Join(lower, name)
 		}
-		if err := r.child(path.Join(rel, name), lower, childLower, whole); err != nil {
+		at := beneath.At{Dir: int(d.Fd()), Name: name}
+		if err := r.child(at, path.Join(rel, name), lower, childLower, whole); err != nil {
 			return err
 		}
 	}
@@ -101,11 +129,11 @@ func (r *reader) walk(rel, lower string, whole bool) error {
 	return nil
 }
 
-// child adds the entry rel (and, for a directory, what is below it).
-// parentLower and lower are where its parent and itself are found below.
-func (r *reader) child(rel, parentLower, lower string, whole bool) error {
-	abs := filepath.Join(r.dir, rel)
-	e, err := layers.EntryAt(abs, rel)
+// child adds the entry rel, found at at (and, for a directory, what is
+// below it). parentLower and lower are where its parent and itself are
+// found below.
+func (r *reader) child(at beneath.At, rel, parentLower, lower string, whole bool) error {
+	e, st, err := layers.EntryBeneath(at, rel)
 	if err != nil {
 		return fmt.Errorf("upper dir: %w", err)
 	}
@@ -128,9 +156,14 @@ func (r *reader) child(rel, parentLower, lower string, whole bool) error {
 		}
 		e.Opaque = e.Opaque || (redirected && !whole)
 		r.m.Entries = append(r.m.Entries, e)
-		return r.walk(rel, lower, whole || redirected)
+		sub, err := openSame(at, rel, &st, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		return r.walk(sub, rel, lower, whole || redirected)
 	case e.Type == layers.TypeReg:
-		if err := r.fileData(&e, abs, lower, ovl); err != nil {
+		if err := r.fileData(at, &e, &st, lower, ovl); err != nil {
 			return err
 		}
 	}
@@ -138,10 +171,41 @@ func (r *reader) child(rel, parentLower, lower string, whole bool) error {
 	return nil
 }
 
+// openSame opens the entry at with flags (never following it) and fails
+// unless it is still the inode st describes: the container replaced it
+// in between.
+func openSame(at beneath.At, rel string, st *unix.Stat_t, flags int) (*os.File, error) {
+	f, err := at.Open(flags|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("upper dir: %s: %w", rel, err)
+	}
+	var now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("upper dir: %s: %w", rel, err)
+	}
+	if !sameInode(&now, st) {
+		f.Close()
+		return nil, replaced(rel)
+	}
+	return f, nil
+}
+
+// sameInode reports whether a and b describe the same inode, of one type.
+func sameInode(a, b *unix.Stat_t) bool {
+	return a.Dev == b.Dev && a.Ino == b.Ino && a.Mode&unix.S_IFMT == b.Mode&unix.S_IFMT
+}
+
+// replaced is the error for an entry that the container replaced while it
+// was read.
+func replaced(rel string) error {
+	return fmt.Errorf("upper dir: %s was replaced while it was read (is the container running?)", rel)
+}
+
 // fileData fills in where a regular file's data is: below for a metacopy
 // file, else in the upper file itself (a hardlink to an earlier one, or
-// content for Layer to stage).
-func (r *reader) fileData(e *layers.Entry, abs, lower string, ovl map[string]string) error {
+// content to stage).
+func (r *reader) fileData(at beneath.At, e *layers.Entry, st *unix.Stat_t, lower string, ovl map[string]string) error {
 	if _, meta := ovl[XattrMetacopy]; meta {
 		i, ok := r.index[lower]
 		if lower == "" || !ok || r.base[i].Type != layers.TypeReg {
@@ -151,18 +215,24 @@ func (r *reader) fileData(e *layers.Entry, abs, lower string, ovl map[string]str
 		r.metacopies[e.Path] = lower
 		return nil
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(abs, &st); err != nil {
-		return fmt.Errorf("upper dir: %w", err)
-	}
-	if st.Nlink < 2 {
+	key := [2]uint64{st.Dev, st.Ino}
+	if leader, ok := r.links[key]; ok && st.Nlink > 1 {
+		e.LinkTo, e.Digest, e.Size = leader.Path, leader.Digest, leader.Size
 		return nil
 	}
-	key := [2]uint64{st.Dev, st.Ino}
-	if leader, ok := r.links[key]; ok {
-		e.LinkTo = leader
-	} else {
-		r.links[key] = e.Path
+	if r.stage != nil {
+		f, err := openSame(at, e.Path, st, unix.O_PATH)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := r.stage(e, f); err != nil {
+			return fmt.Errorf("upper dir: %s: %w", e.Path, err)
+		}
+	}
+	if st.Nlink > 1 {
+		leader := *e
+		r.links[key] = &leader
 	}
 	return nil
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"github.com/acetate/acetate/layers"
 	"golang.org/x/sys/unix"
 )
@@ -35,57 +35,67 @@ func RootEntry(dir string) (*layers.Entry, error) {
 
 // Materialize turns the metacopy file rel of the upper directory dir into a
 // full file holding the content of object e (the data it showed so far),
-// keeping its metadata, so that it no longer depends on what is below.
+// keeping its metadata, so that it no longer depends on what is below. The
+// file is reached and written through descriptors only (see openFile), so
+// that a name the container swapped for a link to a host file gets an
+// error, not the template's content written over the host's file.
 func Materialize(s *layers.Store, dir, rel string, e *layers.Entry) error {
-	p := filepath.Join(dir, rel)
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return fmt.Errorf("materialize %s: %w", rel, err)
+	d, err := OpenDir(dir)
+	if err != nil {
+		return err
 	}
-	xattrs, err := layers.ReadXattrs(p)
+	defer d.Close()
+	at, err := beneath.ResolveDeep(int(d.Fd()), rel)
 	if err != nil {
 		return fmt.Errorf("materialize %s: %w", rel, err)
 	}
-	if err := copyObject(s, p, e); err != nil {
-		return fmt.Errorf("materialize %s: %w", rel, err)
-	}
-	for _, name := range []string{XattrMetacopy, XattrRedirect, XattrOrigin} {
-		if err := unix.Lremovexattr(p, name); err != nil && !errors.Is(err, unix.ENODATA) {
-			return fmt.Errorf("materialize %s: remove %s: %w", rel, name, err)
-		}
-	}
-	// A write drops security.capability; put back what the file had.
-	for _, x := range xattrs {
-		if !strings.HasPrefix(x.Name, XattrPrefix) || strings.HasPrefix(x.Name, escapedPrefix) {
-			if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
-				return fmt.Errorf("materialize %s: restore xattr %s: %w", rel, x.Name, err)
-			}
-		}
-	}
-	times := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	defer at.Close()
+	if err := materialize(s, at, rel, e); err != nil {
 		return fmt.Errorf("materialize %s: %w", rel, err)
 	}
 	return nil
 }
 
-// copyObject writes object e's content over the file at p, in place, so
+func materialize(s *layers.Store, at beneath.At, rel string, e *layers.Entry) error {
+	f, st, err := openFile(at, rel, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	xattrs, err := layers.XattrsBeneath(at)
+	if err != nil {
+		return err
+	}
+	if err := copyObject(s, f, e); err != nil {
+		return err
+	}
+	fd := int(f.Fd())
+	for _, name := range []string{XattrMetacopy, XattrRedirect, XattrOrigin} {
+		if err := unix.Fremovexattr(fd, name); err != nil && !errors.Is(err, unix.ENODATA) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	// A write drops security.capability; put back what the file had.
+	for _, x := range xattrs {
+		if !strings.HasPrefix(x.Name, XattrPrefix) || strings.HasPrefix(x.Name, escapedPrefix) {
+			if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+				return fmt.Errorf("restore xattr %s: %w", x.Name, err)
+			}
+		}
+	}
+	return at.Utimes([]unix.Timespec{st.Atim, st.Mtim})
+}
+
+// copyObject writes object e's content over the open file f, in place, so
 // that its inode, owner, mode and xattrs stay.
-func copyObject(s *layers.Store, p string, e *layers.Entry) error {
+func copyObject(s *layers.Store, f *os.File, e *layers.Entry) error {
 	r, err := s.OpenObject(e.Digest, e.Size)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
+	if _, err = io.Copy(f, r); err != nil {
 		return err
 	}
-	if _, err = io.Copy(f, r); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return f.Sync()
 }

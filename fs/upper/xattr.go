@@ -2,8 +2,10 @@ package upper
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"github.com/acetate/acetate/layers"
 	"golang.org/x/sys/unix"
 )
@@ -59,26 +61,53 @@ func EscapeXattr(name string) string {
 	return name
 }
 
-// SetMetadata gives the file at path e's owner, xattrs (escaped), mode and
-// mtime, in that order: chown clears setuid bits and file capabilities, so
-// they come after it. Symlinks keep their mode.
+// SetMetadata gives the file at path, a host path (a new upper directory,
+// a layer's metadata tree), e's owner, xattrs (escaped), mode and mtime.
 func SetMetadata(path string, e *layers.Entry) error {
-	if err := unix.Lchown(path, int(e.UID), int(e.GID)); err != nil {
-		return fmt.Errorf("chown %s: %w", path, err)
+	parent, err := OpenDir(filepath.Dir(path))
+	if err != nil {
+		return err
 	}
-	for _, x := range e.Xattrs {
-		if err := unix.Lsetxattr(path, EscapeXattr(x.Name), x.Value, 0); err != nil {
-			return fmt.Errorf("set xattr %s on %s: %w", x.Name, path, err)
-		}
-	}
-	if e.Type != layers.TypeSymlink {
-		if err := unix.Chmod(path, e.Mode); err != nil {
-			return fmt.Errorf("chmod %s: %w", path, err)
-		}
+	defer parent.Close()
+	xs := make([]layers.Xattr, len(e.Xattrs))
+	for i, x := range e.Xattrs {
+		xs[i] = layers.Xattr{Name: EscapeXattr(x.Name), Value: x.Value}
 	}
 	t := unix.NsecToTimespec(e.Mtime)
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set mtime of %s: %w", path, err)
+	m := meta{uid: e.UID, gid: e.GID, mode: e.Mode, symlink: e.Type == layers.TypeSymlink, xattrs: xs,
+		times: []unix.Timespec{t, t}}
+	if err := m.apply(beneath.At{Dir: int(parent.Fd()), Name: filepath.Base(path)}); err != nil {
+		return fmt.Errorf("set metadata of %s: %w", path, err)
 	}
 	return nil
+}
+
+// meta is what a tool gives an entry it makes in an upper directory.
+type meta struct {
+	uid, gid, mode uint32
+	symlink        bool
+	// xattrs are named as stored on disk.
+	xattrs []layers.Xattr
+	// times are the access and modification times.
+	times []unix.Timespec
+}
+
+// apply gives the entry at m's owner, xattrs, mode and times, in that
+// order: chown clears set-uid bits and file capabilities, so they come
+// after it. A symbolic link keeps its mode. Nothing is followed.
+func (m *meta) apply(at beneath.At) error {
+	if err := at.Chown(int(m.uid), int(m.gid)); err != nil {
+		return err
+	}
+	for _, x := range m.xattrs {
+		if err := at.Setxattr(x.Name, x.Value, 0); err != nil {
+			return err
+		}
+	}
+	if !m.symlink {
+		if err := at.Chmod(m.mode); err != nil {
+			return err
+		}
+	}
+	return at.Utimes(m.times)
 }
