@@ -43,8 +43,11 @@ func Import(ctx context.Context, st *templates.Store, r templates.Ref, img v1.Im
 		}
 	}()
 	var stack []*layers.Manifest
+	if len(cf.RootFS.DiffIDs) != len(ls) {
+		return nil, fmt.Errorf("image config lists %d diff_ids for %d layers: %w", len(cf.RootFS.DiffIDs), len(ls), layers.ErrCorrupt)
+	}
 	for i, l := range ls {
-		t, err := readLayer(ctx, st.Layers, l, p)
+		t, err := readLayer(ctx, st.Layers, l, cf.RootFS.DiffIDs[i], p)
 		if err != nil {
 			return nil, fmt.Errorf("image layer %d of %d: %w", i+1, len(ls), err)
 		}
@@ -92,11 +95,12 @@ func verifyConfig(img v1.Image) error {
 	return nil
 }
 
-// readLayer stages one image layer, verifying its blob. An empty layer (a
-// tar stream without entries, as some image builders write for a config
-// step) gives no tree and no error.
-func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progress) (*layers.Tree, error) {
-	d, size, diffID, err := describeLayer(l)
+// readLayer stages one image layer, verifying its blob against its digest
+// and size and its uncompressed stream against diffID, the config's. An
+// empty layer (a tar stream without entries, as some image builders write
+// for a config step) gives no tree and no error.
+func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, diffID v1.Hash, p layers.Progress) (*layers.Tree, error) {
+	d, size, err := describeLayer(l)
 	if err != nil {
 		return nil, err
 	}
@@ -126,25 +130,21 @@ func readLayer(ctx context.Context, s *layers.Store, l v1.Layer, p layers.Progre
 	return t, nil
 }
 
-// describeLayer returns what the image declares of layer l: its digest,
-// its size (refused when negative) and its diff_id.
-func describeLayer(l v1.Layer) (v1.Hash, int64, v1.Hash, error) {
+// describeLayer returns what the image manifest declares of layer l: its
+// digest and its size, refused when negative.
+func describeLayer(l v1.Layer) (v1.Hash, int64, error) {
 	d, err := l.Digest()
 	if err != nil {
-		return v1.Hash{}, 0, v1.Hash{}, err
+		return v1.Hash{}, 0, err
 	}
 	size, err := l.Size()
 	if err == nil && size < 0 {
-		err = fmt.Errorf("declares a size of %d bytes: %w", size, layers.ErrCorrupt)
+		err = fmt.Errorf("declares a size of %d bytes, which no blob has", size)
 	}
 	if err != nil {
-		return v1.Hash{}, 0, v1.Hash{}, fmt.Errorf("blob %s: %w", d, err)
+		return v1.Hash{}, 0, fmt.Errorf("blob %s: %w", d, err)
 	}
-	diffID, err := l.DiffID()
-	if err != nil {
-		return v1.Hash{}, 0, v1.Hash{}, fmt.Errorf("blob %s: diff_id: %w", d, err)
-	}
-	return d, size, diffID, nil
+	return d, size, nil
 }
 
 // inheritImplied gives the directories a layer implies without naming them
