@@ -2,6 +2,7 @@ package overlay_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/storetest"
+	"golang.org/x/sys/unix"
 )
 
 // publish makes a store in a temp dir holding src as template ref.
@@ -88,4 +90,30 @@ func TestMountShowsTemplate(t *testing.T) {
 		}
 	}
 	storetest.FsckClean(t, st)
+}
+
+// TestMountNoDevNoSuid: a template's device node (c 1:3 here; the attack
+// ships the host's disk or /dev/kmsg) must not open through the host's
+// mount of a container root, and a set-uid binary there must not run
+// set-uid on the host. (Inside the container, the runtime's own mount of
+// the root honours set-uid.)
+func TestMountNoDevNoSuid(t *testing.T) {
+	st, _, tpl := craftedTemplate(t)
+	for _, ro := range []bool{true, false} {
+		mnt, _ := mountTemplate(t, st, tpl, ro)
+		f, err := os.Open(filepath.Join(mnt, "dev/null"))
+		if err == nil {
+			f.Close()
+			t.Errorf("read-only=%v: a template's device node opened on the host", ro)
+		} else if !errors.Is(err, unix.EACCES) {
+			t.Errorf("read-only=%v: open of a template's device node: %v, want EACCES", ro, err)
+		}
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(mnt, &sfs); err != nil {
+			t.Fatal(err)
+		}
+		if sfs.Flags&unix.ST_NOSUID == 0 || sfs.Flags&unix.ST_NODEV == 0 {
+			t.Errorf("read-only=%v: mount flags %#x lack nosuid or nodev", ro, sfs.Flags)
+		}
+	}
 }

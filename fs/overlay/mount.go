@@ -29,9 +29,14 @@ func mount(target string, opts []option, readOnly bool) error {
 	if err := unix.FsconfigCreate(fd); err != nil {
 		return fmt.Errorf("create overlay: %w%s", err, kernelLog(fd))
 	}
-	var attr int
+	// The host's view of a container root honours no device node and no
+	// set-uid bit: a node shipped in a template must not open the host's
+	// devices, and a set-uid root binary that container root made must not
+	// make a host user who can reach the mount point root. The runtime's
+	// own mount of the root, inside the container, honours set-uid.
+	attr := unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID
 	if readOnly {
-		attr = unix.MOUNT_ATTR_RDONLY
+		attr |= unix.MOUNT_ATTR_RDONLY
 	}
 	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, attr)
 	if err != nil {
