@@ -7,8 +7,10 @@ import (
 	"github.com/acetate/acetate/fs/fuse"
 )
 
-// TestMain lets the fuse driver re-execute this test binary as its server.
+// TestMain lets the fuse driver re-execute this test binary as its server,
+// and the containment tests as an attacking container (swapper).
 func TestMain(m *testing.M) {
 	fuse.ServeIfRequested()
+	swapperIfRequested()
 	os.Exit(m.Run())
 }
