@@ -6,9 +6,10 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,14 +28,8 @@ func (n *node) copyUp(data bool) error {
 
 // copyUp copies the entry at lower path lowerPath up to rel, parents first.
 func (u *union) copyUp(rel, lowerPath string, data bool) error {
-	up := filepath.Join(u.upper, rel)
-	var st syscall.Stat_t
-	if err := syscall.Lstat(up, &st); err == nil {
-		// Only a file with data below (lowerPath set) can be a metacopy.
-		if lowerPath != "" && st.Mode&syscall.S_IFMT == syscall.S_IFREG && isMetacopy(up) {
-			return u.completeMetacopy(up, lowerPath, &st)
-		}
-		return nil
+	if done, err := u.copiedUp(rel, lowerPath); done {
+		return err
 	}
 	if rel == "" || lowerPath == "" {
 		return fmt.Errorf("copy up %s: %w", rel, syscall.ENOENT)
@@ -42,30 +37,54 @@ func (u *union) copyUp(rel, lowerPath string, data bool) error {
 	if err := u.copyUp(parentRel(rel), path.Dir(lowerPath), true); err != nil {
 		return err
 	}
+	a, err := u.at(rel)
+	if err != nil {
+		return fmt.Errorf("copy up %s: %w", rel, err)
+	}
+	defer a.Close()
 	e, ok := u.lower.Lookup(lowerPath)
 	if !ok {
 		return fmt.Errorf("copy up %s: lower %s: %w", rel, lowerPath, syscall.ENOENT)
 	}
-	if err := u.copyUpEntry(up, lowerPath, e, data); err != nil {
-		return err
+	if err := u.copyUpEntry(a, lowerPath, e, data); err != nil {
+		return fmt.Errorf("copy up %s: %w", rel, err)
 	}
 	if e.Mode&syscall.S_IFMT == syscall.S_IFREG && e.Nlink > 1 {
-		return u.copyUpLinks(up, lowerPath)
+		return u.copyUpLinks(a, rel, lowerPath)
 	}
 	return nil
 }
 
+// copiedUp reports whether rel is in the upper directory already, and
+// completes it first when it is a metacopy file (only a file with data
+// below, lowerPath set, can be one).
+func (u *union) copiedUp(rel, lowerPath string) (bool, error) {
+	a, err := u.at(rel)
+	if err != nil {
+		return false, nil
+	}
+	defer a.Close()
+	var st unix.Stat_t
+	if a.Lstat(&st) != nil {
+		return false, nil
+	}
+	if lowerPath != "" && st.Mode&unix.S_IFMT == unix.S_IFREG && isMetacopy(a) {
+		return true, u.completeMetacopy(a, lowerPath, &st)
+	}
+	return true, nil
+}
+
 func parentRel(rel string) string {
-	if p := filepath.Dir(rel); p != "." {
+	if p := path.Dir(rel); p != "." {
 		return p
 	}
 	return ""
 }
 
 // copyUpEntry makes a copy of lower entry e in the work directory and
-// renames it to up.
-func (u *union) copyUpEntry(up, lowerPath string, e *Entry, data bool) error {
-	return u.replace(up, e.Ino, func(tmp string) error {
+// renames it to a.
+func (u *union) copyUpEntry(a beneath.At, lowerPath string, e *Entry, data bool) error {
+	return u.replace(a, e.Ino, func(tmp beneath.At) error {
 		if err := u.materialize(tmp, lowerPath, e, data); err != nil {
 			return err
 		}
@@ -73,33 +92,33 @@ func (u *union) copyUpEntry(up, lowerPath string, e *Entry, data bool) error {
 	})
 }
 
-// replace makes a file at a new path in the work directory with build, and
-// renames it to up, where it shows with inode number ino.
-func (u *union) replace(up string, ino uint64, build func(tmp string) error) error {
+// replace makes a file at a new name in the work directory with build, and
+// renames it to a, where it shows with inode number ino.
+func (u *union) replace(a beneath.At, ino uint64, build func(tmp beneath.At) error) error {
 	defer u.changed()
-	tmp := u.tmpName()
+	tmp := u.tmpAt()
 	err := build(tmp)
 	if err == nil {
-		err = syscall.Rename(tmp, up) // not os.Rename: it stats up first
+		err = a.Rename(tmp, 0)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("copy up %s: %w", up, err)
+		tmp.RemoveAll()
+		return err
 	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(up, &st); err != nil {
-		return fmt.Errorf("copy up %s: %w", up, err)
+	var st unix.Stat_t
+	if err := a.Lstat(&st); err != nil {
+		return err
 	}
-	return u.keepIno(up, st.Ino, ino)
+	return u.keepIno(a, st.Ino, ino)
 }
 
 // materialize creates at p a file of e's type, with e's data.
-func (u *union) materialize(p, lowerPath string, e *Entry, data bool) error {
+func (u *union) materialize(p beneath.At, lowerPath string, e *Entry, data bool) error {
 	switch e.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
-		return os.Mkdir(p, 0o700)
+		return p.Mkdir(0o700)
 	case syscall.S_IFLNK:
-		return os.Symlink(e.Target, p)
+		return p.Symlink(e.Target)
 	case syscall.S_IFREG:
 		if !data {
 			return writeFile(p, nil)
@@ -111,15 +130,15 @@ func (u *union) materialize(p, lowerPath string, e *Entry, data bool) error {
 		defer src.Close()
 		return writeFile(p, src)
 	default:
-		return unix.Mknod(p, e.Mode, int(e.Rdev))
+		return p.Mknod(e.Mode, int(e.Rdev))
 	}
 }
 
 // writeFile creates p with the content of src (nil: empty). Copying one
 // *os.File to another uses copy_file_range, which shares blocks where the
 // filesystem can.
-func writeFile(p string, src *os.File) error {
-	dst, err := openFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+func writeFile(p beneath.At, src *os.File) error {
+	dst, err := p.Open(os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -132,93 +151,113 @@ func writeFile(p string, src *os.File) error {
 	return err
 }
 
-// setMeta gives the file at p e's owner, mode, xattrs and mtime.
-func setMeta(p string, e *Entry) error {
-	if err := os.Lchown(p, int(e.UID), int(e.GID)); err != nil {
+// setMeta gives the file p e's owner, mode, xattrs and mtime.
+func setMeta(p beneath.At, e *Entry) error {
+	if err := p.Chown(int(e.UID), int(e.GID)); err != nil {
 		return err
 	}
 	if e.Mode&syscall.S_IFMT != syscall.S_IFLNK {
-		if err := syscall.Chmod(p, e.Mode&07777); err != nil {
+		if err := p.Chmod(e.Mode & 07777); err != nil {
 			return err
 		}
 	}
 	for _, x := range e.Xattrs {
-		if err := unix.Lsetxattr(p, escapeXattr(x.Name), x.Value, 0); err != nil {
+		if err := p.Setxattr(escapeXattr(x.Name), x.Value, 0); err != nil {
 			return fmt.Errorf("xattr %s: %w", x.Name, err)
 		}
 	}
 	ts := unix.NsecToTimespec(e.Mtime)
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	return p.Utimes([]unix.Timespec{ts, ts})
 }
 
 // copyUpLinks links the other members of the hardlink group of the file
-// just copied up to up, at the paths where they show, so that the group
-// stays one file.
-func (u *union) copyUpLinks(up, lowerPath string) error {
+// just copied up to a (at rel), at the paths where they show, so that the
+// group stays one file.
+func (u *union) copyUpLinks(a beneath.At, rel, lowerPath string) error {
 	for _, other := range u.lower.Links(lowerPath) {
 		// Links share one node, which may have been found through
-		// another link's lower path: skip the link at up, not lowerPath.
-		if filepath.Join(u.upper, other) == up || !u.showsLower(other) {
+		// another link's lower path: skip the link at rel, not lowerPath.
+		otherRel := strings.TrimPrefix(other, "/")
+		if otherRel == rel || !u.showsLower(otherRel) {
 			continue
 		}
-		rel := strings.TrimPrefix(other, "/")
-		if err := u.copyUp(parentRel(rel), path.Dir(other), true); err != nil {
+		if err := u.copyUp(parentRel(otherRel), path.Dir(other), true); err != nil {
 			return err
 		}
-		if err := os.Link(up, filepath.Join(u.upper, rel)); err != nil {
+		if err := u.linkAt(a, otherRel); err != nil {
 			return fmt.Errorf("copy up hardlink %s: %w", other, err)
 		}
 	}
 	return nil
 }
 
-// showsLower reports whether the merged view shows the lower entry at p
+// linkAt makes rel in the upper directory a new name of the upper file a.
+func (u *union) linkAt(a beneath.At, rel string) error {
+	dst, err := u.at(rel)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	return dst.Link(a)
+}
+
+// showsLower reports whether the merged view shows the lower entry at rel
 // at the same path: nothing in the upper directory replaces, hides or
 // moves it or any of its parents.
-func (u *union) showsLower(p string) bool {
-	up := u.upper
-	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		up = filepath.Join(up, c)
-		var st syscall.Stat_t
-		err := syscall.Lstat(up, &st)
+func (u *union) showsLower(rel string) bool {
+	prefix := ""
+	for _, c := range strings.Split(rel, "/") {
+		prefix = childRel(prefix, c)
+		a, err := u.at(prefix)
 		if errors.Is(err, syscall.ENOENT) {
 			return true
 		}
-		if err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || isOpaque(up) {
+		if err != nil {
 			return false
 		}
-		if _, ok := getxattr(up, xattrRedirect); ok {
+		var st unix.Stat_t
+		err = a.Lstat(&st)
+		shows := err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && !isOpaque(a)
+		if shows {
+			_, redirected := a.Xattr(xattrRedirect)
+			shows = !redirected
+		}
+		a.Close()
+		if errors.Is(err, syscall.ENOENT) {
+			return true
+		}
+		if !shows {
 			return false
 		}
 	}
 	return false
 }
 
-// completeMetacopy turns the metacopy file at up into a full copy, keeping
-// its metadata and its inode number in the merged view.
-func (u *union) completeMetacopy(up, lowerPath string, st *syscall.Stat_t) error {
+// completeMetacopy turns the metacopy file a into a full copy, keeping its
+// metadata and its inode number in the merged view.
+func (u *union) completeMetacopy(a beneath.At, lowerPath string, st *unix.Stat_t) error {
 	src, err := u.lower.Open(lowerPath)
 	if err != nil {
-		return fmt.Errorf("copy up %s: %w", up, err)
+		return fmt.Errorf("copy up: %w", err)
 	}
 	defer src.Close()
-	return u.replace(up, u.ino(up, st.Ino), func(tmp string) error {
+	return u.replace(a, u.ino(a, st.Ino), func(tmp beneath.At) error {
 		if err := writeFile(tmp, src); err != nil {
 			return err
 		}
-		return copyMeta(up, tmp, st)
+		return copyMeta(a, tmp, st)
 	})
 }
 
 // copyMeta gives dst the owner, mode, own xattrs and times of src (stat st).
-func copyMeta(src, dst string, st *syscall.Stat_t) error {
-	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+func copyMeta(src, dst beneath.At, st *unix.Stat_t) error {
+	if err := dst.Chown(int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
-	if err := syscall.Chmod(dst, st.Mode&07777); err != nil {
+	if err := dst.Chmod(st.Mode & 07777); err != nil {
 		return err
 	}
-	names, err := listxattr(src)
+	names, err := src.Listxattr()
 	if err != nil {
 		return err
 	}
@@ -226,12 +265,12 @@ func copyMeta(src, dst string, st *syscall.Stat_t) error {
 		if isOverlayXattr(name) && !isEscaped(name) {
 			continue
 		}
-		if v, ok := getxattr(src, name); ok {
-			if err := unix.Lsetxattr(dst, name, []byte(v), 0); err != nil {
+		if v, ok := src.Xattr(name); ok {
+			if err := dst.Setxattr(name, []byte(v), 0); err != nil {
 				return fmt.Errorf("xattr %s: %w", name, err)
 			}
 		}
 	}
 	ts := []unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return dst.Utimes(ts)
 }

@@ -3,9 +3,9 @@ package fuse
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -26,7 +26,7 @@ var (
 // nothing of the deleted directory shows through it. Nothing below shows
 // through a new child: the kernel asks for one only where the merged view
 // has no such name.
-func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, owned bool, mk func(p string) error) (*fs.Inode, syscall.Errno) {
+func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, owned bool, mk func(p beneath.At) error) (*fs.Inode, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, syscall.EROFS
 	}
@@ -39,89 +39,124 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	if err := n.copyUp(true); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	up := filepath.Join(n.upperPath(), name)
-	p := up
-	err := mk(p)
-	var st syscall.Stat_t
-	overWhiteout := errors.Is(err, syscall.EEXIST) && syscall.Lstat(up, &st) == nil && isWhiteout(&st)
-	if overWhiteout {
-		p = n.u.tmpName()
-		err = mk(p)
-	}
+	dir, err := beneath.OpenDir(n.u.upperFd, n.rel())
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	if err := n.own(ctx, p, owned); err != nil {
-		os.RemoveAll(p)
+	defer unix.Close(dir)
+	up := beneath.At{Dir: dir, Name: name}
+	if errno := n.make(ctx, up, owned, mk); errno != 0 {
+		return nil, errno
+	}
+	var st unix.Stat_t
+	if err := up.Lstat(&st); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	if overWhiteout {
-		if err := replaceWhiteout(p, up); err != nil {
-			os.RemoveAll(p)
-			return nil, fs.ToErrno(err)
-		}
-	}
-	if err := syscall.Lstat(up, &st); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	out.Attr.FromStat(&st)
+	fromStat(&st, &out.Attr)
 	out.Attr.Ino = n.u.newIno(st.Ino)
 	return n.NewInode(ctx, &node{u: n.u}, n.u.stableAttr(&out.Attr)), 0
 }
 
+// make makes the new entry up with mk, in place or, over a whiteout, in the
+// work directory first.
+func (n *node) make(ctx context.Context, up beneath.At, owned bool, mk func(p beneath.At) error) syscall.Errno {
+	p := up
+	err := mk(p)
+	var st unix.Stat_t
+	overWhiteout := errors.Is(err, syscall.EEXIST) && up.Lstat(&st) == nil && isWhiteout(&st)
+	if overWhiteout {
+		p = n.u.tmpAt()
+		err = mk(p)
+	}
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	if err := own(ctx, up.Dir, p, owned); err != nil {
+		p.RemoveAll()
+		return fs.ToErrno(err)
+	}
+	if overWhiteout {
+		if err := replaceWhiteout(p, up); err != nil {
+			p.RemoveAll()
+			return fs.ToErrno(err)
+		}
+	}
+	return 0
+}
+
 // replaceWhiteout puts the new entry p in place of the whiteout at up.
-func replaceWhiteout(p, up string) error {
-	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-		if err := unix.Lsetxattr(p, xattrOpaque, []byte("y"), 0); err != nil {
+func replaceWhiteout(p, up beneath.At) error {
+	var st unix.Stat_t
+	if err := p.Lstat(&st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if err := p.Setxattr(xattrOpaque, []byte("y"), 0); err != nil {
 			return err
 		}
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, p, unix.AT_FDCWD, up, unix.RENAME_EXCHANGE); err != nil {
+	if err := up.Rename(p, unix.RENAME_EXCHANGE); err != nil {
 		return err
 	}
-	return os.Remove(p)
+	return p.Remove()
 }
 
-// own gives the new entry at p to the caller: its uid, and its gid unless
-// the parent directory is setgid, in which case the kernel already gave it
-// the parent's group. Entries made for root need nothing: the server is
-// root.
-func (n *node) own(ctx context.Context, p string, owned bool) error {
+// own gives the new entry p, made for the directory parent, to the caller:
+// its uid, and its gid unless the parent directory is setgid, in which
+// case it gets the parent's group (and a directory the setgid bit), as the
+// kernel does for an entry made in place. Entries made for root in place
+// need nothing: the server is root.
+func own(ctx context.Context, parent int, p beneath.At, owned bool) error {
 	caller, ok := fuse.FromContext(ctx)
-	if !ok || !owned || (caller.Uid == 0 && caller.Gid == 0) {
+	if !ok || !owned {
 		return nil
 	}
+	var dir unix.Stat_t
+	if err := unix.Fstat(parent, &dir); err != nil {
+		return err
+	}
+	setgid := dir.Mode&unix.S_ISGID != 0
+	inPlace := p.Dir == parent
+	if caller.Uid == 0 && caller.Gid == 0 && (inPlace || !setgid) {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := p.Lstat(&st); err != nil {
+		return err
+	}
 	gid := int(caller.Gid)
-	var parent syscall.Stat_t
-	if err := syscall.Stat(filepath.Dir(p), &parent); err == nil && parent.Mode&syscall.S_ISGID != 0 {
-		gid = -1
+	mode := st.Mode & 07777
+	if setgid {
+		gid = int(dir.Gid)
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			mode |= unix.S_ISGID
+		}
 	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(p, &st); err != nil {
+	if err := p.Chown(int(caller.Uid), gid); err != nil {
 		return err
 	}
-	if err := os.Lchown(p, int(caller.Uid), gid); err != nil {
-		return err
+	// chown dropped any set-id bits: give them back, and the new ones.
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK || (mode == st.Mode&07777 && mode&(unix.S_ISUID|unix.S_ISGID) == 0) {
+		return nil
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFLNK && st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
-		return syscall.Chmod(p, st.Mode&07777)
-	}
-	return nil
+	return p.Chmod(mode)
 }
 
 // Mkdir implements fs.NodeMkdirer.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return n.newChild(ctx, name, out, true, func(p string) error { return syscall.Mkdir(p, mode&07777) })
+	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Mkdir(mode & 07777) })
 }
 
-// Mknod implements fs.NodeMknoder.
+// Mknod implements fs.NodeMknoder. A character device 0/0 is refused with
+// EPERM, as on overlayfs: it is the upper format's whiteout, and one made
+// through the union would hide the name below instead of showing a node.
 func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return n.newChild(ctx, name, out, true, func(p string) error { return syscall.Mknod(p, mode, int(dev)) })
+	if mode&syscall.S_IFMT == syscall.S_IFCHR && dev == 0 {
+		return nil, syscall.EPERM
+	}
+	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Mknod(mode, int(dev)) })
 }
 
 // Symlink implements fs.NodeSymlinker.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return n.newChild(ctx, name, out, true, func(p string) error { return syscall.Symlink(target, p) })
+	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Symlink(target) })
 }
 
 // Link implements fs.NodeLinker: the target is copied up, with its whole
@@ -140,6 +175,10 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	src := t.upperPath()
-	return n.newChild(ctx, name, out, false, func(p string) error { return syscall.Link(src, p) })
+	src, err := t.upperAt()
+	if err != nil {
+		return nil, fs.ToErrno(err)
+	}
+	defer src.Close()
+	return n.newChild(ctx, name, out, false, func(p beneath.At) error { return p.Link(src) })
 }

@@ -6,11 +6,11 @@ import (
 	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"github.com/acetate/acetate/layers"
 	"golang.org/x/sys/unix"
 )
@@ -185,7 +185,7 @@ func (l *DirLower) resolve(sp stackPath) *dirEntry {
 	var e *dirEntry
 	for _, c := range candidates {
 		var st unix.Stat_t
-		if err := unix.Fstatat(l.fds[c.layer], rel(c.path), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := l.lstat(c, &st); err != nil {
 			continue
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
@@ -236,47 +236,62 @@ func (l *DirLower) findData(e *dirEntry, sp stackPath) {
 	}
 }
 
-// hasAny reports whether c has one of the xattrs names.
-func (l *DirLower) hasAny(c layerDir, names ...string) bool {
-	pp := l.procPath(c.layer, c.path)
+// at resolves c in its layer, never following a symbolic link (a layer
+// may hold links to host paths, as an image's /etc/alternatives does);
+// the caller closes it.
+func (l *DirLower) at(c layerDir) (beneath.At, error) {
+	return beneath.Resolve(l.fds[c.layer], rel(c.path))
+}
+
+// lstat stats c.
+func (l *DirLower) lstat(c layerDir, st *unix.Stat_t) error {
+	a, err := l.at(c)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Lstat(st)
+}
+
+// xattr returns the value of the first of the xattrs names that c has.
+func (l *DirLower) xattr(c layerDir, names ...string) (string, bool) {
+	a, err := l.at(c)
+	if err != nil {
+		return "", false
+	}
+	defer a.Close()
 	for _, name := range names {
-		if _, ok := getxattr(pp, name); ok {
-			return true
+		if v, ok := a.Xattr(name); ok {
+			return v, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// hasAny reports whether c has one of the xattrs names.
+func (l *DirLower) hasAny(c layerDir, names ...string) bool {
+	_, ok := l.xattr(c, names...)
+	return ok
 }
 
 // redirect returns the path, in the layers below, that directory c
 // continues at, from its trusted.overlay.redirect (or user.overlay.
 // redirect) xattr.
 func (l *DirLower) redirect(c layerDir) (string, bool) {
-	pp := l.procPath(c.layer, c.path)
-	for _, name := range []string{xattrRedirect, "user.overlay.redirect"} {
-		if r, ok := getxattr(pp, name); ok {
-			if strings.HasPrefix(r, "/") {
-				return path.Clean(r), true
-			}
-			return path.Join(path.Dir(c.path), r), true
-		}
+	r, ok := l.xattr(c, xattrRedirect, "user.overlay.redirect")
+	switch {
+	case !ok:
+		return "", false
+	case strings.HasPrefix(r, "/"):
+		return path.Clean(r), true
 	}
-	return "", false
-}
-
-// procPath names p in layer i for the calls that have no *at form.
-func (l *DirLower) procPath(i int, p string) string {
-	return "/proc/self/fd/" + strconv.Itoa(l.fds[i]) + p
+	return path.Join(path.Dir(c.path), r), true
 }
 
 // opaque reports whether directory c hides the layers below.
 func (l *DirLower) opaque(c layerDir) bool {
-	pp := l.procPath(c.layer, c.path)
-	for _, name := range []string{xattrOpaque, "user.overlay.opaque"} {
-		if v, ok := getxattr(pp, name); ok && v == "y" {
-			return true
-		}
-	}
-	return false
+	v, ok := l.xattr(c, xattrOpaque, "user.overlay.opaque")
+	return ok && v == "y"
 }
 
 // entry makes the entry found at c with stat st.
@@ -285,17 +300,21 @@ func (l *DirLower) entry(c layerDir, st *unix.Stat_t) *dirEntry {
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Mtime: st.Mtim.Nano(),
 		Rdev: st.Rdev, Nlink: uint32(st.Nlink), Ino: l.ino(c.layer, st),
 	}}
-	pp := l.procPath(c.layer, c.path)
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		e.Target, _ = os.Readlink(pp)
+	a, err := l.at(c)
+	if err != nil {
+		return e
 	}
-	names, _ := listxattr(pp)
+	defer a.Close()
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		e.Target, _ = a.Readlink()
+	}
+	names, _ := a.Listxattr()
 	for _, stored := range names {
 		name, ok := ownXattr(stored)
 		if !ok || strings.HasPrefix(name, "user.overlay.") {
 			continue
 		}
-		if v, ok := getxattr(pp, stored); ok {
+		if v, ok := a.Xattr(stored); ok {
 			e.Xattrs = append(e.Xattrs, layers.Xattr{Name: name, Value: []byte(v)})
 		}
 	}
@@ -354,11 +373,10 @@ func (l *DirLower) ReadDir(p string) []string {
 
 // readLayerDir lists directory p of layer i.
 func (l *DirLower) readLayerDir(i int, p string) []string {
-	fd, err := unix.Openat(l.fds[i], rel(p), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := beneath.Open(l.fds[i], rel(p), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	names, _ := f.Readdirnames(-1)
 	return names
@@ -402,7 +420,7 @@ func (l *DirLower) layerLinks(i int) map[uint64][]string {
 		for _, name := range l.readLayerDir(i, dir) {
 			p := path.Join(dir, name)
 			var st unix.Stat_t
-			if unix.Fstatat(l.fds[i], rel(p), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			if l.lstat(layerDir{i, p}, &st) != nil {
 				continue
 			}
 			switch {
@@ -427,12 +445,12 @@ func (l *DirLower) Open(p string) (*os.File, error) {
 		return nil, fmt.Errorf("lower file %s: %w", p, syscall.ENOENT)
 	}
 	d := e.data
-	fd, err := unix.Openat(l.fds[d.layer], rel(d.path), unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	f, err := beneath.Open(l.fds[d.layer], rel(d.path), unix.O_RDONLY|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
-		fd, err = unix.Openat(l.fds[d.layer], rel(d.path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		f, err = beneath.Open(l.fds[d.layer], rel(d.path), unix.O_RDONLY, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lower file %s in %s: %w", p, l.dirs[d.layer], err)
 	}
-	return os.NewFile(uintptr(fd), p), nil
+	return f, nil
 }

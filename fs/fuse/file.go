@@ -7,6 +7,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // file is an open file of the merged view, backed by a file descriptor of
@@ -16,6 +17,7 @@ import (
 // ENOSYS once, and the kernel stops sending one at every close.
 type file struct {
 	lf *fs.LoopbackFile
+	fd int
 	n  *node
 	// lower is set when the descriptor reads lower data.
 	lower bool
@@ -54,7 +56,7 @@ func openFile(p string, flags int, mode uint32) (*os.File, error) {
 
 // newHandle wraps f; with passthrough the kernel may bypass the server.
 func newHandle(n *node, f *os.File, lower, passthrough bool) fs.FileHandle {
-	h := &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}
+	h := &file{lf: fs.NewLoopbackFileFromOS(f), fd: int(f.Fd()), n: n, lower: lower}
 	if lower {
 		n.lowerOpens.Add(1)
 	}
@@ -133,10 +135,19 @@ func (f *file) getattr(out *fuse.Attr) syscall.Errno {
 }
 
 // setattr changes the open upper file through its descriptor, whose
-// attributes (fstat) are then the node's.
+// attributes (fstat) are then the node's. A truncate by a caller without
+// CAP_FSETID clears the set-id bits, as killSetIDAt does without a handle.
 func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if errno := f.lf.Setattr(ctx, in, out); errno != 0 {
 		return errno
+	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && in.Valid&fuse.FATTR_MODE == 0 {
+		if mode, drop := withoutSetID(out.Mode); drop {
+			if err := unix.Fchmod(f.fd, mode); err != nil {
+				return fs.ToErrno(err)
+			}
+			out.Mode = out.Mode&unix.S_IFMT | mode
+		}
 	}
 	out.Ino = f.n.StableAttr().Ino
 	return 0

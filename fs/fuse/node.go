@@ -3,13 +3,14 @@ package fuse
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -50,8 +51,8 @@ func (n *node) lockCache() {
 	n.cache.Lock()
 	if gen := n.u.gen.Load(); n.cache.gen != gen {
 		if n.cache.gen == 0 || n.cache.noUpper {
-			var st syscall.Stat_t
-			n.cache.noUpper = syscall.Lstat(n.upperPath(), &st) != nil
+			var st unix.Stat_t
+			n.cache.noUpper = n.u.lstat(n.rel(), &st) != nil
 		}
 		n.cache.gen = gen
 		n.cache.listing = nil
@@ -85,8 +86,21 @@ func (n *node) orphan() bool {
 	return parent == nil && !n.IsRoot()
 }
 
-// upperPath is where the node lives, or would live, in the upper directory.
-func (n *node) upperPath() string { return filepath.Join(n.u.upper, n.rel()) }
+// upperAt resolves where the node lives, or would live, in the upper
+// directory; the caller closes it.
+func (n *node) upperAt() (beneath.At, error) { return n.u.at(n.rel()) }
+
+// childAt resolves where child name lives, or would live, in the upper
+// directory; the caller closes it.
+func (n *node) childAt(name string) (beneath.At, error) { return n.u.at(childRel(n.rel(), name)) }
+
+// childRel is the path of child name of the directory at rel.
+func childRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
 
 // childLower is the lower path of child name when nothing in the upper
 // directory redirects it, "" when nothing below shows.
@@ -127,37 +141,11 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 	if len(name) > 255 {
 		return nil, syscall.ENAMETOOLONG
 	}
-	var up string
-	var st syscall.Stat_t
-	var err error = syscall.ENOENT
 	noUpper, gen := n.noUpper()
 	if !noUpper {
-		up = filepath.Join(n.upperPath(), name)
-		err = syscall.Lstat(up, &st)
-	}
-	switch {
-	case err == nil:
-		if isWhiteout(&st) {
-			return nil, syscall.ENOENT
+		if child, decided, errno := n.lookupUpper(name, out); decided {
+			return child, errno
 		}
-		n.u.attrFromStat(up, &st, out)
-		child := &node{u: n.u}
-		switch st.Mode & syscall.S_IFMT {
-		case syscall.S_IFDIR:
-			if !isOpaque(up) {
-				lp := lowerOfChild(up, n.lower, name)
-				if e, ok := n.u.lower.Lookup(lp); ok && e.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-					child.lower = lp
-				}
-			}
-		case syscall.S_IFREG:
-			if isMetacopy(up) {
-				child.lower = lowerOfChild(up, n.lower, name)
-			}
-		}
-		return child, 0
-	case !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR):
-		return nil, fs.ToErrno(err)
 	}
 	lp := n.childLower(name)
 	if lp == "" {
@@ -177,16 +165,61 @@ func (n *node) lookupChild(name string, out *fuse.Attr) (*node, syscall.Errno) {
 	return child, 0
 }
 
+// lookupUpper finds child name in the upper directory. decided is false
+// when the upper directory does not have the name, so the layers below
+// answer; a whiteout there decides: ENOENT.
+func (n *node) lookupUpper(name string, out *fuse.Attr) (child *node, decided bool, errno syscall.Errno) {
+	a, err := n.childAt(name)
+	var st unix.Stat_t
+	if err == nil {
+		defer a.Close()
+		err = a.Lstat(&st)
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR):
+		return nil, false, 0
+	case err != nil:
+		return nil, true, fs.ToErrno(err)
+	case isWhiteout(&st):
+		return nil, true, syscall.ENOENT
+	}
+	n.u.attrFromStat(a, &st, out)
+	child = &node{u: n.u}
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		if !isOpaque(a) {
+			lp := lowerOfChild(a, n.lower, name)
+			if e, ok := n.u.lower.Lookup(lp); ok && e.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+				child.lower = lp
+				out.Nlink = mergedDirLinks
+			}
+		}
+	case syscall.S_IFREG:
+		if isMetacopy(a) {
+			child.lower = lowerOfChild(a, n.lower, name)
+		}
+	}
+	return child, true, 0
+}
+
+// mergedDirLinks is the link count of a directory merged from the upper
+// directory and a lower one: as on overlayfs, 1, which find(1) and others
+// read as "unknown", never fewer than the subdirectories shown.
+const mergedDirLinks = 1
+
 // getattr fills out with the node's attributes.
 func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 	if n.orphan() {
 		return syscall.ENOENT
 	}
-	var st syscall.Stat_t
-	err := syscall.Lstat(n.upperPath(), &st)
+	var st unix.Stat_t
+	err := n.u.lstat(n.rel(), &st)
 	if err == nil && !isWhiteout(&st) {
-		out.FromStat(&st)
+		fromStat(&st, out)
 		out.Ino = n.StableAttr().Ino
+		if n.lower != "" && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			out.Nlink = mergedDirLinks
+		}
 		return 0
 	}
 	if n.lower != "" {
@@ -210,11 +243,7 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	n.lockCache()
 	defer n.cache.Unlock()
 	if n.cache.listing == nil {
-		up := "" // nothing to list in the upper directory
-		if !n.cache.noUpper {
-			up = n.upperPath()
-		}
-		list, errno := n.listAt(up)
+		list, errno := n.listAt(n.rel(), !n.cache.noUpper)
 		if errno != 0 {
 			return nil, errno
 		}
@@ -223,14 +252,14 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	return n.cache.listing, 0
 }
 
-// listAt lists the directory whose upper directory is up ("" for none) and
-// whose lower directory is n.lower.
-func (n *node) listAt(up string) ([]fuse.DirEntry, syscall.Errno) {
+// listAt lists the directory at rel, whose lower directory is n.lower, and
+// which may have an upper directory when inUpper is set.
+func (n *node) listAt(rel string, inUpper bool) ([]fuse.DirEntry, syscall.Errno) {
 	var list []fuse.DirEntry
 	seen := map[string]bool{}
-	if up != "" {
+	if inUpper {
 		var errno syscall.Errno
-		if list, errno = n.u.upperEntries(up, seen); errno != 0 {
+		if list, errno = n.u.upperEntries(rel, seen); errno != 0 {
 			return nil, errno
 		}
 	}
@@ -250,10 +279,10 @@ func (n *node) listAt(up string) ([]fuse.DirEntry, syscall.Errno) {
 	return list, 0
 }
 
-// upperEntries lists the upper directory up, if there is one, without its
-// whiteouts, and marks every name it holds in seen.
-func (u *union) upperEntries(up string, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
-	d, err := openFile(up, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+// upperEntries lists the upper directory at rel, if there is one, without
+// its whiteouts, and marks every name it holds in seen.
+func (u *union) upperEntries(rel string, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
+	d, err := beneath.Open(u.upperFd, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil, 0
 	}
@@ -268,24 +297,27 @@ func (u *union) upperEntries(up string, seen map[string]bool) ([]fuse.DirEntry, 
 	var list []fuse.DirEntry
 	for _, name := range names {
 		seen[name] = true
+		a := beneath.At{Dir: int(d.Fd()), Name: name}
 		var st unix.Stat_t
-		if err := unix.Fstatat(int(d.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := a.Lstat(&st); err != nil || isWhiteout(&st) {
 			continue
 		}
-		if st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0 {
-			continue
-		}
-		list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: u.ino(filepath.Join(up, name), st.Ino)})
+		list = append(list, fuse.DirEntry{Name: name, Mode: st.Mode, Ino: u.ino(a, st.Ino)})
 	}
 	return list, 0
 }
 
 // Readlink implements fs.NodeReadlinker.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	up := n.upperPath()
-	if t, err := os.Readlink(up); err == nil {
-		return []byte(t), 0
-	} else if !errors.Is(err, syscall.ENOENT) {
+	a, err := n.upperAt()
+	if err == nil {
+		defer a.Close()
+		var t string
+		if t, err = a.Readlink(); err == nil {
+			return []byte(t), 0
+		}
+	}
+	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
 		return nil, fs.ToErrno(err)
 	}
 	if e, ok := n.u.lower.Lookup(n.lower); ok && n.lower != "" {
@@ -296,11 +328,11 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 // Statfs implements fs.NodeStatfser with the upper directory's filesystem.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	var s syscall.Statfs_t
-	if err := syscall.Statfs(n.u.upper, &s); err != nil {
+	var s unix.Statfs_t
+	if err := unix.Fstatfs(n.u.upperFd, &s); err != nil {
 		return fs.ToErrno(err)
 	}
-	out.FromStatfsT(&s)
+	out.FromStatfsT((*syscall.Statfs_t)(unsafe.Pointer(&s)))
 	return 0
 }
 
@@ -310,9 +342,9 @@ func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscal
 	if h, ok := fh.(fs.FileFsyncer); ok {
 		return h.Fsync(ctx, flags)
 	}
-	f, err := openFile(n.upperPath(), os.O_RDONLY, 0)
-	if errors.Is(err, syscall.ENOENT) {
-		return 0
+	f, err := beneath.Open(n.u.upperFd, n.rel(), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ELOOP) {
+		return 0 // nothing in the upper directory, or a symbolic link
 	}
 	if err != nil {
 		return fs.ToErrno(err)

@@ -5,6 +5,9 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/acetate/acetate/internal/beneath"
+	"golang.org/x/sys/unix"
+
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -25,12 +28,9 @@ const openFlags = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	flags &^= openFlags
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return n.openUpper(flags)
+		return n.openUpper(ctx, flags)
 	}
-	up := n.upperPath()
-	var st syscall.Stat_t
-	if err := syscall.Lstat(up, &st); err == nil && (n.lower == "" || !isMetacopy(up)) {
-		f, err := openFile(up, int(flags), 0)
+	if f, err := n.openUpperFile(flags); f != nil || err != nil {
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
 		}
@@ -44,8 +44,27 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return newHandle(n, f, true, true), fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// openUpper copies the node up and opens its upper file.
-func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+// openUpperFile opens the node's file in the upper directory for reading
+// when it holds the node's data, and returns nil, nil when the data is
+// below (nothing in the upper directory, or a metacopy file).
+func (n *node) openUpperFile(flags uint32) (*os.File, error) {
+	a, err := n.upperAt()
+	if err != nil {
+		return nil, nil
+	}
+	defer a.Close()
+	var st unix.Stat_t
+	if a.Lstat(&st) != nil || (n.lower != "" && isMetacopy(a)) {
+		return nil, nil
+	}
+	return a.Open(int(flags), 0)
+}
+
+// openUpper copies the node up and opens its upper file for writing. A
+// caller without CAP_FSETID loses the file's set-id bits here, as a write
+// or truncate by it would clear them on any filesystem: with passthrough
+// its writes reach the upper file as the server's, root's, which keep them.
+func (n *node) openUpper(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, 0, syscall.EROFS
 	}
@@ -55,8 +74,17 @@ func (n *node) openUpper(flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	f, err := openFile(n.upperPath(), int(flags), 0)
+	a, err := n.upperAt()
 	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	defer a.Close()
+	f, err := a.Open(int(flags), 0)
+	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	if err := n.dropSetID(ctx, f); err != nil {
+		f.Close()
 		return nil, 0, fs.ToErrno(err)
 	}
 	h, errno := n.upperHandle(f)
@@ -94,8 +122,8 @@ func (n *node) rebind() {
 // Create implements fs.NodeCreater.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	var f *os.File
-	child, errno := n.newChild(ctx, name, out, true, func(p string) (err error) {
-		f, err = openFile(p, int(flags&^syscall.O_TRUNC)|openFlags, mode&07777)
+	child, errno := n.newChild(ctx, name, out, true, func(p beneath.At) (err error) {
+		f, err = p.Open(int(flags&^syscall.O_TRUNC)|openFlags, mode&07777)
 		return err
 	})
 	if errno != 0 {
@@ -119,5 +147,13 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if err := n.copyUp(!truncating || size > 0); err != nil {
 		return fs.ToErrno(err)
 	}
-	return setattrPath(n.upperPath(), in, func(out *fuse.Attr) syscall.Errno { return n.getattr(out) }, out)
+	a, err := n.upperAt()
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer a.Close()
+	if errno := setattrAt(a, in); errno != 0 {
+		return errno
+	}
+	return n.getattr(&out.Attr)
 }

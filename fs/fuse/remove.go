@@ -3,9 +3,9 @@ package fuse
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -56,16 +56,20 @@ func (n *node) remove(name string, dir bool) syscall.Errno {
 	if err := n.copyUp(true); err != nil {
 		return fs.ToErrno(err)
 	}
-	up := filepath.Join(n.upperPath(), name)
 	if attr.Mode&syscall.S_IFMT == syscall.S_IFREG && attr.Nlink > 1 {
 		// Copy the hardlink group up, so that the links left count
 		// themselves right.
-		if err := n.u.copyUp(filepath.Join(n.rel(), name), child.lower, true); err != nil {
+		if err := n.u.copyUp(childRel(n.rel(), name), child.lower, true); err != nil {
 			return fs.ToErrno(err)
 		}
 	}
+	up, err := n.childAt(name)
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer up.Close()
 	n.u.forgetIno(up)
-	if err := os.RemoveAll(up); err != nil {
+	if err := up.RemoveAll(); err != nil {
 		return fs.ToErrno(err)
 	}
 	if n.lowerHas(name) {
@@ -78,7 +82,7 @@ func (n *node) remove(name string, dir bool) syscall.Errno {
 // empty in the merged view.
 func (n *node) checkEmpty(name string, child *node) syscall.Errno {
 	probe := &node{u: n.u, lower: child.lower}
-	entries, errno := probe.listAt(filepath.Join(n.upperPath(), name))
+	entries, errno := probe.listAt(childRel(n.rel(), name), true)
 	if errno != 0 {
 		return errno
 	}
@@ -89,18 +93,16 @@ func (n *node) checkEmpty(name string, child *node) syscall.Errno {
 }
 
 // mkWhiteout makes a whiteout at p.
-func mkWhiteout(p string) error {
-	return unix.Mknod(p, unix.S_IFCHR, 0)
-}
+func mkWhiteout(p beneath.At) error { return p.Mknod(unix.S_IFCHR, 0) }
 
 // renameWhiteout renames old to new leaving a whiteout at old, atomically
 // where the filesystem supports RENAME_WHITEOUT.
-func renameWhiteout(old, new string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_WHITEOUT)
+func renameWhiteout(old, new beneath.At) error {
+	err := new.Rename(old, unix.RENAME_WHITEOUT)
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) {
 		return err
 	}
-	if err := os.Rename(old, new); err != nil {
+	if err := new.Rename(old, 0); err != nil {
 		return err
 	}
 	return mkWhiteout(old)

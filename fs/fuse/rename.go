@@ -2,9 +2,9 @@ package fuse
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -42,24 +42,32 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	var dstAttr fuse.Attr
 	dst, dstErr := np.lookupChild(newName, &dstAttr)
-	srcUp := filepath.Join(n.upperPath(), name)
-	dstUp := filepath.Join(np.upperPath(), newName)
+	if flags&unix.RENAME_EXCHANGE != 0 && dstErr == 0 {
+		dst, dstErr = np.prepareMove(newName)
+	}
+	srcUp, err := n.childAt(name)
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer srcUp.Close()
+	dstUp, err := np.childAt(newName)
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer dstUp.Close()
 	if flags&unix.RENAME_EXCHANGE != 0 {
 		if dstErr != 0 {
 			return dstErr
 		}
-		if _, errno := np.prepareMove(newName); errno != 0 {
-			return errno
-		}
 		n.hideBelow(dstUp, dst, name)
 		np.hideBelow(srcUp, src, newName)
-		return fs.ToErrno(unix.Renameat2(unix.AT_FDCWD, srcUp, unix.AT_FDCWD, dstUp, unix.RENAME_EXCHANGE))
+		return fs.ToErrno(dstUp.Rename(srcUp, unix.RENAME_EXCHANGE))
 	}
 	if dstErr == 0 {
 		if flags&unix.RENAME_NOREPLACE != 0 {
 			return syscall.EEXIST
 		}
-		if errno := np.clearTarget(newName, dst, &dstAttr, src); errno != 0 {
+		if errno := np.clearTarget(newName, dstUp, dst, &dstAttr, src); errno != 0 {
 			return errno
 		}
 	}
@@ -76,13 +84,17 @@ func (n *node) prepareMove(name string) (*node, syscall.Errno) {
 		return nil, errno
 	}
 	child.isDir = attr.Mode&syscall.S_IFMT == syscall.S_IFDIR
-	rel := filepath.Join(n.rel(), name)
+	rel := childRel(n.rel(), name)
 	if err := n.u.copyUp(rel, child.lower, true); err != nil {
 		return nil, fs.ToErrno(err)
 	}
 	if child.isDir && child.lower != "" {
-		up := filepath.Join(n.u.upper, rel)
-		if err := unix.Lsetxattr(up, xattrRedirect, []byte(child.lower), 0); err != nil {
+		up, err := n.u.at(rel)
+		if err != nil {
+			return nil, fs.ToErrno(err)
+		}
+		defer up.Close()
+		if err := up.Setxattr(xattrRedirect, []byte(child.lower), 0); err != nil {
 			return nil, fs.ToErrno(err)
 		}
 	}
@@ -92,15 +104,15 @@ func (n *node) prepareMove(name string) (*node, syscall.Errno) {
 // hideBelow makes the directory moved, now at up and about to become
 // child name of n, opaque when it has nothing below of its own but something below has the
 // name it moves to.
-func (n *node) hideBelow(up string, moved *node, name string) {
+func (n *node) hideBelow(up beneath.At, moved *node, name string) {
 	if moved != nil && moved.isDir && moved.lower == "" && n.lowerHas(name) {
-		unix.Lsetxattr(up, xattrOpaque, []byte("y"), 0)
+		up.Setxattr(xattrOpaque, []byte("y"), 0)
 	}
 }
 
-// clearTarget checks that src may replace dst, child name of n, and removes
-// what is left of dst in the upper directory.
-func (n *node) clearTarget(name string, dst *node, dstAttr *fuse.Attr, src *node) syscall.Errno {
+// clearTarget checks that src may replace dst, child name of n at up, and
+// removes what is left of dst in the upper directory.
+func (n *node) clearTarget(name string, up beneath.At, dst *node, dstAttr *fuse.Attr, src *node) syscall.Errno {
 	dstIsDir := dstAttr.Mode&syscall.S_IFMT == syscall.S_IFDIR
 	switch {
 	case dstIsDir && !src.isDir:
@@ -112,10 +124,9 @@ func (n *node) clearTarget(name string, dst *node, dstAttr *fuse.Attr, src *node
 			return errno
 		}
 	}
-	up := filepath.Join(n.upperPath(), name)
 	n.u.forgetIno(up)
 	if dstIsDir {
-		return fs.ToErrno(os.RemoveAll(up))
+		return fs.ToErrno(up.RemoveAll())
 	}
 	return 0
 }
@@ -123,19 +134,19 @@ func (n *node) clearTarget(name string, dst *node, dstAttr *fuse.Attr, src *node
 // moveUpper renames srcUp (child name of n) to dstUp, leaving a whiteout
 // when something below has the old name, and exchanging with a whiteout
 // that is at the new name.
-func (n *node) moveUpper(name, srcUp, dstUp string) error {
-	var st syscall.Stat_t
-	if syscall.Lstat(dstUp, &st) == nil && isWhiteout(&st) {
-		if err := unix.Renameat2(unix.AT_FDCWD, srcUp, unix.AT_FDCWD, dstUp, unix.RENAME_EXCHANGE); err != nil {
+func (n *node) moveUpper(name string, srcUp, dstUp beneath.At) error {
+	var st unix.Stat_t
+	if dstUp.Lstat(&st) == nil && isWhiteout(&st) {
+		if err := dstUp.Rename(srcUp, unix.RENAME_EXCHANGE); err != nil {
 			return err
 		}
 		if n.lowerHas(name) {
 			return nil
 		}
-		return os.Remove(srcUp)
+		return srcUp.Remove()
 	}
 	if n.lowerHas(name) {
 		return renameWhiteout(srcUp, dstUp)
 	}
-	return os.Rename(srcUp, dstUp)
+	return dstUp.Rename(srcUp, 0)
 }

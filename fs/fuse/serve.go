@@ -60,7 +60,10 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	}
 	rootEntry, _ := lower.Lookup("/")
 	timeout := cacheTimeout
-	flags := uintptr(syscall.MS_RELATIME)
+	// nodev: a device node in a template or an upper directory never
+	// opens a host device through the mount (a container cannot make one;
+	// a template can ship one, and overlayfs mounts are nodev too).
+	flags := uintptr(syscall.MS_RELATIME | syscall.MS_NODEV)
 	if o.ReadOnly {
 		flags |= syscall.MS_RDONLY
 	}
@@ -69,6 +72,10 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &timeout,
 		RootStableAttr:  &fs.StableAttr{Mode: syscall.S_IFDIR, Ino: rootEntry.Ino},
+		// Mode 0000 is a mode like any other (a template's /etc/shadow):
+		// go-fuse would otherwise show it as 0644 (0755 for directories)
+		// and the kernel grant access on that.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			AllowOther:           true,
 			FsName:               "acetate",
@@ -93,12 +100,17 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	raw := noOpendir{fs.NewNodeFS(&node{u: u, lower: "/"}, opts)}
 	server, err := fuse.NewServer(raw, target, &opts.MountOptions)
 	if err != nil {
+		u.close()
 		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
 	}
+	go func() {
+		server.Wait()
+		u.close()
+	}()
 	u.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0 && os.Geteuid() == 0)
 	return server, nil
 }

@@ -3,12 +3,13 @@ package fuse
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
+
+	"github.com/acetate/acetate/internal/beneath"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -16,12 +17,19 @@ import (
 )
 
 // union is the state one mount shares between its nodes.
+//
+// The upper and work directories are held as descriptors, and every path
+// in them is resolved from those with package beneath: no symbolic link
+// is followed and nothing outside them is reached, whatever the container
+// renames or swaps in between two requests (a server working on absolute
+// paths opened host files as root for a container that raced it).
 type union struct {
 	lower Lower
-	// upper and work are absolute; work is on upper's filesystem and holds
-	// files being made before they are renamed into place.
-	upper, work string
-	readOnly    bool
+	// upperFd and workFd are O_PATH descriptors of the upper directory and
+	// of the work directory, on the same filesystem, which holds files
+	// being made before they are renamed into place.
+	upperFd, workFd int
+	readOnly        bool
 	// passthrough is set when the kernel offers FUSE passthrough.
 	passthrough atomic.Bool
 
@@ -51,25 +59,58 @@ func (u *union) changed() { u.gen.Add(1) }
 const upperInoBit = 1 << 63
 
 func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
-	u := &union{lower: lower, upper: upper, work: work, readOnly: readOnly, inos: map[uint64]uint64{}, gens: map[uint64]uint64{}}
+	u := &union{lower: lower, readOnly: readOnly, inos: map[uint64]uint64{}, gens: map[uint64]uint64{}}
 	u.gen.Store(1)
-	for _, d := range []string{upper, work} {
-		if st, err := os.Stat(d); err != nil {
-			return nil, fmt.Errorf("fuse: %w", err)
-		} else if !st.IsDir() {
-			return nil, fmt.Errorf("fuse: %s is not a directory", d)
-		}
+	var err error
+	if u.upperFd, err = openDir(upper); err != nil {
+		return nil, err
+	}
+	if u.workFd, err = openDir(work); err != nil {
+		unix.Close(u.upperFd)
+		return nil, err
 	}
 	root, ok := lower.Lookup("/")
 	if !ok {
+		u.close()
 		return nil, fmt.Errorf("fuse: lower layers have no root directory")
 	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(upper, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(u.upperFd, &st); err != nil {
+		u.close()
 		return nil, fmt.Errorf("fuse: upper %s: %w", upper, err)
 	}
 	u.inos[st.Ino] = root.Ino
 	return u, nil
+}
+
+// openDir opens directory d, which the caller names (it is not the
+// container's), as an O_PATH descriptor.
+func openDir(d string) (int, error) {
+	fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fuse: %s: %w", d, err)
+	}
+	return fd, nil
+}
+
+// close releases the union's descriptors once its mount is gone.
+func (u *union) close() {
+	unix.Close(u.upperFd)
+	unix.Close(u.workFd)
+}
+
+// at resolves rel, a path of the merged view ("" for the root), in the
+// upper directory; the caller closes it.
+func (u *union) at(rel string) (beneath.At, error) { return beneath.Resolve(u.upperFd, rel) }
+
+// lstat stats rel in the upper directory.
+func (u *union) lstat(rel string, st *unix.Stat_t) error {
+	a, err := u.at(rel)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Lstat(st)
 }
 
 // xattrIno keeps, on an upper file made by a copy-up, the inode number the
@@ -77,9 +118,9 @@ func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
 // its number across remounts.
 const xattrIno = xattrPrefix + "acetate.ino"
 
-// ino returns the inode number the merged view shows for the upper file at
-// up, whose own inode number is upperIno.
-func (u *union) ino(up string, upperIno uint64) uint64 {
+// ino returns the inode number the merged view shows for the upper file
+// a, whose own inode number is upperIno.
+func (u *union) ino(a beneath.At, upperIno uint64) uint64 {
 	u.inoMu.Lock()
 	i, ok := u.inos[upperIno]
 	u.inoMu.Unlock()
@@ -87,7 +128,7 @@ func (u *union) ino(up string, upperIno uint64) uint64 {
 		return i
 	}
 	i = upperIno | upperInoBit
-	if v, ok := getxattr(up, xattrIno); ok && len(v) == 8 {
+	if v, ok := a.Xattr(xattrIno); ok && len(v) == 8 {
 		i = binary.LittleEndian.Uint64([]byte(v))
 	}
 	u.inoMu.Lock()
@@ -110,9 +151,9 @@ func (u *union) newIno(upperIno uint64) uint64 {
 	return i
 }
 
-// keepIno makes the upper file at up, inode upperIno, show as ino, now
-// and after a remount.
-func (u *union) keepIno(up string, upperIno, ino uint64) error {
+// keepIno makes the upper file a, inode upperIno, show as ino, now and
+// after a remount.
+func (u *union) keepIno(a beneath.At, upperIno, ino uint64) error {
 	if ino == upperIno|upperInoBit {
 		return nil
 	}
@@ -121,17 +162,17 @@ func (u *union) keepIno(up string, upperIno, ino uint64) error {
 	u.inoMu.Unlock()
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], ino)
-	if err := unix.Lsetxattr(up, xattrIno, b[:], 0); err != nil {
-		return fmt.Errorf("keep inode number of %s: %w", up, err)
+	if err := a.Setxattr(xattrIno, b[:], 0); err != nil {
+		return fmt.Errorf("keep inode number: %w", err)
 	}
 	return nil
 }
 
 // forgetIno drops the mapping of an upper inode that is being removed for
 // good, so that a new file reusing its number gets a number of its own.
-func (u *union) forgetIno(up string) {
-	var st syscall.Stat_t
-	if syscall.Lstat(up, &st) != nil || (st.Mode&syscall.S_IFMT != syscall.S_IFDIR && st.Nlink > 1) {
+func (u *union) forgetIno(a beneath.At) {
+	var st unix.Stat_t
+	if a.Lstat(&st) != nil || (st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink > 1) {
 		return
 	}
 	u.inoMu.Lock()
@@ -139,9 +180,9 @@ func (u *union) forgetIno(up string) {
 	u.inoMu.Unlock()
 }
 
-// tmpName returns a fresh path in the work directory.
-func (u *union) tmpName() string {
-	return filepath.Join(u.work, "#fuse"+strconv.FormatUint(u.tmpSeq.Add(1), 10))
+// tmpAt returns a fresh name in the work directory.
+func (u *union) tmpAt() beneath.At {
+	return beneath.At{Dir: u.workFd, Name: "#fuse" + strconv.FormatUint(u.tmpSeq.Add(1), 10)}
 }
 
 // stableAttr is the identity go-fuse and the kernel know the node with
@@ -152,10 +193,16 @@ func (u *union) stableAttr(a *fuse.Attr) fs.StableAttr {
 	return fs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino, Gen: u.gens[a.Ino]}
 }
 
-// attrFromStat fills out from the stat of the upper file at up.
-func (u *union) attrFromStat(up string, st *syscall.Stat_t, out *fuse.Attr) {
-	out.FromStat(st)
-	out.Ino = u.ino(up, st.Ino)
+// attrFromStat fills out from the stat of the upper file a.
+func (u *union) attrFromStat(a beneath.At, st *unix.Stat_t, out *fuse.Attr) {
+	fromStat(st, out)
+	out.Ino = u.ino(a, st.Ino)
+}
+
+// fromStat fills out from st: fuse.Attr.FromStat takes the syscall
+// package's Stat_t, which is the same structure as x/sys/unix's.
+func fromStat(st *unix.Stat_t, out *fuse.Attr) {
+	out.FromStat((*syscall.Stat_t)(unsafe.Pointer(st)))
 }
 
 // attrFromEntry fills out from a lower entry.

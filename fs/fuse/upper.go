@@ -1,11 +1,10 @@
 package fuse
 
 import (
-	"errors"
 	"path"
 	"strings"
-	"syscall"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,43 +17,26 @@ const (
 )
 
 // isWhiteout reports whether st is an overlayfs whiteout.
-func isWhiteout(st *syscall.Stat_t) bool {
-	return st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0
+func isWhiteout(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
-// getxattr returns the value of xattr name of the file at p (not following
-// symlinks), and false when it has none.
-func getxattr(p, name string) (string, bool) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(p, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if err != nil {
-			return "", false
-		}
-		return string(buf[:n]), true
-	}
-}
-
-func isOpaque(p string) bool {
-	v, ok := getxattr(p, xattrOpaque)
+func isOpaque(a beneath.At) bool {
+	v, ok := a.Xattr(xattrOpaque)
 	return ok && v == "y"
 }
 
-func isMetacopy(p string) bool {
-	_, ok := getxattr(p, xattrMetacopy)
+func isMetacopy(a beneath.At) bool {
+	_, ok := a.Xattr(xattrMetacopy)
 	return ok
 }
 
-// lowerOfChild returns the lower path that shows through the upper entry at
-// up (a directory or metacopy file named name), given the lower path of its
+// lowerOfChild returns the lower path that shows through the upper entry a
+// (a directory or metacopy file named name), given the lower path of its
 // parent directory ("" when nothing below shows): a redirect, or the same
 // name below the parent's lower directory.
-func lowerOfChild(up, parentLower, name string) string {
-	if r, ok := getxattr(up, xattrRedirect); ok {
+func lowerOfChild(a beneath.At, parentLower, name string) string {
+	if r, ok := a.Xattr(xattrRedirect); ok {
 		if strings.HasPrefix(r, "/") {
 			return r
 		}

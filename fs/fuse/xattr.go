@@ -6,8 +6,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/acetate/acetate/internal/beneath"
 	"github.com/hanwen/go-fuse/v2/fs"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -42,41 +42,21 @@ func ownXattr(stored string) (string, bool) {
 	return stored, true
 }
 
-func listxattr(p string) ([]string, error) {
-	buf := make([]byte, 1024)
-	for {
-		n, err := unix.Llistxattr(p, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, s := range strings.Split(string(buf[:n]), "\x00") {
-			if s != "" {
-				names = append(names, s)
-			}
-		}
-		return names, nil
-	}
-}
-
-// inUpper reports whether the node has an upper file that carries its
-// metadata.
-func (n *node) inUpper() bool {
-	var st syscall.Stat_t
-	return syscall.Lstat(n.upperPath(), &st) == nil
-}
-
 // Getxattr implements fs.NodeGetxattrer.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	// One call where the kernel asks most (security.capability before
 	// writes and chowns): the upper file answers unless it is not there.
-	sz, err := unix.Lgetxattr(n.upperPath(), escapeXattr(attr), dest)
+	a, err := n.upperAt()
+	if err == nil {
+		defer a.Close()
+		var sz int
+		sz, err = a.Getxattr(escapeXattr(attr), dest)
+		if err == nil {
+			return uint32(sz), 0
+		}
+	}
 	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
-		return uint32(sz), fs.ToErrno(err)
+		return 0, fs.ToErrno(err)
 	}
 	e, ok := n.u.lower.Lookup(n.lower)
 	if !ok {
@@ -95,21 +75,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 
 // Listxattr implements fs.NodeListxattrer.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	var names []string
-	if n.inUpper() {
-		stored, err := listxattr(n.upperPath())
-		if err != nil {
-			return 0, fs.ToErrno(err)
-		}
-		for _, s := range stored {
-			if name, ok := ownXattr(s); ok {
-				names = append(names, name)
-			}
-		}
-	} else if e, ok := n.u.lower.Lookup(n.lower); ok {
-		for _, x := range e.Xattrs {
-			names = append(names, x.Name)
-		}
+	names, errno := n.xattrNames()
+	if errno != 0 {
+		return 0, errno
 	}
 	var b []byte
 	for _, name := range names {
@@ -121,17 +89,46 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	return uint32(copy(dest, b)), 0
 }
 
+// xattrNames lists the node's own xattrs: the upper file's, without those
+// of the upper format, or the lower entry's.
+func (n *node) xattrNames() ([]string, syscall.Errno) {
+	a, err := n.upperAt()
+	if err == nil {
+		defer a.Close()
+		var stored []string
+		if stored, err = a.Listxattr(); err == nil {
+			var names []string
+			for _, s := range stored {
+				if name, ok := ownXattr(s); ok {
+					names = append(names, name)
+				}
+			}
+			return names, 0
+		}
+	}
+	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
+		return nil, fs.ToErrno(err)
+	}
+	var names []string
+	if e, ok := n.u.lower.Lookup(n.lower); ok {
+		for _, x := range e.Xattrs {
+			names = append(names, x.Name)
+		}
+	}
+	return names, 0
+}
+
 // Setxattr implements fs.NodeSetxattrer: the file is copied up first.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return n.changeXattr(func(p string) error { return unix.Lsetxattr(p, escapeXattr(attr), data, int(flags)) })
+	return n.changeXattr(func(a beneath.At) error { return a.Setxattr(escapeXattr(attr), data, int(flags)) })
 }
 
 // Removexattr implements fs.NodeRemovexattrer: the file is copied up first.
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return n.changeXattr(func(p string) error { return unix.Lremovexattr(p, escapeXattr(attr)) })
+	return n.changeXattr(func(a beneath.At) error { return a.Removexattr(escapeXattr(attr)) })
 }
 
-func (n *node) changeXattr(change func(p string) error) syscall.Errno {
+func (n *node) changeXattr(change func(a beneath.At) error) syscall.Errno {
 	if n.u.readOnly {
 		return syscall.EROFS
 	}
@@ -140,5 +137,10 @@ func (n *node) changeXattr(change func(p string) error) syscall.Errno {
 	if err := n.copyUp(true); err != nil {
 		return fs.ToErrno(err)
 	}
-	return fs.ToErrno(change(n.upperPath()))
+	a, err := n.upperAt()
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer a.Close()
+	return fs.ToErrno(change(a))
 }
