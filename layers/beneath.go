@@ -40,7 +40,7 @@ func EntryBeneath(a beneath.At, rel string) (Entry, unix.Stat_t, error) {
 	case unix.S_IFSOCK:
 		e.Type = TypeSocket
 	default:
-		err = fmt.Errorf("%s: unsupported file type %#o", rel, st.Mode&unix.S_IFMT)
+		err = fmt.Errorf("unsupported file type %#o", st.Mode&unix.S_IFMT)
 	}
 	if err == nil {
 		e.Xattrs, err = XattrsBeneath(a)

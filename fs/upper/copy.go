@@ -58,7 +58,7 @@ type copier struct {
 func (c *copier) dir(from, to *os.File, rel string) error {
 	names, err := from.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
+		return fmt.Errorf("%q: %w", rel, err)
 	}
 	for _, name := range names {
 		src := beneath.At{Dir: int(from.Fd()), Name: name}
@@ -73,7 +73,7 @@ func (c *copier) dir(from, to *os.File, rel string) error {
 func (c *copier) entry(src, dst beneath.At, rel string) error {
 	var st unix.Stat_t
 	if err := src.Lstat(&st); err != nil {
-		return err
+		return fmt.Errorf("%q: %w", rel, err)
 	}
 	key := [2]uint64{st.Dev, st.Ino}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1 {
@@ -82,28 +82,31 @@ func (c *copier) entry(src, dst beneath.At, rel string) error {
 		}
 		c.links[key] = rel
 	}
-	if err := c.make(src, dst, rel, &st); err != nil {
-		return err
-	}
-	return c.meta(src, dst, &st)
-}
-
-// make makes dst a copy of src, which st describes, without its metadata.
-func (c *copier) make(src, dst beneath.At, rel string, st *unix.Stat_t) error {
+	var err error
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		return c.subdir(src, dst, rel, st)
-	case unix.S_IFREG:
-		return copyFile(src, dst, rel, st)
-	case unix.S_IFLNK:
-		target, err := src.Readlink()
-		if err != nil {
+		if err := c.subdir(src, dst, rel, &st); err != nil {
 			return err
 		}
-		return dst.Symlink(target)
+	case unix.S_IFREG:
+		if err := copyFile(src, dst, rel, &st); err != nil {
+			return err
+		}
+	case unix.S_IFLNK:
+		var target string
+		if target, err = src.Readlink(); err == nil {
+			err = dst.Symlink(target)
+		}
 	default: // whiteouts and other nodes, fifos, sockets
-		return dst.Mknod(st.Mode, int(st.Rdev))
+		err = dst.Mknod(st.Mode, int(st.Rdev))
 	}
+	if err == nil {
+		err = c.meta(src, dst, &st)
+	}
+	if err != nil {
+		return fmt.Errorf("%q: %w", rel, err)
+	}
+	return nil
 }
 
 // subdir makes dst and copies the directory src into it.
@@ -114,11 +117,11 @@ func (c *copier) subdir(src, dst beneath.At, rel string, st *unix.Stat_t) error 
 	}
 	defer from.Close()
 	if err := dst.Mkdir(0o700); err != nil {
-		return err
+		return fmt.Errorf("%q: %w", rel, err)
 	}
 	to, err := dst.Open(unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w", rel, err)
 	}
 	defer to.Close()
 	return c.dir(from, to, rel)
@@ -157,15 +160,14 @@ func copyFile(src, dst beneath.At, rel string, st *unix.Stat_t) error {
 		return replaced(rel)
 	}
 	out, err := dst.Open(unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
-	if err != nil {
-		return err
+	if err == nil {
+		err = copyData(out, in, now.Size)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
 	}
-	err = copyData(out, in, now.Size)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
+		return fmt.Errorf("%q: %w", rel, err)
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ type reader struct {
 func (r *reader) walk(d *os.File, rel, lower string, whole bool) error {
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("upper dir %s: %w", rel, err)
+		return fmt.Errorf("upper dir %q: %w", rel, err)
 	}
 	slices.Sort(names)
 	for _, name := range names {
@@ -135,7 +135,7 @@ func (r *reader) walk(d *os.File, rel, lower string, whole bool) error {
 func (r *reader) child(at beneath.At, rel, parentLower, lower string, whole bool) error {
 	e, st, err := layers.EntryBeneath(at, rel)
 	if err != nil {
-		return fmt.Errorf("upper dir: %w", err)
+		return fmt.Errorf("upper dir: %q: %w", rel, err)
 	}
 	var ovl map[string]string
 	e.Xattrs, ovl = overlayXattrs(e.Xattrs)
@@ -177,12 +177,12 @@ func (r *reader) child(at beneath.At, rel, parentLower, lower string, whole bool
 func openSame(at beneath.At, rel string, st *unix.Stat_t, flags int) (*os.File, error) {
 	f, err := at.Open(flags|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("upper dir: %s: %w", rel, err)
+		return nil, fmt.Errorf("upper dir: %q: %w", rel, err)
 	}
 	var now unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("upper dir: %s: %w", rel, err)
+		return nil, fmt.Errorf("upper dir: %q: %w", rel, err)
 	}
 	if !sameInode(&now, st) {
 		f.Close()
@@ -199,7 +199,7 @@ func sameInode(a, b *unix.Stat_t) bool {
 // replaced is the error for an entry that the container replaced while it
 // was read.
 func replaced(rel string) error {
-	return fmt.Errorf("upper dir: %s was replaced while it was read (is the container running?)", rel)
+	return fmt.Errorf("upper dir: %q was replaced while it was read (is the container running?)", rel)
 }
 
 // fileData fills in where a regular file's data is: below for a metacopy
@@ -209,7 +209,7 @@ func (r *reader) fileData(at beneath.At, e *layers.Entry, st *unix.Stat_t, lower
 	if _, meta := ovl[XattrMetacopy]; meta {
 		i, ok := r.index[lower]
 		if lower == "" || !ok || r.base[i].Type != layers.TypeReg {
-			return fmt.Errorf("upper dir: metacopy file %s has no data below (looked at %q)", e.Path, lower)
+			return fmt.Errorf("upper dir: metacopy file %q has no data below (looked at %q)", e.Path, lower)
 		}
 		e.Digest, e.Size = r.base[i].Digest, r.base[i].Size
 		r.metacopies[e.Path] = lower
@@ -227,7 +227,7 @@ func (r *reader) fileData(at beneath.At, e *layers.Entry, st *unix.Stat_t, lower
 		}
 		defer f.Close()
 		if err := r.stage(e, f); err != nil {
-			return fmt.Errorf("upper dir: %s: %w", e.Path, err)
+			return fmt.Errorf("upper dir: %q: %w", e.Path, err)
 		}
 	}
 	if st.Nlink > 1 {

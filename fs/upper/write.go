@@ -47,11 +47,11 @@ func Materialize(s *layers.Store, dir, rel string, e *layers.Entry) error {
 	defer d.Close()
 	at, err := beneath.ResolveDeep(int(d.Fd()), rel)
 	if err != nil {
-		return fmt.Errorf("materialize %s: %w", rel, err)
+		return fmt.Errorf("materialize %q: %w", rel, err)
 	}
 	defer at.Close()
 	if err := materialize(s, at, rel, e); err != nil {
-		return fmt.Errorf("materialize %s: %w", rel, err)
+		return fmt.Errorf("materialize %q: %w", rel, err)
 	}
 	return nil
 }
