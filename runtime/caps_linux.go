@@ -9,29 +9,39 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// capability is one capability: its bit and its name, as seccomp profiles
+// name it in their conditions.
+type capability struct {
+	bit  int
+	name string
+}
+
 // defaultCapabilities is the capability set a container's command keeps:
-// Docker's default set without CAP_MKNOD. Without CAP_MKNOD no device node
-// can be created inside the container, on cgroup v1 and v2 alike, so no
-// devices cgroup or BPF device program is needed.
-var defaultCapabilities = []int{
-	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
-	unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP,
-	unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT,
-	unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+// Docker's default set without CAP_MKNOD, so no device node can be created
+// inside the container.
+var defaultCapabilities = []capability{
+	{unix.CAP_CHOWN, "CAP_CHOWN"}, {unix.CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
+	{unix.CAP_FSETID, "CAP_FSETID"}, {unix.CAP_FOWNER, "CAP_FOWNER"},
+	{unix.CAP_NET_RAW, "CAP_NET_RAW"}, {unix.CAP_SETGID, "CAP_SETGID"},
+	{unix.CAP_SETUID, "CAP_SETUID"}, {unix.CAP_SETFCAP, "CAP_SETFCAP"},
+	{unix.CAP_SETPCAP, "CAP_SETPCAP"}, {unix.CAP_NET_BIND_SERVICE, "CAP_NET_BIND_SERVICE"},
+	{unix.CAP_SYS_CHROOT, "CAP_SYS_CHROOT"}, {unix.CAP_KILL, "CAP_KILL"},
+	{unix.CAP_AUDIT_WRITE, "CAP_AUDIT_WRITE"},
 }
 
 // capMask returns caps as a 64-bit mask.
-func capMask(caps []int) uint64 {
+func capMask(caps []capability) uint64 {
 	var m uint64
 	for _, c := range caps {
-		m |= 1 << uint(c)
+		m |= 1 << uint(c.bit)
 	}
 	return m
 }
 
 // restrictProcess drops every capability outside keep from the bounding,
 // effective and permitted sets, empties the inheritable and ambient sets, and
-// sets no_new_privs, for the command that the calling thread forks next.
+// sets no_new_privs when noNewPrivs is set, for the command that the calling
+// thread forks next.
 //
 // These are attributes of a thread, and the calling thread must be locked
 // and be the one that forks the command, which inherits them. The helper's
@@ -41,7 +51,7 @@ func capMask(caps []int) uint64 {
 // its init, the helper is made non-dumpable, so that nothing in the
 // container can ptrace any of its threads or open its /proc/<pid>/{mem,fd,
 // root,environ} (that needs CAP_SYS_PTRACE, which the container lacks).
-func restrictProcess(keep []int) error {
+func restrictProcess(keep []capability, noNewPrivs bool) error {
 	mask := capMask(keep)
 	for c := 0; c <= 63; c++ {
 		if mask&(1<<uint(c)) != 0 {
@@ -72,6 +82,9 @@ func restrictProcess(keep []int) error {
 	}
 	if err := rawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
 		return fmt.Errorf("failed to set capabilities: %w", err)
+	}
+	if !noNewPrivs {
+		return nil
 	}
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
 		return fmt.Errorf("failed to set no_new_privs: %w", err)

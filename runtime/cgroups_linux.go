@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupRoot is where cgroup hierarchies are mounted on the host. (A
@@ -17,8 +19,9 @@ import (
 var cgroupRoot = "/sys/fs/cgroup"
 
 // cgroupV1Controllers are the v1 controllers a container gets a cgroup in:
-// the three that carry limits, and cpuacct for CPU usage.
-var cgroupV1Controllers = []string{"memory", "pids", "cpu", "cpuacct"}
+// the three that carry limits, cpuacct for CPU usage, and devices for the
+// devices a container may open (see allowedDevices).
+var cgroupV1Controllers = []string{"memory", "pids", "cpu", "cpuacct", "devices"}
 
 // cgroupPeriodUS is the CFS period used for CPU limits, as Docker uses.
 const cgroupPeriodUS = 100000
@@ -82,6 +85,9 @@ func (cg *cgroup) createV1(hier map[string]string, name string, lim Limits) erro
 		if !ok {
 			continue
 		}
+		if c == "devices" {
+			prepareDevicesParentV1(base, name)
+		}
 		dir := filepath.Join(base, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -105,12 +111,11 @@ func (cg *cgroup) createV1(hier map[string]string, name string, lim Limits) erro
 			}
 		}
 	}
-	if lim.Pids > 0 {
-		dir, ok := cg.dirs["pids"]
-		if !ok {
-			return errors.New("pids limit set but no pids controller")
-		}
-		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+	if err := cg.limitPidsV1(lim); err != nil {
+		return err
+	}
+	if dir, ok := cg.dirs["devices"]; ok {
+		if err := limitDevicesV1(dir); err != nil {
 			return err
 		}
 	}
@@ -127,6 +132,20 @@ func (cg *cgroup) createV1(hier map[string]string, name string, lim Limits) erro
 		}
 	}
 	return nil
+}
+
+// limitPidsV1 writes the pids limit; the default one only where the pids
+// controller is mounted.
+func (cg *cgroup) limitPidsV1(lim Limits) error {
+	pids := lim.pidsMax()
+	dir, ok := cg.dirs["pids"]
+	switch {
+	case pids == 0 || (!ok && lim.Pids == 0):
+		return nil
+	case !ok:
+		return errors.New("pids limit set but no pids controller")
+	}
+	return writeCgroupFile(dir, "pids.max", strconv.FormatInt(pids, 10))
 }
 
 func cpuQuota(cpus float64) int64 {
@@ -162,7 +181,7 @@ func (cg *cgroup) createV2(root, name string, lim Limits) error {
 		}
 	}
 	dir := parent
-	for _, c := range []string{"memory", "pids", "cpu", "cpuacct"} {
+	for _, c := range cgroupV1Controllers {
 		cg.dirs[c] = dir
 	}
 	if lim.Memory > 0 {
@@ -175,8 +194,8 @@ func (cg *cgroup) createV2(root, name string, lim Limits) error {
 			}
 		}
 	}
-	if lim.Pids > 0 {
-		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
+	if pids := lim.pidsMax(); pids > 0 && (lim.Pids > 0 || containsField(string(avail), "pids")) {
+		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(pids, 10)); err != nil {
 			return err
 		}
 	}
@@ -185,6 +204,10 @@ func (cg *cgroup) createV2(root, name string, lim Limits) error {
 		if err := writeCgroupFile(dir, "cpu.max", v); err != nil {
 			return err
 		}
+	}
+	var sfs unix.Statfs_t
+	if unix.Statfs(dir, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
+		return limitDevicesV2(dir) // (a plain directory standing for one in tests gets none)
 	}
 	return nil
 }
@@ -221,15 +244,16 @@ func (cg *cgroup) join(pid int) error {
 	return nil
 }
 
-// remove deletes the cgroup directories, retrying for up to wait while the
-// kernel finishes tearing down exiting processes.
+// remove deletes the cgroup directories and every cgroup made below them,
+// retrying for up to wait while the kernel finishes tearing down exiting
+// processes.
 func (cg *cgroup) remove(wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	delay := time.Millisecond
 	var last error
 	for _, d := range cg.uniqueDirs() {
 		for {
-			err := os.Remove(d)
+			err := removeCgroupTree(d)
 			if err == nil || errors.Is(err, os.ErrNotExist) {
 				last = nil
 				break
@@ -246,6 +270,29 @@ func (cg *cgroup) remove(wait time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// removeCgroupTree removes the cgroup dir, and when that fails, the cgroups
+// below it first, deepest first: a container whose processes could make
+// sub-cgroups leaves none behind. (A cgroup directory holds only interface
+// files and cgroups; there are no symbolic links to follow.)
+func removeCgroupTree(dir string) error {
+	err := os.Remove(dir)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	entries, rerr := os.ReadDir(dir)
+	if rerr != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.Remove(dir)
 }
 
 // cpuUsage returns the CPU time used by the cgroup's processes so far.

@@ -26,6 +26,10 @@ type commandProcess struct {
 	// newCgroupNS gives the command a new cgroup namespace, after the
 	// join.
 	newCgroupNS bool
+	// filter is the compiled seccomp filter, empty for none.
+	filter []byte
+	// noNewPrivs sets no_new_privs on the command.
+	noNewPrivs bool
 }
 
 // run starts the command, tells the parent on sock that setup is done, then
@@ -74,7 +78,7 @@ func (p *commandProcess) run(sock *os.File) int {
 			fatalf(sock, "failed to create cgroup namespace: %v", err)
 		}
 	}
-	if err := restrictProcess(defaultCapabilities); err != nil {
+	if err := p.confine(); err != nil {
 		fatalf(sock, "%v", err)
 	}
 	// Descriptors the helper inherited without close-on-exec (from its
@@ -114,6 +118,36 @@ func (p *commandProcess) run(sock *os.File) int {
 	}
 	go p.signals.forward(pid)
 	return reap(pid)
+}
+
+// confine gives the calling thread, for the command it forks, a session
+// keyring of its own, the seccomp filter, and the container's capabilities
+// (and no_new_privs). The filter goes first, while the thread still has
+// CAP_SYS_ADMIN, which loading one without no_new_privs needs.
+func (p *commandProcess) confine() error {
+	if err := joinNewSessionKeyring(); err != nil {
+		return err
+	}
+	if err := loadSeccomp(filterFromBytes(p.filter)); err != nil {
+		return err
+	}
+	return restrictProcess(defaultCapabilities, p.noNewPrivs)
+}
+
+// joinNewSessionKeyring gives the calling thread a new, empty, anonymous
+// session keyring, as runc does: the caller's session keyring (an
+// operator's Kerberos or ecryptfs keys, found by key id) is not possessed
+// in the container, so the keys in it cannot be read there. The user
+// keyring of uid 0 (@u) is not namespaced: the seccomp filter, which
+// refuses keyctl, add_key and request_key, is what keeps it out of reach.
+// An anonymous keyring, unlike a named one, is never found and joined by
+// another container.
+func joinNewSessionKeyring() error {
+	_, _, errno := syscall.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	if errno != 0 && errno != unix.ENOSYS {
+		return fmt.Errorf("failed to join a new session keyring: %w", errno)
+	}
+	return nil
 }
 
 // reap waits for every child, orphans adopted by an init included, until

@@ -38,6 +38,8 @@ type execConfig struct {
 	User     uint32   `json:"user"`
 	Group    uint32   `json:"group"`
 	Terminal bool     `json:"terminal"`
+	// NoNewPrivileges is the container's [Spec.NoNewPrivileges].
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
 
 // execNamespaces are joined in this order; the mount namespace comes last, as
@@ -69,7 +71,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	cfg := &execConfig{
 		Pid: st.Pid, Args: args, Env: mergeEnv(st.Spec.commandEnv(), opts.Env),
 		Workdir: st.Spec.Workdir, User: st.Spec.User, Group: st.Spec.Group,
-		Terminal: opts.Terminal,
+		Terminal: opts.Terminal, NoNewPrivileges: st.Spec.NoNewPrivileges,
 	}
 	if opts.Workdir != "" {
 		cfg.Workdir = opts.Workdir
@@ -86,15 +88,22 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 			return -1, fmt.Errorf("failed to find the cgroups of container init %d: %w", st.Pid, err)
 		}
 	}
+	filter, err := seccompFilter(st.Spec.Seccomp)
+	if err != nil {
+		return -1, err
+	}
 	cmd := newHelperCmd("acetate-exec", execArg)
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 	if !opts.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, discardToNil(opts.Stdout), discardToNil(opts.Stderr)
+		if err := relayStreams(cmd, opts.Stdin, opts.Stdout, opts.Stderr); err != nil {
+			return -1, err
+		}
 	}
 	// The command's pid, in the ready report, is needed to kill it on
 	// cancel: wait for it.
-	p, err := startHelper(cmd, message{Exec: cfg}, cg, true, opts.Terminal, opts.Stdin, opts.Stdout)
+	msg := message{Exec: cfg, Filter: filterBytes(filter)}
+	p, err := startHelper(cmd, msg, cg, true, opts.Terminal, opts.Stdin, opts.Stdout)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", dir, err)
 	}
@@ -142,6 +151,7 @@ func execMain() {
 		args: cfg.Args, env: cfg.Env, dir: cfg.Workdir,
 		uid: cfg.User, gid: cfg.Group, terminal: cfg.Terminal,
 		signals: fwd, awaitJoin: m.AwaitJoin, awaited: m.Awaited,
+		filter: m.Filter, noNewPrivs: cfg.NoNewPrivileges,
 	}
 	os.Exit(p.run(sock))
 }

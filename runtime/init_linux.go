@@ -40,6 +40,7 @@ func initMain() {
 		args: spec.Args, env: spec.commandEnv(), dir: spec.Workdir,
 		uid: spec.User, gid: spec.Group, terminal: spec.Terminal,
 		signals: fwd, awaitJoin: m.AwaitJoin, awaited: m.Awaited,
+		filter: m.Filter, noNewPrivs: spec.NoNewPrivileges,
 		// The cgroup namespace is made once the parent has moved us
 		// into the container's cgroups, so that they are its root.
 		newCgroupNS: spec.CgroupName != "",

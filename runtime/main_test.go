@@ -167,6 +167,10 @@ func probeMain(args []string) int {
 		}
 		fmt.Println(len(tasks), "threads of init protected")
 		return 0
+	case "keys":
+		return probeKeys(args[1:])
+	case "umask":
+		return probeUmask(args[1:])
 	case "setns":
 		// Creating namespaces needs CAP_SYS_ADMIN, which is dropped.
 		err := unix.Unshare(unix.CLONE_NEWNS)

@@ -90,6 +90,9 @@ func setupRootfs(rootfs string, readonly bool) error {
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("failed to bind-mount root %s: %w", rootfs, err)
 	}
+	if err := remountRoot(rootfs, 0); err != nil {
+		return err
+	}
 	if err := pivotRoot(rootfs); err != nil {
 		return err
 	}
@@ -109,9 +112,20 @@ func setupRootfs(rootfs string, readonly bool) error {
 		}
 	}
 	if readonly {
-		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("failed to remount root read-only: %w", err)
-		}
+		return remountRoot("/", unix.MS_RDONLY)
+	}
+	return nil
+}
+
+// remountRoot sets the flags of the container's bind mount of its root:
+// nodev, so that no device node in the template or the upper directory
+// opens (the container's /dev is the tmpfs made here), and set-uid honoured
+// whatever the host's mount of the root says (see "Set-uid binaries" in the
+// package doc). This mount is the container's alone: the host's keeps its
+// own flags.
+func remountRoot(path string, extra uintptr) error {
+	if err := unix.Mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NODEV|extra, ""); err != nil {
+		return fmt.Errorf("failed to remount root %s nodev: %w", path, err)
 	}
 	return nil
 }

@@ -75,6 +75,9 @@ type message struct {
 	Spec *Spec `json:"spec,omitempty"`
 	// Exec is sent by the parent to an exec helper.
 	Exec *execConfig `json:"exec,omitempty"`
+	// Filter is the compiled seccomp filter (see seccompFilter) for the
+	// command of an init or exec helper, as raw sock_filter structs.
+	Filter []byte `json:"filter,omitempty"`
 	// PTY says the datagram carries the pty master as SCM_RIGHTS.
 	PTY bool `json:"pty,omitempty"`
 	// AwaitJoin tells the helper that its parent moves it into the

@@ -125,6 +125,10 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 	if spec.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
 	}
+	filter, err := seccompFilter(spec.Seccomp)
+	if err != nil {
+		return nil, err
+	}
 	cmd := newHelperCmd("acetate-init", initArg)
 	cmd.SysProcAttr.Cloneflags = flags
 	// A session of its own: the caller's terminal signals reach the
@@ -132,15 +136,57 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 	cmd.SysProcAttr.Setsid = true
 	cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 	if !spec.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, discardToNil(spec.Stdout), discardToNil(spec.Stderr)
-		cmd.WaitDelay = time.Second
+		if err := relayStreams(cmd, spec.Stdin, spec.Stdout, spec.Stderr); err != nil {
+			return nil, err
+		}
 	}
-	return startHelper(cmd, message{Spec: spec}, cg, waitReady || spec.Terminal, spec.Terminal, spec.Stdin, spec.Stdout)
+	msg := message{Spec: spec, Filter: filterBytes(filter)}
+	return startHelper(cmd, msg, cg, waitReady || spec.Terminal, spec.Terminal, spec.Stdin, spec.Stdout)
 }
 
-// discardToNil maps io.Discard to nil, which exec.Cmd turns into /dev/null
-// instead of a pipe and a goroutine copying it.
-func discardToNil(w io.Writer) io.Writer {
+// relayStreams gives the helper cmd standard streams that this process
+// relays to and from stdin, stdout and stderr: pipes, never the caller's own
+// descriptors. A descriptor in the container can be reopened through
+// /proc/self/fd/N, which opens the file it names anew, for writing too: the
+// caller's stdout file (a log that "run ... >>ops.log" appends to) could be
+// read and truncated from inside, its stdin file rewritten.
+//
+// Stdin is copied by a goroutine that ends at its end of file or at the
+// first write after the container closed the pipe: a read in progress when
+// the container ends is not interrupted, and its data is dropped. Nil
+// streams and io.Discard are /dev/null. Stdout and stderr are drained
+// until every process holding them has exited, for at most a second after
+// the helper exits.
+func relayStreams(cmd *exec.Cmd, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd.Stdout, cmd.Stderr = relayed(stdout), relayed(stderr)
+	cmd.WaitDelay = time.Second
+	if stdin == nil {
+		return nil
+	}
+	// exec.Cmd would copy stdin itself, and wait for the copy to end: on
+	// a terminal, until the next keystroke.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("failed to make stdin pipe: %w", err)
+	}
+	cmd.Stdin = pr // closed once cmd has started: see startHelper
+	go func() {
+		io.Copy(pw, stdin)
+		pw.Close()
+	}()
+	return nil
+}
+
+// relayed returns w as exec.Cmd must see it to give the helper a pipe and
+// copy from it: a writer that is not an *os.File. io.Discard becomes nil,
+// which exec.Cmd turns into /dev/null.
+func relayed(w io.Writer) io.Writer {
+	switch w.(type) {
+	case nil:
+		return nil
+	case *os.File:
+		return struct{ io.Writer }{w}
+	}
 	if w == io.Discard {
 		return nil
 	}
@@ -175,6 +221,9 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 	cmd.ExtraFiles = []*os.File{childSock}
 	err = cmd.Start()
 	childSock.Close()
+	if f, ok := cmd.Stdin.(*os.File); ok {
+		f.Close() // the helper's end of relayStreams' stdin pipe
+	}
 	if err != nil {
 		parentSock.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", cmd.Args[0], err)

@@ -129,8 +129,12 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("%s = %s, want %s", k, got[k], want)
 		}
 	}
-	if got["CapAmb"] != "0000000000000000" || got["CapInh"] != "0000000000000000" || got["NoNewPrivs"] != "1" {
+	if got["CapAmb"] != "0000000000000000" || got["CapInh"] != "0000000000000000" || got["NoNewPrivs"] != "0" {
 		t.Errorf("ambient %s, inheritable %s, no_new_privs %s", got["CapAmb"], got["CapInh"], got["NoNewPrivs"])
+	}
+	r = sh(t, "grep NoNewPrivs /proc/self/status", func(s *Spec) { s.NoNewPrivileges = true })
+	if r.stdout != "NoNewPrivs:\t1\n" {
+		t.Errorf("with NoNewPrivileges: %q", r.stdout)
 	}
 	// A non-root user keeps no capability.
 	r = sh(t, "grep -E '^CapEff' /proc/self/status; id -u; id -g; id -G", func(s *Spec) { s.User, s.Group = 1000, 1000 })

@@ -45,6 +45,15 @@ type Spec struct {
 	Network string `json:"network,omitempty"`
 	// ReadOnly mounts the root read-only.
 	ReadOnly bool `json:"readOnly,omitempty"`
+	// Seccomp is the system call filter of every process in the
+	// container: "" for the default (Docker's default profile),
+	// [SeccompUnconfined] for none, else the path of a profile in Docker's
+	// JSON format, read at each start and exec.
+	Seccomp string `json:"seccomp,omitempty"`
+	// NoNewPrivileges sets no_new_privs on the command, so that set-uid
+	// and file-capability binaries gain nothing from execve. Off by
+	// default: see "Set-uid binaries" in the package doc.
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 	// Limits are the resource limits; they need CgroupName.
 	Limits Limits `json:"limits"`
 	// Terminal runs the command on a new pseudo-terminal, relayed to Stdin
@@ -67,12 +76,20 @@ type Spec struct {
 	StateDir string `json:"stateDir,omitempty"`
 }
 
-// Limits are a container's resource limits. A zero field means unlimited.
+// DefaultPids is the limit on processes and threads of a container that
+// has cgroups and no Limits.Pids, as systemd's DefaultTasksMax bounds every
+// service: a fork bomb in a container stops there, not at the host's limit.
+const DefaultPids = 4096
+
+// Limits are a container's resource limits. A zero field means unlimited,
+// except Pids.
 type Limits struct {
 	// Memory is the memory limit in bytes (swap included, where the
 	// kernel accounts swap). See [ParseMemory].
 	Memory int64 `json:"memory,omitempty"`
-	// Pids is the maximum number of processes and threads.
+	// Pids is the maximum number of processes and threads: 0 means
+	// [DefaultPids], a negative number no limit. It needs a cgroup: a
+	// container without CgroupName has no limit at all.
 	Pids int64 `json:"pids,omitempty"`
 	// CPUs is the CPU bandwidth in CPUs, e.g. 0.5. See [ParseCPUs].
 	CPUs float64 `json:"cpus,omitempty"`
@@ -80,6 +97,17 @@ type Limits struct {
 
 // IsZero reports whether no limit is set.
 func (l Limits) IsZero() bool { return l == Limits{} }
+
+// pidsMax returns the pids limit to write, or 0 for none.
+func (l Limits) pidsMax() int64 {
+	switch {
+	case l.Pids == 0:
+		return DefaultPids
+	case l.Pids < 0:
+		return 0
+	}
+	return l.Pids
+}
 
 // ErrInvalidSpec is wrapped by every error that rejects a Spec.
 var ErrInvalidSpec = errors.New("invalid container spec")
@@ -102,7 +130,7 @@ func (s *Spec) validate() error {
 	if s.Workdir != "" && !filepath.IsAbs(s.Workdir) {
 		return bad("workdir %q is not an absolute path", s.Workdir)
 	}
-	if s.Limits.Memory < 0 || s.Limits.Pids < 0 || s.Limits.CPUs < 0 {
+	if s.Limits.Memory < 0 || s.Limits.CPUs < 0 {
 		return bad("negative limit %+v", s.Limits)
 	}
 	if !s.Limits.IsZero() && s.CgroupName == "" {
