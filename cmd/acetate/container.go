@@ -1,23 +1,44 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/runtime"
 	"github.com/acetate/acetate/runtime/launch"
 	"github.com/spf13/cobra"
 )
 
-// containers opens the container manager of the store.
+// containers opens the container manager of the store, which asks the
+// launcher's state whether a container runs.
 func (a *app) containers() (*container.Manager, error) {
 	st, err := a.store()
 	if err != nil {
 		return nil, err
 	}
-	return container.Open(st)
+	m, err := container.Open(st)
+	if err != nil {
+		return nil, err
+	}
+	m.SetRunning(func(name string) (int, error) {
+		rs, err := runtime.LoadState(m.RunDir(name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // it never ran
+			return 0, nil
+		case err != nil:
+			return 0, err
+		case rs.Running:
+			return rs.Pid, nil
+		}
+		return 0, nil
+	})
+	return m, nil
 }
 
 // containerName checks a container name given on the command line.
@@ -174,7 +195,10 @@ func newDiffCmd(a *app) *cobra.Command {
 		Long: `Diff lists the paths in which the container differs from its template, as
 docker diff does: A added, C changed, D deleted (a deleted directory is
 listed once), with the size of the file in the container (in the template
-for a deletion).`,
+for a deletion). A name holding a newline, a tab, a control character, a
+double quote, a backslash or bytes that are not UTF-8 is printed quoted and
+escaped as a Go string ("a\nb"), so one line is always one entry; --format
+json gives names as they are.`,
 		Example: `  acetate diff web1
   acetate diff web1 --format json | jq -r '.[] | select(.kind=="A") | .path'`,
 		Args: exactArgs(1),
@@ -187,7 +211,7 @@ for a deletion).`,
 				return a.render(ch, table{})
 			}
 			for _, x := range ch {
-				fmt.Fprintf(a.stdout, "%s %s\t%s\n", x.Kind, x.Path, humanBytes(x.Size))
+				fmt.Fprintf(a.stdout, "%s %s\t%s\n", x.Kind, quoteName(x.Path), humanBytes(x.Size))
 			}
 			return nil
 		}),
@@ -258,7 +282,7 @@ files changed on both sides: the container's version is kept for those.`,
 			fmt.Fprintf(a.stdout, "%s: %s -> %s, %d file(s) changed on both sides (kept the container's)\n",
 				name, r.From, r.To, len(r.Conflicts))
 			for _, p := range r.Conflicts {
-				fmt.Fprintln(a.stdout, "both changed:", p)
+				fmt.Fprintln(a.stdout, "both changed:", quoteName(p))
 			}
 			return nil
 		}),
@@ -282,7 +306,7 @@ first. The template's layers stay until gc.`,
 			if err != nil {
 				return err
 			}
-			if st.State == launch.StateRunning {
+			if st.State == launch.StateRunning || st.State == launch.StateBroken {
 				if !force {
 					return fmt.Errorf("%s is running (pid %d): stop it first, or use --force", name, st.Pid)
 				}
@@ -295,4 +319,18 @@ first. The template's layers stay until gc.`,
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "unmount a mounted container first")
 	return cmd
+}
+
+// quoteName returns a path from a container as it can be printed on one
+// line: as it is, or quoted and escaped as a Go string (as ls
+// --quoting-style=c does) when it holds anything %q escapes. The attack it
+// stops: a container names a file "x\nD /etc/passwd" and the operator
+// reads a deletion that is not there (or a terminal escape sequence runs).
+// A name printed bare never holds a double quote, so a quoted one is
+// never ambiguous.
+func quoteName(p string) string {
+	if q := strconv.Quote(p); q[1:len(q)-1] != p {
+		return q
+	}
+	return p
 }

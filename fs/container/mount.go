@@ -114,17 +114,9 @@ func (m *Manager) clearStale(c *Container) error {
 	if c.Mount == nil {
 		return nil
 	}
-	mounted, err := overlay.Mounted(c.Mount.Target)
-	if err != nil {
+	alive, err := MountAlive(c)
+	if err != nil || alive {
 		return err
-	}
-	if mounted {
-		// statfs always reaches a FUSE server, where a stat of the root
-		// may be answered from the kernel's cache.
-		var st unix.Statfs_t
-		if err := unix.Statfs(c.Mount.Target, &st); err == nil {
-			return nil // live
-		}
 	}
 	return m.unmount(c, true)
 }

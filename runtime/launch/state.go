@@ -18,6 +18,9 @@ const (
 	StateCreated = "created"
 	StateRunning = "running"
 	StateExited  = "exited"
+	// StateBroken is a container whose processes run but whose root's
+	// mount is gone (its FUSE server died): stop it and run it again.
+	StateBroken = "broken"
 )
 
 // Status is what ps shows of a container.
@@ -83,6 +86,9 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 	switch {
 	case rs.Running:
 		s.State, s.Pid = StateRunning, rs.Pid
+		if alive, err := container.MountAlive(c); err == nil && !alive {
+			s.State = StateBroken
+		}
 		if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
 			t := fi.ModTime()
 			s.Started = &t
