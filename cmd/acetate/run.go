@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ func (a *app) launcher() (*launch.Launcher, *container.Manager, error) {
 // runFlags are the flags run and start share.
 type runFlags struct {
 	from, hostname, workdir, user, net, memory, cpus, driver string
-	env                                                      []string
+	env, securityOpts                                        []string
 	pids                                                     int64
 	readOnly, tty, interactive                               bool
 }
@@ -51,9 +52,10 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl.StringVarP(&f.user, "user", "u", "", "user[:group], as numbers or names from the container's /etc/passwd")
 	fl.StringVar(&f.net, "net", runtime.NetworkNone, "network: none (own namespace, loopback up) or host")
 	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g")
-	fl.Int64Var(&f.pids, "pids", 0, "maximum number of processes")
+	fl.Int64Var(&f.pids, "pids", 0, fmt.Sprintf("maximum number of processes and threads (default %d; -1: no limit)", runtime.DefaultPids))
 	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root read-only")
+	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=unconfined (no system call filter), seccomp=PROFILE.json\n(a Docker-format profile instead of Docker's default one), or\nno-new-privileges (set-uid binaries gain nothing); repeatable")
 	fl.StringVar(&f.driver, "driver", "", "mount driver when not mounted: "+strings.Join(container.DriverNames(), " or "))
 	if foreground {
 		fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
@@ -83,14 +85,43 @@ func (f *runFlags) options(a *app, args []string) (launch.Options, error) {
 			return o, usageError{fmt.Errorf("--cpus: %w", err)}
 		}
 	}
-	if f.pids < 0 {
-		return o, usageError{fmt.Errorf("--pids %d: must be positive", f.pids)}
+	if f.pids < -1 {
+		return o, usageError{fmt.Errorf("--pids %d: must be positive, or -1 for no limit", f.pids)}
 	}
 	o.Limits.Pids = f.pids
+	if err := securityOptions(&o, f.securityOpts); err != nil {
+		return o, usageError{err}
+	}
 	if f.interactive {
 		o.Stdin = a.stdin
 	}
 	return o, nil
+}
+
+// securityOptions applies the --security-opt values to o.
+func securityOptions(o *launch.Options, opts []string) error {
+	for _, opt := range opts {
+		key, value, _ := strings.Cut(opt, "=")
+		switch {
+		case key == "no-new-privileges" && (value == "" || value == "true"):
+			o.NoNewPrivileges = true
+		case key == "seccomp" && value == runtime.SeccompUnconfined:
+			o.Seccomp = value
+		case key == "seccomp" && value != "":
+			// Read by each start, from wherever the command runs.
+			abs, err := filepath.Abs(value)
+			if err != nil {
+				return fmt.Errorf("--security-opt %s: %w", opt, err)
+			}
+			if _, err := os.Stat(abs); err != nil {
+				return fmt.Errorf("--security-opt %s: %w", opt, err)
+			}
+			o.Seccomp = abs
+		default:
+			return fmt.Errorf("--security-opt %q: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges", opt)
+		}
+	}
+	return nil
 }
 
 // ensure creates the container from --from when it does not exist.
@@ -116,9 +147,11 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `Run mounts the container if needed and runs CMD (default: the template's
 command, else /bin/sh) as PID 1 of new mount, PID, UTS, IPC, cgroup and
 network namespaces, with pivot_root into the container's root, a fresh
-/proc, read-only /sys, a minimal /dev, reduced capabilities and
-no_new_privs. Standard streams are attached and signals forwarded; acetate
-exits with the command's exit code (128+n when signal n killed it), 125 when
+/proc, read-only /sys, a minimal /dev, reduced capabilities, Docker's
+default seccomp profile, a new session keyring, and at most 4096 processes
+unless --pids says otherwise. Standard streams are relayed through pipes
+(never the caller's own descriptors) and signals forwarded; acetate exits
+with the command's exit code (128+n when signal n killed it), 125 when
 acetate itself fails, 127 when the command does not exist.`,
 		Example: `  acetate run web1 -- cat /etc/os-release
   acetate run --from debian:12 box -it -- bash
@@ -341,7 +374,7 @@ func (a *app) listContainers(all bool) error {
 	shown := []*launch.Status{}
 	t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS", "MOUNTED AT"}}
 	for _, s := range list {
-		if !all && s.State != launch.StateRunning && s.State != launch.StateBroken {
+		if !all && s.State != launch.StateRunning {
 			continue
 		}
 		shown = append(shown, s)

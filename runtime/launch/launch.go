@@ -41,6 +41,12 @@ type Options struct {
 	Stdin    io.Reader
 	Stdout   io.Writer
 	Stderr   io.Writer
+
+	// Seccomp and NoNewPrivileges are those of runtime.Spec: the system
+	// call filter ("" for the default, runtime.SeccompUnconfined, or a
+	// profile file) and no_new_privs.
+	Seccomp         string
+	NoNewPrivileges bool
 }
 
 // Launcher runs the containers of one store.
@@ -64,12 +70,7 @@ func (l *Launcher) Run(ctx context.Context, name string, o Options) (int, error)
 	}
 	code, err := runtime.Run(ctx, spec)
 	if mounted {
-		// rm -f may have unmounted and removed it meanwhile.
-		uerr := l.m.Unmount(name)
-		if errors.Is(uerr, container.ErrNotMounted) || errors.Is(uerr, container.ErrNotFound) {
-			uerr = nil
-		}
-		if err == nil && uerr != nil {
+		if uerr := l.m.Unmount(name); err == nil && uerr != nil {
 			err = fmt.Errorf("unmount %s after run: %w", name, uerr)
 		}
 	}
@@ -104,11 +105,7 @@ func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec ru
 	if rs, err := runtime.LoadState(l.m.RunDir(name)); err == nil && rs.Running {
 		return spec, false, fmt.Errorf("%s (pid %d): %w", name, rs.Pid, ErrRunning)
 	}
-	alive, err := container.MountAlive(c)
-	if err != nil {
-		return spec, false, err
-	}
-	if !alive { // Mount clears a dead mount (a killed FUSE server's) first
+	if c.Mount == nil {
 		if c, err = l.m.Mount(ctx, name, o.Driver, ""); err != nil {
 			return spec, false, err
 		}
@@ -128,6 +125,7 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 		Rootfs: c.Mount.Target, Args: o.Args, Env: append(append([]string(nil), cfg.Env...), o.Env...),
 		Workdir: firstNonEmpty(o.Workdir, cfg.WorkingDir), Hostname: firstNonEmpty(o.Hostname, cfg.Hostname, c.Name),
 		Network: o.Network, ReadOnly: o.ReadOnly, Limits: o.Limits, Terminal: o.Terminal,
+		Seccomp: o.Seccomp, NoNewPrivileges: o.NoNewPrivileges,
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		CgroupName: "acetate/" + c.Name, StateDir: l.m.RunDir(c.Name),
 	}
@@ -156,13 +154,8 @@ func firstNonEmpty(ss ...string) string {
 
 // Exec runs args in the running container.
 func (l *Launcher) Exec(ctx context.Context, name string, args []string, o runtime.ExecOptions) (int, error) {
-	c, err := l.m.Get(name)
-	if err != nil {
+	if _, err := l.m.Get(name); err != nil {
 		return -1, err
-	}
-	if alive, err := container.MountAlive(c); err == nil && c.Mount != nil && !alive {
-		return -1, fmt.Errorf("%s: %w from %s (did its FUSE server die?): stop the container and run it again",
-			name, container.ErrMountGone, c.Mount.Target)
 	}
 	code, err := runtime.Exec(ctx, l.m.RunDir(name), args, o)
 	if errors.Is(err, runtime.ErrNotRunning) {
@@ -181,12 +174,8 @@ func (l *Launcher) Stop(name string, timeout time.Duration) error {
 	if err := runtime.Stop(l.m.RunDir(name), timeout); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
-	if c.Mount == nil {
-		return nil
-	}
-	// A foreground run unmounts what it mounted as it ends.
-	if err := l.m.Unmount(name); err != nil && !errors.Is(err, container.ErrNotMounted) {
-		return err
+	if c.Mount != nil {
+		return l.m.Unmount(name)
 	}
 	return nil
 }
