@@ -19,13 +19,13 @@
 //     a private devpts instance, /dev/ptmx, /dev/shm and /dev/mqueue;
 //  3. sets the hostname and brings loopback up;
 //  4. once told it is in its cgroups, makes a cgroup namespace rooted there;
-//  5. reduces the capability bounding, effective and permitted sets to
-//     Docker's default set less CAP_MKNOD (CHOWN, DAC_OVERRIDE, FSETID,
+//  5. joins a new, empty session keyring, installs the seccomp filter (see
+//     below), reduces the capability bounding, effective and permitted sets
+//     to Docker's default set less CAP_MKNOD (CHOWN, DAC_OVERRIDE, FSETID,
 //     FOWNER, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE,
 //     SYS_CHROOT, KILL, AUDIT_WRITE), empties the inheritable and ambient
-//     sets, sets no_new_privs and makes itself non-dumpable. Without
-//     CAP_MKNOD no device node can be made inside, on cgroup v1 and v2
-//     alike, with no devices cgroup;
+//     sets, and makes itself non-dumpable (no_new_privs only with
+//     [Spec.NoNewPrivileges]);
 //  6. forks the command with the requested user and group (a command not
 //     found exits 127, one not executable 126), forwards signals to it,
 //     reaps every orphan, and exits with the command's status, 128+n when
@@ -34,6 +34,75 @@
 // Because mounts are made after pivot_root, every path is resolved inside the
 // container: a symbolic link in the image pointing at "/" names the
 // container's root, never the host's.
+//
+// # Containment: a container is hostile
+//
+// Each defence below is named after the attack it stops.
+//
+// Device nodes shipped in a template (the host's disk b 7:0, its kernel
+// log c 1:11): the container's bind mount of its root is nodev, so no node
+// in the template or the upper directory opens (EACCES); the overlay
+// driver's host mount is nodev and nosuid as well. The container's /dev is
+// a tmpfs holding only the standard nodes, and without CAP_MKNOD none can
+// be made there. A node that gets there anyway (the host can put one)
+// fails with EPERM: the container's devices cgroup (v1: devices.deny "a",
+// then the standard set, set up once on the parent cgroup so that each
+// container's inherits it) or, on cgroup v2, a BPF_PROG_TYPE_CGROUP_DEVICE
+// program attached to its cgroup, allow only null, zero, full, random,
+// urandom, tty, console, ptmx and the pty slaves, as runc does. The v1
+// controller is used where it is mounted (a hybrid host); the program where
+// the cgroups are v2. A container without a CgroupName has nodev and no
+// CAP_MKNOD only.
+//
+// # Set-uid binaries
+//
+// A system container needs su, passwd and ping, which are set-uid root,
+// so no_new_privs is off by default and set-uid and file capabilities work
+// inside, on the container's own (suid) mount of its root. This grants
+// nothing outside: a set-uid root binary run by a container user becomes
+// the container's root, whose capabilities the bounding set caps at the
+// container's set (a set-uid process gets at most that), under the same
+// seccomp filter, in the same namespaces and cgroups; that is what the
+// container's root already has. On the host, the overlay driver mounts the
+// root nosuid, so a set-uid binary that container root made never runs
+// set-uid for a host user who can reach the mount point. Spec.NoNewPrivileges
+// (--security-opt no-new-privileges) sets no_new_privs for application
+// containers that need no set-uid at all.
+//
+// # The system call filter
+//
+// Lifting its own limits (new user namespace in which container root is
+// host uid 0, cgroup v1 mounted there, pids.max rewritten), reading root's
+// keyring, and the kernel's less-trodden interfaces are closed by a default
+// seccomp filter with the coverage of Docker's default profile: new
+// namespaces (unshare, setns, clone with CLONE_NEW*, clone3), mount and the
+// new mount API, pivot_root, keyctl, add_key, request_key, io_uring, bpf,
+// perf_event_open, userfaultfd, open_by_handle_at, kexec, modules, swapon,
+// reboot all fail with EPERM (clone3 with ENOSYS, so that libc falls back
+// to clone). The profile is Docker's own, as data, from
+// github.com/moby/profiles/seccomp, which also reads Docker-format JSON
+// profiles ([Spec.Seccomp]: "" for the default, [SeccompUnconfined], or a
+// file); it is compiled here to classic BPF, a binary search over system
+// call numbers (see seccomp_linux.go for why not libseccomp or
+// elastic/go-seccomp-bpf). The same filter is installed for every [Exec].
+// Processes of another ABI (32-bit x86, x32) are killed. The container's
+// view holds no cgroup file system and cannot mount one, so no limit file
+// is writable from inside; with seccomp unconfined container root can make
+// a user namespace and get there: run untrusted containers confined. A
+// [Stop], and the end of a run, remove every cgroup below the container's
+// as well.
+//
+// Root's keyring: each command joins a new anonymous session keyring, so
+// the caller's session keys are not possessed inside; uid 0's user keyring
+// is not namespaced, and the filter's refusal of keyctl keeps it out of
+// reach (/proc/keys is masked too).
+//
+// The caller's files: the container's standard streams are pipes this
+// process relays (or a pty with [Spec.Terminal]), never the caller's
+// descriptors, which /proc/self/fd/N would reopen, for writing too.
+//
+// A fork bomb: a container with cgroups gets at most [DefaultPids]
+// processes and threads unless Limits.Pids says otherwise.
 //
 // # Wiring it into a binary
 //
@@ -85,6 +154,9 @@
 // under /sys/fs/cgroup, also in hybrid mode, where the v2 tree has no
 // controllers). See [Limits].
 //
-// Kernel requirements: Linux 5.3+ (pidfd_open), cgroup namespaces (4.6+).
+// Kernel requirements: Linux 5.3+ (pidfd_open), cgroup namespaces (4.6+),
+// seccomp filters with SECCOMP_RET_KILL_PROCESS (4.14+); BPF device
+// programs need cgroup v2 and CONFIG_CGROUP_BPF. The seccomp filter is built
+// for amd64 and arm64.
 // Callers need root (CAP_SYS_ADMIN in the initial user namespace).
 package runtime

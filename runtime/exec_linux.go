@@ -23,7 +23,8 @@ type ExecOptions struct {
 	// Terminal runs the command on a new pseudo-terminal of the
 	// container's devpts, relayed as for [Spec.Terminal].
 	Terminal bool
-	// Stdin, Stdout and Stderr are the command's streams; nil is /dev/null.
+	// Stdin, Stdout and Stderr are the command's streams, relayed through
+	// pipes as for [Spec.Stdin]; nil is /dev/null.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

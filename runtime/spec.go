@@ -60,8 +60,11 @@ type Spec struct {
 	// and Stdout. When Stdin is a terminal it is put in raw mode and its
 	// window size is copied to the container (and kept in sync).
 	Terminal bool `json:"terminal,omitempty"`
-	// Stdin, Stdout and Stderr are attached to the command by Run. Nil means
-	// /dev/null. Start sends output to StateDir/log instead.
+	// Stdin, Stdout and Stderr are relayed to and from the command by Run,
+	// through pipes (the container never gets the caller's descriptors; a
+	// read of Stdin in progress when the container ends is not
+	// interrupted, and its data dropped). Nil means /dev/null. Start sends
+	// output to StateDir/log instead.
 	Stdin  io.Reader `json:"-"`
 	Stdout io.Writer `json:"-"`
 	Stderr io.Writer `json:"-"`
