@@ -13,8 +13,8 @@ import (
 // Fixture fills dir with the template tree the cases work on:
 // testtree.Crafted (every file type, modes, owners, xattrs, hardlinks,
 // sparse and large files, odd names) plus a directory of ManyEntries files
-// (/many/fNNNN), a nested tree (/tree/x, /tree/sub/deep/file) and
-// /etc/passwd. It needs root.
+// (/many/fNNNN), a nested tree (/tree/x, /tree/sub/deep/file),
+// /etc/passwd and /etc/shadow of mode 0000. It needs root.
 func Fixture(t testing.TB, dir string) {
 	t.Helper()
 	testtree.Crafted(t, dir)
@@ -23,6 +23,7 @@ func Fixture(t testing.TB, dir string) {
 		"tree/sub/deep/file": "deep\n",
 		"tree/sub/y":         "y\n",
 		"etc/passwd":         "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/shadow":         "root:*:19000:0:99999:7:::\n",
 	}
 	for i := range ManyEntries {
 		files[fmt.Sprintf("many/f%04d", i)] = fmt.Sprint(i)
@@ -36,6 +37,10 @@ func Fixture(t testing.TB, dir string) {
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Mode 0000, as Fedora and RHEL ship /etc/shadow: root alone reads it.
+	if err := os.Chmod(filepath.Join(dir, "etc/shadow"), 0); err != nil {
+		t.Fatal(err)
 	}
 	for _, name := range []string{"tree/sub/deep", "tree/sub", "tree", "many", "etc", "."} {
 		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(dir, name), []unix.Timespec{ts, ts}, 0); err != nil {
