@@ -22,15 +22,17 @@ type config struct {
 	upper, work string
 	target      string
 	readOnly    bool
+	noSuid      bool
 }
 
 // quietOptions are accepted without a warning: the mount always has
-// allow_other and default_permissions; volatile (podman passes it) only
+// allow_other and default_permissions, and is always nodev (a device node
+// in a layer never opens a host device); volatile (podman passes it) only
 // allows skipping syncs; the rest are mount(8)'s defaults or have no
 // meaning here.
 var quietOptions = map[string]bool{
 	"allow_other": true, "default_permissions": true, "volatile": true, "rw": true, "suid": true,
-	"dev": true, "exec": true, "async": true, "relatime": true, "auto": true, "nofail": true,
+	"dev": true, "nodev": true, "exec": true, "async": true, "relatime": true, "auto": true, "nofail": true,
 }
 
 // parseArgs parses the command line of fuse-overlayfs:
@@ -113,6 +115,8 @@ func (c *config) setOptions(list string, warn io.Writer) error {
 			c.work = value
 		case o == "ro":
 			c.readOnly = true
+		case o == "nosuid":
+			c.noSuid = true
 		case quietOptions[o]:
 		default:
 			fmt.Fprintf(warn, "acetate-fuse: unknown option %q ignored\n", o)

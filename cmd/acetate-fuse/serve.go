@@ -65,7 +65,7 @@ func serve(c *config, ready func()) error {
 		defer os.RemoveAll(tmp)
 		upper, work = tmp, tmp
 	}
-	server, err := fuse.Serve(c.target, lower, upper, work, fuse.ServeOptions{ReadOnly: c.readOnly, Debug: c.debug})
+	server, err := fuse.Serve(c.target, lower, upper, work, fuse.ServeOptions{ReadOnly: c.readOnly, NoSuid: c.noSuid, Debug: c.debug})
 	if err != nil {
 		return err
 	}

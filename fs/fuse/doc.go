@@ -43,6 +43,22 @@
 // all, and it answers listings with READDIRPLUS, which fills the kernel's
 // caches in one round trip per page of entries.
 //
+// Host safety: the server runs as root on files a container controls, so
+// every access to the upper directory and to DirLower's directories is
+// resolved from directory descriptors with package beneath (openat2
+// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, *at calls on the parent's
+// descriptor). A container that swaps a symbolic link to a host path, or a
+// device node, in under a name the server is about to open gets an error
+// for its own request, never a host file; a path inside the mount may be
+// as long as PATH_MAX allows, whatever the upper directory's own path.
+// Modes are passed through exactly (0000 included); a write, open for
+// writing or truncate by a caller without CAP_FSETID clears set-id bits as
+// Linux does (with passthrough the kernel writes as the server, which keeps
+// them); mknod of a character device 0/0, the whiteout format, is refused
+// with EPERM as overlayfs does; a merged directory reports one link, as on
+// overlayfs. Mounts are nodev, and nosuid when ServeOptions.NoSuid is set
+// (Driver always sets it).
+//
 // Serve mounts in the calling process, over any Lower; Driver mounts a
 // store's stack by re-executing the current binary as a background server,
 // so the binary's main must call ServeIfRequested first.

@@ -159,6 +159,10 @@ func configFor(s fs.Spec, o ServeOptions) (*serverConfig, error) {
 		return nil, errors.New("fuse mount: spec has no layers")
 	}
 	o.ReadOnly = o.ReadOnly || s.ReadOnly
+	// As the overlay driver's: a set-uid binary that container root made
+	// must not make a host user who reaches the mount point root; the
+	// runtime's own mount of the root, inside the container, honours it.
+	o.NoSuid = true
 	cfg := &serverConfig{Store: s.Store.Root(), Layers: s.Layers, Options: o}
 	for _, p := range []struct {
 		name string

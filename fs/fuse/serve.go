@@ -21,6 +21,8 @@ const cacheTimeout = 24 * time.Hour
 type ServeOptions struct {
 	// ReadOnly refuses every change with EROFS and mounts read-only.
 	ReadOnly bool
+	// NoSuid mounts nosuid: the host's view honours no set-id bit.
+	NoSuid bool
 	// DisableReadDirPlus makes directory listings return names only; see
 	// the benchmarks for when it pays.
 	DisableReadDirPlus bool
@@ -66,6 +68,9 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	flags := uintptr(syscall.MS_RELATIME | syscall.MS_NODEV)
 	if o.ReadOnly {
 		flags |= syscall.MS_RDONLY
+	}
+	if o.NoSuid {
+		flags |= syscall.MS_NOSUID
 	}
 	opts := &fs.Options{
 		EntryTimeout:    &timeout,
