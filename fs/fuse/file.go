@@ -142,7 +142,8 @@ func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 		return errno
 	}
 	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && in.Valid&fuse.FATTR_MODE == 0 {
-		if mode, drop := withoutSetID(out.Mode); drop {
+		st := unix.Stat_t{Mode: out.Mode, Gid: out.Gid}
+		if mode, drop := callerOf(ctx).withoutSetID(&st); drop {
 			if err := unix.Fchmod(f.fd, mode); err != nil {
 				return fs.ToErrno(err)
 			}

@@ -152,7 +152,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		return fs.ToErrno(err)
 	}
 	defer a.Close()
-	if errno := setattrAt(a, in); errno != 0 {
+	if errno := setattrAt(ctx, a, in); errno != 0 {
 		return errno
 	}
 	return n.getattr(&out.Attr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -16,7 +17,7 @@ import (
 // setattrAt applies in to the upper file a, in the order chown, chmod (so
 // that chown's clearing of set-id bits does not undo an explicit mode),
 // truncate, utimes (so that truncate does not clobber an explicit mtime).
-func setattrAt(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
+func setattrAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 	uid, uok := in.GetUID()
 	gid, gok := in.GetGID()
 	if uok || gok {
@@ -41,7 +42,7 @@ func setattrAt(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 			return fs.ToErrno(err)
 		}
 	}
-	if errno := killSetIDAt(a, in); errno != 0 {
+	if errno := killSetIDAt(ctx, a, in); errno != 0 {
 		return errno
 	}
 	return setTimes(a, in)
@@ -67,7 +68,7 @@ func setTimes(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 // by a caller without CAP_FSETID: FATTR_KILL_SUIDGID, with
 // CAP_HANDLE_KILLPRIV_V2) and the same request sets no mode: the server
 // truncates as root, which keeps them.
-func killSetIDAt(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
+func killSetIDAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 	if in.Valid&fuse.FATTR_KILL_SUIDGID == 0 || in.Valid&fuse.FATTR_MODE != 0 {
 		return 0
 	}
@@ -75,37 +76,49 @@ func killSetIDAt(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 	if err := a.Lstat(&st); err != nil {
 		return fs.ToErrno(err)
 	}
-	if mode, drop := withoutSetID(st.Mode); drop {
+	if mode, drop := callerOf(ctx).withoutSetID(&st); drop {
 		return fs.ToErrno(a.Chmod(mode))
 	}
 	return 0
 }
 
-// withoutSetID returns the permission bits of mode without the set-user-ID
-// bit and, for a group-executable file, the set-group-ID bit (without
-// group execute it marks mandatory locking and stays), and whether that
-// drops any.
-func withoutSetID(mode uint32) (uint32, bool) {
-	if mode&unix.S_IFMT != unix.S_IFREG {
-		return mode & 07777, false
-	}
-	m := mode & 07777 &^ unix.S_ISUID
-	if m&unix.S_IXGRP != 0 {
-		m &^= unix.S_ISGID
-	}
-	return m, m != mode&07777
+// caller is what decides whether a write by the process making a request
+// clears set-id bits.
+type caller struct {
+	fsetid bool     // CAP_FSETID in the effective set
+	groups []uint32 // primary and supplementary groups
 }
 
-// dropSetID clears the set-id bits of the open upper file f unless the
-// caller has CAP_FSETID, and makes the kernel fetch the node's attributes
+// withoutSetID returns the permission bits of the regular file with stat
+// st after a write by c, and whether that drops any, as Linux (6.2+)
+// decides: without CAP_FSETID, the set-user-ID bit goes, and the
+// set-group-ID bit when the file is group-executable or c is not in the
+// file's group.
+func (c caller) withoutSetID(st *unix.Stat_t) (uint32, bool) {
+	m := st.Mode & 07777
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || c.fsetid {
+		return m, false
+	}
+	m &^= unix.S_ISUID
+	if m&unix.S_IXGRP != 0 || !slices.Contains(c.groups, st.Gid) {
+		m &^= unix.S_ISGID
+	}
+	return m, m != st.Mode&07777
+}
+
+// dropSetID clears the set-id bits of the open upper file f as a write by
+// the caller would, and makes the kernel fetch the node's attributes
 // again.
 func (n *node) dropSetID(ctx context.Context, f *os.File) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	mode, drop := withoutSetID(st.Mode)
-	if !drop || callerHasFsetid(ctx) {
+	if st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+		return nil
+	}
+	mode, drop := callerOf(ctx).withoutSetID(&st)
+	if !drop {
 		return nil
 	}
 	if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
@@ -118,24 +131,33 @@ func (n *node) dropSetID(ctx context.Context, f *os.File) error {
 // capFsetid is CAP_FSETID's bit in a capability set.
 const capFsetid = 1 << unix.CAP_FSETID
 
-// callerHasFsetid reports whether the process making the request has
-// CAP_FSETID in its effective set, read from /proc/PID/status (the kernel
-// gives the caller's pid as this server sees it). When that cannot be read
-// (the caller is gone), root is taken to have it and others not.
-func callerHasFsetid(ctx context.Context) bool {
-	c, ok := fuse.FromContext(ctx)
+// callerOf reads the credentials of the process making the request from
+// /proc/PID/status (the kernel gives its pid as this server sees it); the
+// request itself carries only its uid and gid. When the process is gone,
+// root is taken to have CAP_FSETID and others not.
+func callerOf(ctx context.Context) caller {
+	h, ok := fuse.FromContext(ctx)
 	if !ok {
-		return true
+		return caller{fsetid: true}
 	}
-	status, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(c.Pid), 10) + "/status")
-	if err != nil || c.Pid == 0 {
-		return c.Uid == 0
+	c := caller{fsetid: h.Uid == 0, groups: []uint32{h.Gid}}
+	status, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(h.Pid), 10) + "/status")
+	if err != nil || h.Pid == 0 {
+		return c
 	}
 	for line := range bytes.Lines(status) {
-		if hex, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
-			caps, err := strconv.ParseUint(string(bytes.TrimSpace(hex)), 16, 64)
-			return err == nil && caps&capFsetid != 0
+		key, value, _ := bytes.Cut(line, []byte(":"))
+		switch string(key) {
+		case "CapEff":
+			caps, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 16, 64)
+			c.fsetid = err == nil && caps&capFsetid != 0
+		case "Groups":
+			for _, g := range bytes.Fields(value) {
+				if id, err := strconv.ParseUint(string(g), 10, 32); err == nil {
+					c.groups = append(c.groups, uint32(id))
+				}
+			}
 		}
 	}
-	return c.Uid == 0
+	return c
 }
