@@ -312,14 +312,20 @@ func TestSeccompProfileFile(t *testing.T) {
 	root := overlayRoot(t)
 	probe := installProbe(t, root)
 	values := []uint64{0o21, 0o22, 0o23, 1<<32 | 0o22, 0o122}
+	rule := func(cond string) string {
+		return `{"names": ["umask"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, ` + cond + `}]}`
+	}
 	cases := map[string]func(v uint64) bool{
-		`"op": "SCMP_CMP_EQ", "value": 18`:                                func(v uint64) bool { return v == 0o22 },
-		`"op": "SCMP_CMP_NE", "value": 18`:                                func(v uint64) bool { return v != 0o22 },
-		`"op": "SCMP_CMP_GT", "value": 18`:                                func(v uint64) bool { return v > 0o22 },
-		`"op": "SCMP_CMP_GE", "value": 18`:                                func(v uint64) bool { return v >= 0o22 },
-		`"op": "SCMP_CMP_LT", "value": 18`:                                func(v uint64) bool { return v < 0o22 },
-		`"op": "SCMP_CMP_LE", "value": 18`:                                func(v uint64) bool { return v <= 0o22 },
-		`"op": "SCMP_CMP_MASKED_EQ", "value": 4294967360, "valueTwo": 64`: func(v uint64) bool { return v&(1<<32|0o100) == 0o100 },
+		rule(`"op": "SCMP_CMP_EQ", "value": 18`):                                func(v uint64) bool { return v == 0o22 },
+		rule(`"op": "SCMP_CMP_NE", "value": 18`):                                func(v uint64) bool { return v != 0o22 },
+		rule(`"op": "SCMP_CMP_GT", "value": 18`):                                func(v uint64) bool { return v > 0o22 },
+		rule(`"op": "SCMP_CMP_GE", "value": 18`):                                func(v uint64) bool { return v >= 0o22 },
+		rule(`"op": "SCMP_CMP_LT", "value": 18`):                                func(v uint64) bool { return v < 0o22 },
+		rule(`"op": "SCMP_CMP_LE", "value": 18`):                                func(v uint64) bool { return v <= 0o22 },
+		rule(`"op": "SCMP_CMP_MASKED_EQ", "value": 4294967360, "valueTwo": 64`): func(v uint64) bool { return v&(1<<32|0o100) == 0o100 },
+		// Rules testing one argument for equality, as socket(2)'s
+		// allowed domains in the default profile: compiled as one set.
+		rule(`"op": "SCMP_CMP_EQ", "value": 17`) + ", " + rule(`"op": "SCMP_CMP_EQ", "value": 19`) + ", " + rule(`"op": "SCMP_CMP_EQ", "value": 82`): func(v uint64) bool { return v == 0o21 || v == 0o23 || v == 0o122 },
 	}
 	args := []string{probe, "__probe", "umask"}
 	for _, v := range values {
@@ -327,8 +333,7 @@ func TestSeccompProfileFile(t *testing.T) {
 	}
 	for cond, denied := range cases {
 		profile := filepath.Join(t.TempDir(), "profile.json")
-		json := `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["umask"], "action": "SCMP_ACT_ERRNO",
-			"args": [{"index": 0, ` + cond + `}]}]}`
+		json := `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [` + cond + `]}`
 		if err := os.WriteFile(profile, []byte(json), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -346,6 +351,22 @@ func TestSeccompProfileFile(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Spec{Rootfs: root, Args: args, Seccomp: filepath.Join(root, "missing.json")}); err == nil {
 		t.Error("a missing profile file was accepted")
+	}
+}
+
+// The default filter's argument checks, against the kernel: sockets of the
+// host/guest channel (AF_VSOCK; this may be a VM whose agent listens there)
+// and of the kernel crypto API (AF_ALG) are refused, the usual ones made.
+func TestDefaultFilterSocketDomains(t *testing.T) {
+	root := overlayRoot(t)
+	probe := installProbe(t, root)
+	r := runSpec(t, Spec{Rootfs: root, Args: []string{probe, "__probe", "socket",
+		strconv.Itoa(unix.AF_UNIX), strconv.Itoa(unix.AF_INET), strconv.Itoa(unix.AF_INET6),
+		strconv.Itoa(unix.AF_VSOCK), strconv.Itoa(unix.AF_ALG)}})
+	want := fmt.Sprintf("%d:ok %d:ok %d:ok %d:operation not permitted %d:operation not permitted \n",
+		unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_VSOCK, unix.AF_ALG)
+	if r.stdout != want {
+		t.Errorf("got %q, want %q", r.stdout, want)
 	}
 }
 

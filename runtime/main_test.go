@@ -171,6 +171,8 @@ func probeMain(args []string) int {
 		return probeKeys(args[1:])
 	case "umask":
 		return probeUmask(args[1:])
+	case "socket":
+		return probeSocket(args[1:])
 	case "setns":
 		// Creating namespaces needs CAP_SYS_ADMIN, which is dropped.
 		err := unix.Unshare(unix.CLONE_NEWNS)

@@ -46,3 +46,25 @@ func probeUmask(args []string) int {
 	fmt.Println()
 	return 0
 }
+
+// probeSocket makes a socket of each domain given and prints "ok" or the
+// error for each.
+func probeSocket(args []string) int {
+	for _, a := range args {
+		domain, err := strconv.Atoi(a)
+		if err != nil {
+			return 2
+		}
+		fd, err := unix.Socket(domain, unix.SOCK_STREAM, 0)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if err != nil {
+			fmt.Printf("%d:%v ", domain, err)
+		} else {
+			fmt.Printf("%d:ok ", domain)
+		}
+	}
+	fmt.Println()
+	return 0
+}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -330,18 +331,60 @@ func (b *bpfBuilder) rules(s seccompSpan, def uint32) (int, error) {
 		return b.ret(s.action), nil
 	}
 	next := b.ret(def)
-	for i := len(s.rules) - 1; i >= 0; i-- {
-		r := s.rules[i]
+	for i := len(s.rules); i > 0; {
+		j := equalRun(s.rules[:i])
+		if i-j > 1 {
+			next = b.valueSet(s.rules[j:i], next)
+			i = j
+			continue
+		}
 		fail := next // the rules after this one
-		next = b.ret(r.action)
-		for j := len(r.args) - 1; j >= 0; j-- {
+		next = b.ret(s.rules[i-1].action)
+		for _, a := range slices.Backward(s.rules[i-1].args) {
 			var err error
-			if next, err = b.arg(r.args[j], next, fail); err != nil {
+			if next, err = b.arg(a, next, fail); err != nil {
 				return 0, err
 			}
 		}
+		i--
 	}
 	return next, nil
+}
+
+// equalRun returns where the run of rules at the end of rules starts that
+// each test one argument for equality with a value, the same argument and
+// high word, for the same action: socket(2)'s allowed domains are such a
+// run of 29 rules, tested as one set by valueSet. It returns len(rules)-1
+// when the last rule is not of that kind.
+func equalRun(rules []seccompRule) int {
+	last := rules[len(rules)-1]
+	single := func(r seccompRule) bool {
+		return len(r.args) == 1 && r.args[0].Op == specs.OpEqualTo && r.action == last.action &&
+			r.args[0].Index == last.args[0].Index && r.args[0].Value>>32 == last.args[0].Value>>32
+	}
+	if !single(last) {
+		return len(rules) - 1
+	}
+	j := len(rules) - 1
+	for j > 0 && single(rules[j-1]) {
+		j--
+	}
+	return j
+}
+
+// valueSet emits an equalRun's rules: their action when the argument is
+// one of their values, else fail.
+func (b *bpfBuilder) valueSet(rules []seccompRule, fail int) int {
+	a := rules[0].args[0]
+	off := seccompArgsOff + 8*uint32(a.Index)
+	next := fail
+	ok := b.ret(rules[0].action)
+	for _, r := range slices.Backward(rules) {
+		next = b.jump(unix.BPF_JEQ, uint32(r.args[0].Value), ok, next)
+	}
+	lo := b.load(off)
+	b.jump(unix.BPF_JEQ, uint32(a.Value>>32), lo, fail)
+	return b.load(off + 4)
 }
 
 // arg emits the test of one argument condition, going to ok when it holds
