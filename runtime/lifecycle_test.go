@@ -308,6 +308,7 @@ func TestBadInput(t *testing.T) {
 		"escaping cgroup":   {Rootfs: root, Args: []string{"true"}, CgroupName: "../x"},
 		"relative workdir":  {Rootfs: root, Args: []string{"true"}, Workdir: "srv"},
 		"bad env":           {Rootfs: root, Args: []string{"true"}, Env: []string{"NOEQUALS"}},
+		"relative profile":  {Rootfs: root, Args: []string{"true"}, Seccomp: "profile.json"},
 	} {
 		if _, err := Run(context.Background(), spec); !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("%s: Run: %v, want ErrInvalidSpec", name, err)

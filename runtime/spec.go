@@ -130,6 +130,9 @@ func (s *Spec) validate() error {
 	default:
 		return bad("network %q: want %q or %q", s.Network, NetworkNone, NetworkHost)
 	}
+	if s.Seccomp != "" && s.Seccomp != SeccompUnconfined && !filepath.IsAbs(s.Seccomp) {
+		return bad("seccomp profile %q is not %q or an absolute path", s.Seccomp, SeccompUnconfined)
+	}
 	if s.Workdir != "" && !filepath.IsAbs(s.Workdir) {
 		return bad("workdir %q is not an absolute path", s.Workdir)
 	}
