@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -129,14 +130,24 @@ func TestKilledFuseServer(t *testing.T) {
 // fuse servers the mount commands left behind.
 func killServers(t *testing.T) {
 	t.Helper()
-	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	isBinary := func(pid int) bool {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return err == nil && target == binary
+	}
+	if killProcesses(t, isBinary) == 0 {
+		t.Fatal("no fuse server found")
+	}
+}
+
+// killProcesses kills with SIGKILL every process for which match holds,
+// waits for each to end, and returns how many it killed.
+func killProcesses(t *testing.T, match func(pid int) bool) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	killed := 0
-	for _, exe := range exes {
-		if target, err := os.Readlink(exe); err != nil || target != binary {
-			continue
-		}
-		var pid int
-		if _, err := fmt.Sscanf(exe, "/proc/%d/exe", &pid); err != nil {
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil || !match(pid) {
 			continue
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -147,9 +158,7 @@ func killServers(t *testing.T) {
 		}
 		killed++
 	}
-	if killed == 0 {
-		t.Fatal("no fuse server found")
-	}
+	return killed
 }
 
 // rm refuses a running container; rm --force stops and removes it.

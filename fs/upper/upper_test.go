@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/acetate/acetate/fs/upper"
@@ -164,5 +165,42 @@ func TestLayer(t *testing.T) {
 	if !s.HasObject(digest.FromString("extra")) || s.HasObject(digest.FromString("c")) {
 		t.Errorf("staged objects: extra %v (want true), metacopy data %v (want false: it is below)",
 			s.HasObject(digest.FromString("extra")), s.HasObject(digest.FromString("c")))
+	}
+}
+
+// TestCopy copies an upper directory with every kind of mark: the copy
+// reads as the same layer, keeps the hardlink and the holes of the
+// metacopy files, and makes whiteouts again instead of opening them.
+func TestCopy(t *testing.T) {
+	u := makeUpper(t)
+	if err := os.Truncate(filepath.Join(u, "c"), 1<<30); err != nil { // a 1 GiB hole
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := upper.Copy(u, dst); err != nil {
+		t.Fatal(err)
+	}
+	want, err := upper.Read(u, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := upper.Read(dst, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want.Entries, got.Entries) {
+		t.Errorf("the copy reads as another layer:\n%+v\nwant\n%+v", got.Entries, want.Entries)
+	}
+	var h1, h2, c unix.Stat_t
+	for p, st := range map[string]*unix.Stat_t{"h1": &h1, "h2": &h2, "c": &c} {
+		if err := unix.Lstat(filepath.Join(dst, p), st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h1.Ino != h2.Ino {
+		t.Error("the hardlink became two files")
+	}
+	if c.Size != 1<<30 || c.Blocks != 0 {
+		t.Errorf("sparse file: size %d, %d blocks, want 1 GiB in none", c.Size, c.Blocks)
 	}
 }
