@@ -4,8 +4,7 @@
 package du
 
 import (
-	"io/fs"
-	"path/filepath"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,34 +35,62 @@ func Tree(dir string) Usage { return NewCounter().Tree(dir) }
 // Tree measures the tree at dir, leaving out inodes counted before and
 // whatever is mounted below dir. Entries that vanish or cannot be read
 // while it walks are left out.
+//
+// The trees measured include containers' upper directories, which the
+// container changes while they are walked. The attack this stops: the
+// container swaps a directory for a symbolic link to the host's "/" just
+// as a walk by path reads it, and every ps then walks (and counts) the
+// host's whole filesystem. Each directory is opened from its parent's
+// descriptor without following a symbolic link, and each entry is
+// stat'ed there without following it; nothing is resolved from a path, so
+// any depth is measured too.
 func (c *Counter) Tree(dir string) Usage {
 	var u Usage
 	var root unix.Stat_t
 	if unix.Lstat(dir, &root) != nil {
 		return u
 	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		var st unix.Stat_t
-		if err != nil || unix.Lstat(p, &st) != nil {
-			return nil
-		}
-		if st.Dev != root.Dev {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !c.count(&st) {
-			return nil
-		}
-		u.Disk += st.Blocks * 512
-		if st.Mode&unix.S_IFMT == unix.S_IFREG {
-			u.Apparent += st.Size
-			u.Files++
-		}
-		return nil
-	})
+	c.add(&u, &root)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return u
+	}
+	c.walk(os.NewFile(uintptr(fd), dir), root.Dev, &u)
 	return u
+}
+
+// walk adds the entries below the open directory d on device dev to u,
+// and closes d.
+func (c *Counter) walk(d *os.File, dev uint64, u *Usage) {
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	dfd := int(d.Fd())
+	for _, name := range names {
+		var st unix.Stat_t
+		if unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != dev {
+			continue
+		}
+		c.add(u, &st)
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == nil {
+			c.walk(os.NewFile(uintptr(fd), name), dev, u)
+		}
+	}
+}
+
+// add counts the inode st describes into u, unless it was counted before.
+func (c *Counter) add(u *Usage, st *unix.Stat_t) {
+	if !c.count(st) {
+		return
+	}
+	u.Disk += st.Blocks * 512
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		u.Apparent += st.Size
+		u.Files++
+	}
 }
 
 // File is the bytes allocated to one file: 0 when it was counted before or
