@@ -162,7 +162,7 @@ func TestFiftyContainers(t *testing.T) {
 			t.Errorf("%s: %s after stop", name, e.State)
 		}
 	}
-	for _, h := range []string{"pids", "memory", "cpu", "unified", ""} {
+	for _, h := range []string{"pids", "memory", "cpu", "devices", "unified", ""} {
 		left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", h, "acetate", "c[0-9]*"))
 		if len(left) > 0 {
 			t.Errorf("cgroups left: %v", left)
