@@ -180,6 +180,7 @@ func newUnmountCmd(a *app) *cobra.Command {
 		Use:     "unmount NAME",
 		Aliases: []string{"umount"},
 		Short:   "Unmount a container's root",
+		Long:    "Unmount unmounts the container's root. A running container is refused: stop it first.",
 		Example: `  acetate unmount web1`,
 		Args:    exactArgs(1),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
@@ -224,7 +225,9 @@ func newCommitCmd(a *app) *cobra.Command {
 		Short: "Make a template of a container: its template plus its differences",
 		Long: `Commit stores the container's differences as one new layer (file content
 deduplicated against the store) on top of the container's template layers,
-and points NEW[:TAG] at the result. The container is left as it is.`,
+and points NEW[:TAG] at the result. The container is left as it is. A
+running container is refused (stop it first): it would change its files
+while they are read.`,
 		Example: `  acetate commit web1 web:v2
   acetate create web2 --from web:v2`,
 		Args: exactArgs(2),
@@ -251,6 +254,7 @@ func newResetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:     "reset NAME",
 		Short:   "Drop all of a container's differences",
+		Long:    "Reset empties the container's upper directory. The container must be stopped and unmounted.",
 		Example: `  acetate unmount web1 && acetate reset web1`,
 		Args:    exactArgs(1),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
@@ -265,7 +269,8 @@ func newRebaseCmd(a *app) *cobra.Command {
 		Short: "Move a container onto another template, keeping its differences",
 		Long: `Rebase puts the container on TEMPLATE (a patched base, say): files it never
 touched now come from TEMPLATE, files it changed stay its own. It lists the
-files changed on both sides: the container's version is kept for those.`,
+files changed on both sides: the container's version is kept for those.
+The container must be stopped and unmounted.`,
 		Example: `  acetate rebase web1 debian:12.8`,
 		Args:    exactArgs(2),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {

@@ -19,6 +19,12 @@
 // rename, so a crash leaves the container as it was and GC removes the
 // rest.
 //
+// A container's upper directory is its own and hostile: diff, commit,
+// clone, reset and rebase reach it through descriptors only (see package
+// fs/upper). Unmount, commit, reset and rebase refuse a running container
+// (ErrRunning), which the runtime above tells the Manager of through
+// SetRunning: its processes would change the tree under the tool.
+//
 // A typical life:
 //
 //	m, _ := container.Open(st)

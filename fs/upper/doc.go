@@ -17,4 +17,13 @@
 //
 // Xattrs of the template that are themselves named trusted.overlay.* are
 // kept escaped on disk as trusted.overlay.overlay.*, as overlayfs does.
+//
+// An upper directory is hostile input: the container owns it and changes
+// it while the host reads it, and can swap any name for a symbolic link to
+// a host file or directory. Read, Changes, Layer, Copy, Digest and
+// Materialize therefore reach every entry from its parent directory's
+// descriptor, never following a symbolic link (package internal/beneath),
+// and never open anything but a regular file or a directory; only the
+// upper directory's own path, which the host owns, is resolved as a path.
+// As nothing below it is, a tree of any depth works.
 package upper
