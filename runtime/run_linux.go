@@ -158,6 +158,10 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 // until every process holding them has exited, for at most a second after
 // the helper exits.
 func relayStreams(cmd *exec.Cmd, stdin io.Reader, stdout, stderr io.Writer) error {
+	if sameFile(stdout, stderr) {
+		// "run ... >log 2>&1": one pipe keeps the order of the lines.
+		stderr = stdout
+	}
 	cmd.Stdout, cmd.Stderr = relayed(stdout), relayed(stderr)
 	cmd.WaitDelay = time.Second
 	if stdin == nil {
@@ -175,6 +179,18 @@ func relayStreams(cmd *exec.Cmd, stdin io.Reader, stdout, stderr io.Writer) erro
 		pw.Close()
 	}()
 	return nil
+}
+
+// sameFile reports whether a and b are descriptors of the same file.
+func sameFile(a, b io.Writer) bool {
+	fa, ok := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if !ok || !ok2 {
+		return false
+	}
+	var sa, sb unix.Stat_t
+	return unix.Fstat(int(fa.Fd()), &sa) == nil && unix.Fstat(int(fb.Fd()), &sb) == nil &&
+		sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // relayed returns w as exec.Cmd must see it to give the helper a pipe and
