@@ -115,35 +115,60 @@ func TestDeviceProgramV2(t *testing.T) {
 	}
 }
 
-// Set-uid binaries of the template work inside, for su, passwd and ping:
-// uid 1000 running a set-uid root binary gets euid 0, with no capability
+// rootPassword is the crypt(3) hash of "pw", made with openssl passwd -6.
+const rootPassword = "$6$acetate$yfMJd01KmjXZ2ii4wv/.8xKiOGB/MHvzU6cGrKRId4PHbp.ZQLVMfoMG7WBAXgKsfcWraZ.7w.ejtqQ4M03kQ0"
+
+// Set-uid binaries of the template work inside, for their purpose: user
+// alice (uid 1000) becomes root with su and root's password, and passwd -S
+// reads her entry in /etc/shadow. A set-uid root binary gets no capability
 // beyond the container's set (the bounding set caps it). With
-// NoNewPrivileges it gets nothing.
+// NoNewPrivileges, set-uid gives nothing.
 func TestSetuidInside(t *testing.T) {
 	root := overlayRoot(t)
-	for _, tool := range []string{"id", "grep"} {
-		data, err := os.ReadFile(filepath.Join(root, "usr/bin", tool))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(root, "suid-"+tool)
-		if err := os.WriteFile(p, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Chmod(p, 0o4755); err != nil {
-			t.Fatal(err)
-		}
+	appendFile(t, filepath.Join(root, "etc/passwd"), "alice:x:1000:1000::/tmp:/bin/sh\n")
+	shadow := readFile(t, filepath.Join(root, "etc/shadow"))
+	shadow = strings.Replace(shadow, "root:*:", "root:"+rootPassword+":", 1) + "\nalice:!:19000:0:99999:7:::\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/shadow"), []byte(shadow), 0o640); err != nil {
+		t.Fatal(err)
 	}
-	user := func(nnp bool) Spec {
-		return Spec{Rootfs: root, User: 1000, Group: 1000, NoNewPrivileges: nnp,
-			Args: []string{"/bin/sh", "-c", "/suid-id -u; /suid-grep CapEff /proc/self/status"}}
+	grep, err := os.ReadFile(filepath.Join(root, "usr/bin/grep"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := fmt.Sprintf("0\nCapEff:\t%016x\n", capMask(defaultCapabilities))
-	if r := runSpec(t, user(false)); r.stdout != want {
-		t.Errorf("set-uid root binary as uid 1000: got %q, want %q (%s)", r.stdout, want, r.stderr)
+	p := filepath.Join(root, "suid-grep")
+	if err := os.WriteFile(p, grep, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if r := runSpec(t, user(true)); r.stdout != "1000\nCapEff:\t0000000000000000\n" {
-		t.Errorf("with no_new_privs: %q", r.stdout)
+	if err := unix.Chmod(p, 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	alice := func(nnp bool, script string) result {
+		return runSpec(t, Spec{Rootfs: root, User: 1000, Group: 1000, NoNewPrivileges: nnp, Args: []string{"/bin/sh", "-c", script}})
+	}
+	if r := alice(false, "echo pw | su -c 'id -u' root"); r.stdout != "0\n" {
+		t.Errorf("su to root with its password: %+v", r)
+	}
+	if r := alice(false, "passwd -S"); !strings.HasPrefix(r.stdout, "alice L 2022-01-08") {
+		t.Errorf("passwd -S (reads /etc/shadow): %+v", r)
+	}
+	want := fmt.Sprintf("CapEff:\t%016x\n", capMask(defaultCapabilities))
+	if r := alice(false, "/suid-grep CapEff /proc/self/status"); r.stdout != want {
+		t.Errorf("set-uid root binary as uid 1000: got %q, want %q", r.stdout, want)
+	}
+	if r := alice(true, "passwd -S; /suid-grep CapEff /proc/self/status"); strings.Contains(r.stdout, "2022") || !strings.HasSuffix(r.stdout, "CapEff:\t0000000000000000\n") {
+		t.Errorf("with no_new_privs: %+v", r)
+	}
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
 	}
 }
 
