@@ -115,24 +115,26 @@ func nodeMode(e *Entry) uint32 {
 	return kind | e.Mode&0o777
 }
 
+// writeFile writes the content of e from its object, data only: holes stay
+// holes. The content is verified against its digest as it is copied.
 func (x *dirExporter) writeFile(e *Entry, path string, p Progress) error {
-	r, err := x.s.OpenObject(e.Digest, e.Size)
+	obj, err := x.s.openObjectFile(e.Digest)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer obj.Close()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, n, err := copySparse(f, r, x.buf)
+	err = x.s.checkCopy(obj, e, f, x.buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	p.Advance(n)
+	p.Advance(e.Size)
 	return x.setMeta(e)
 }
 
@@ -160,47 +162,92 @@ func (x *dirExporter) setMeta(e *Entry) error {
 // ExportTar writes the merged tree entries to w as a PAX tar stream
 // (nanosecond times, xattrs as SCHILY.xattr records, hardlinks as links).
 // Content is verified as it is written; a corrupt object fails the export,
-// and the caller discards what was written.
+// and the caller discards what was written. The same entries always give
+// the same bytes.
 func (s *Store) ExportTar(ctx context.Context, entries []Entry, w io.Writer, p Progress) error {
+	return s.exportTar(ctx, entries, &tarExporter{w: w, tw: tar.NewWriter(w), written: map[string]bool{}}, p)
+}
+
+// ExportSparseTar is ExportTar keeping holes: a file whose object has holes
+// is written as a GNU sparse entry (PAX format 1.0, which GNU tar and Go's
+// archive/tar extract as sparse files) holding only its data. Its bytes
+// depend on where the store's filesystem keeps holes, so layers that must
+// be reproducible use ExportTar.
+func (s *Store) ExportSparseTar(ctx context.Context, entries []Entry, w io.Writer, p Progress) error {
+	return s.exportTar(ctx, entries, &tarExporter{w: w, tw: tar.NewWriter(w), written: map[string]bool{}, sparse: true, buf: make([]byte, 1<<20)}, p)
+}
+
+// tarExporter writes one tar stream.
+type tarExporter struct {
+	w       io.Writer
+	tw      *tar.Writer
+	written map[string]bool // regular files written, for hardlinks
+	sparse  bool
+	buf     []byte
+}
+
+func (s *Store) exportTar(ctx context.Context, entries []Entry, x *tarExporter, p Progress) error {
 	p = orNoProgress(p)
 	p.Total(totalSize(entries))
-	tw := tar.NewWriter(w)
-	written := map[string]bool{}
 	for i := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		e := &entries[i]
-		if err := s.writeTarEntry(tw, e, written, p); err != nil {
+		if err := s.writeTarEntry(x, e, p); err != nil {
 			return fmt.Errorf("export %s: %w", e.Path, err)
 		}
 	}
-	return tw.Close()
+	return x.tw.Close()
 }
 
-func (s *Store) writeTarEntry(tw *tar.Writer, e *Entry, written map[string]bool, p Progress) error {
+func (s *Store) writeTarEntry(x *tarExporter, e *Entry, p Progress) error {
 	hdr, err := tarHeader(e)
 	if err != nil {
 		return err
 	}
-	if e.Type == TypeReg && e.LinkTo != "" && written[e.LinkTo] {
+	if e.Type == TypeReg && e.LinkTo != "" && x.written[e.LinkTo] {
 		hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, e.LinkTo[1:], 0
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
 	if hdr.Typeflag != tar.TypeReg {
-		return nil
+		return x.tw.WriteHeader(hdr)
+	}
+	x.written[e.Path] = true
+	if x.sparse {
+		if done, err := s.writeSparse(x, e); done || err != nil {
+			p.Advance(e.Size)
+			return err
+		}
+	}
+	if err := x.tw.WriteHeader(hdr); err != nil {
+		return err
 	}
 	r, err := s.OpenObject(e.Digest, e.Size)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	n, err := io.Copy(tw, r)
+	n, err := io.Copy(x.tw, r)
 	p.Advance(n)
-	written[e.Path] = true
 	return err
+}
+
+// writeSparse writes e as a GNU sparse entry when its object has holes, and
+// reports whether it did.
+func (s *Store) writeSparse(x *tarExporter, e *Entry) (bool, error) {
+	obj, err := s.openObjectFile(e.Digest)
+	if err != nil {
+		return false, err
+	}
+	defer obj.Close()
+	xs, sparse, err := holes(obj, e.Size)
+	if err != nil || !sparse {
+		return false, err
+	}
+	if err := x.tw.Flush(); err != nil {
+		return false, err
+	}
+	return true, writeSparseEntry(x.w, e, obj, xs, x.buf)
 }
 
 // tarHeader maps an entry to a tar header, the inverse of entryFromHeader.

@@ -34,11 +34,40 @@ func (s *Store) OpenObject(d digest.Digest, size int64) (io.ReadCloser, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("object %q: %w", d, err)
 	}
+	f, err := s.openObjectFile(d)
+	if err != nil {
+		return nil, err
+	}
+	return &verifyingReader{f: f, h: sha256.New(), want: d, size: size}, nil
+}
+
+func (s *Store) openObjectFile(d digest.Digest) (*os.File, error) {
 	f, err := os.Open(s.ObjectFile(d))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", d, err)
 	}
-	return &verifyingReader{f: f, h: sha256.New(), want: d, size: size}, nil
+	return f, nil
+}
+
+// checkCopy copies the data of obj, the object of e, to dst (nil: only
+// verify), leaving holes, and reports an error wrapping ErrCorrupt when
+// the object is not e.Size bytes hashing to e.Digest.
+func (s *Store) checkCopy(obj *os.File, e *Entry, dst *os.File, buf []byte) error {
+	fi, err := obj.Stat()
+	if err != nil {
+		return fmt.Errorf("object %s: %w", e.Digest, err)
+	}
+	if fi.Size() != e.Size {
+		return fmt.Errorf("object %s has %d bytes, expected %d: %w", e.Digest, fi.Size(), e.Size, ErrCorrupt)
+	}
+	got, err := copyData(obj, e.Size, dst, buf)
+	if err != nil {
+		return fmt.Errorf("object %s: %w", e.Digest, err)
+	}
+	if got != e.Digest {
+		return fmt.Errorf("object %s hashes to %s: %w", e.Digest, got, ErrCorrupt)
+	}
+	return nil
 }
 
 type verifyingReader struct {

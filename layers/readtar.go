@@ -21,7 +21,22 @@ type TarOptions struct {
 	// ".wh..wh..opq" markers) to whiteout entries and opaque directories,
 	// instead of keeping them as plain files.
 	OCIWhiteouts bool
+	// MaxHoles bounds the zeros that sparse entries may add to a stream
+	// (their holes: content beyond the bytes the stream carries), each
+	// of which must be hashed; 0 means DefaultMaxTarHoles.
+	MaxHoles int64
 }
+
+// DefaultMaxTarHoles is how many bytes of holes the sparse entries of a tar
+// stream may declare in all, unless TarOptions.MaxHoles says otherwise.
+// Every byte of a hole is hashed (an object is named by the sha256 of its
+// dense content), at about 2 GB/s: a stream of a kilobyte declaring a
+// terabyte of holes is refused within seconds, not after minutes.
+const DefaultMaxTarHoles = 16 << 30
+
+// ErrTooSparse is wrapped by the error about a tar stream whose sparse
+// entries declare more holes than allowed.
+var ErrTooSparse = errors.New("sparse entries declare more holes than allowed")
 
 // ReadTar reads a tar stream (plain, gzip, bzip2 or zstd, detected from its
 // first bytes) into the store, and the compressed stream to its end, so that
@@ -51,6 +66,7 @@ func (s *Store) ReadTar(ctx context.Context, r io.Reader, opts TarOptions, p Pro
 	tr.put(Entry{Path: "/", Type: TypeDir, Mode: 0o755})
 	tr.synth["/"] = true
 	tail := &tailReader{r: plain}
+	tr.raw = tail
 	err = tr.read(ctx, tar.NewReader(tail), p)
 	if err == nil && !tail.endsWithZeroBlock() {
 		err = errors.New("tar stream truncated: it ends without the end-of-archive marker")
@@ -90,8 +106,11 @@ type fileJob struct {
 }
 
 type tarReader struct {
-	opts   TarOptions
-	t      *Tree
+	opts TarOptions
+	t    *Tree
+	raw  *tailReader // the stream, counting the bytes it carried
+	// given counts the bytes of file content entries gave.
+	given  int64
 	byPath map[string]int  // path -> index in Manifest.Entries
 	groups map[int]uint64  // index of a hardlink target -> its group
 	opaque []string        // directories marked opaque by OCI markers
@@ -189,8 +208,8 @@ func (tr *tarReader) add(hdr *tar.Header, r io.Reader, p Progress) error {
 		if err := tr.link(&e, hdr.Linkname); err != nil {
 			return err
 		}
-	case tar.TypeReg: // archive/tar reports old-style '\x00' entries as TypeReg
-		if err := tr.content(&e, r, hdr.Size, p); err != nil {
+	case tar.TypeReg, tar.TypeGNUSparse: // archive/tar reports old-style '\x00' entries as TypeReg, and expands sparse ones
+		if err := tr.content(&e, holeLimit{r: r, tr: tr}, hdr.Size, p); err != nil {
 			return err
 		}
 	}
@@ -272,7 +291,7 @@ func (tr *tarReader) content(e *Entry, r io.Reader, size int64, p Progress) erro
 	}
 	d, n, err := tr.t.st.putReader(r)
 	if err != nil {
-		return fmt.Errorf("archive truncated or unreadable in file content: %w", err)
+		return fmt.Errorf("file content: %w", err)
 	}
 	if n != size {
 		return fmt.Errorf("archive truncated in file content (%d of %d bytes)", n, size)
@@ -280,6 +299,27 @@ func (tr *tarReader) content(e *Entry, r io.Reader, size int64, p Progress) erro
 	e.Digest = d
 	p.Advance(n)
 	return nil
+}
+
+// holeLimit reads file content, refusing it once the entries have given
+// more bytes of content than the stream carried by more than the holes
+// allowed: archive/tar expands the holes of sparse entries as zeros.
+type holeLimit struct {
+	r  io.Reader
+	tr *tarReader
+}
+
+func (h holeLimit) Read(p []byte) (int, error) {
+	limit := h.tr.opts.MaxHoles
+	if limit == 0 {
+		limit = DefaultMaxTarHoles
+	}
+	if h.tr.given-h.tr.raw.n > limit { // checked first: io.ReadFull drops the error of a read that fills its buffer
+		return 0, fmt.Errorf("%w: more than %d bytes of holes (see TarOptions.MaxHoles)", ErrTooSparse, limit)
+	}
+	n, err := h.r.Read(p)
+	h.tr.given += int64(n)
+	return n, err
 }
 
 // indexOf is the index the entry for path has or will get from put.
@@ -330,7 +370,7 @@ func entryFromHeader(name string, hdr *tar.Header) (Entry, error) {
 		Mtime: hdr.ModTime.UnixNano(),
 	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeLink:
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeLink:
 		e.Type = TypeReg
 	case tar.TypeDir:
 		e.Type = TypeDir

@@ -2,7 +2,6 @@ package layers
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -56,13 +55,32 @@ func (st *staging) putBytes(d digest.Digest, p []byte) error {
 
 // putReader stages the content of r and returns its digest and size.
 func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
+	var n int64
+	d, err := st.stage(func(f *os.File, buf []byte) (d digest.Digest, err error) {
+		d, n, err = copySparse(f, r, buf)
+		return d, err
+	})
+	return d, n, err
+}
+
+// putExtents stages the first size bytes of src, copying only its data.
+func (st *staging) putExtents(src *os.File, size int64) (digest.Digest, error) {
+	return st.stage(func(f *os.File, buf []byte) (digest.Digest, error) {
+		return copyData(src, size, f, buf)
+	})
+}
+
+// stage has write fill a new unnamed file and return the digest of what
+// it wrote, and names the file in tmp/ unless that object is already
+// present or staged.
+func (st *staging) stage(write func(f *os.File, buf []byte) (digest.Digest, error)) (digest.Digest, error) {
 	f, err := st.tempFile()
 	if err != nil {
-		return "", 0, fmt.Errorf("stage object: %w", err)
+		return "", fmt.Errorf("stage object: %w", err)
 	}
 	defer f.Close()
 	bp := st.bufs.Get().(*[]byte)
-	d, n, err := copySparse(f, r, *bp)
+	d, err := write(f, *bp)
 	st.bufs.Put(bp)
 	if err == nil {
 		// Start writeback now, so the disk works while the next files are
@@ -70,19 +88,19 @@ func (st *staging) putReader(r io.Reader) (digest.Digest, int64, error) {
 		err = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if err != nil {
-		return "", n, fmt.Errorf("stage object: %w", err)
+		return "", fmt.Errorf("stage object: %w", err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if _, dup := st.pending[d]; dup || st.s.HasObject(d) {
-		return d, n, nil
+		return d, nil
 	}
 	name := filepath.Join(st.s.TmpDir(), fmt.Sprintf("object-%d-%d", os.Getpid(), stagedFiles.Add(1)))
 	if err := linkTemp(f, name); err != nil {
-		return "", n, fmt.Errorf("stage object: name %s: %w", name, err)
+		return "", fmt.Errorf("stage object: name %s: %w", name, err)
 	}
 	st.pending[d] = name
-	return d, n, nil
+	return d, nil
 }
 
 // linkTemp gives the unnamed file f the name name: by its descriptor where
@@ -109,8 +127,6 @@ func (st *staging) tempFile() (*os.File, error) {
 }
 
 // putFile stages the regular file at path and returns its digest and size.
-// Small files are read once; large ones are hashed first and copied only
-// when the store lacks them, so re-publishing an unchanged tree writes nothing.
 func (st *staging) putFile(path string) (digest.Digest, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
@@ -120,37 +136,45 @@ func (st *staging) putFile(path string) (digest.Digest, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, err
+	return st.putOpen(f)
+}
+
+// putOpen stages the content of the open regular file f and returns its
+// digest and size. Small files are read once. Larger ones are read by
+// their data only (holes are hashed as zeros, never read, and stay holes):
+// a file with holes is staged as it is hashed, in one pass; a dense one is
+// hashed first and copied only when the store lacks it, so re-publishing
+// an unchanged tree writes nothing. A file whose content changes between
+// the two passes is refused.
+func (st *staging) putOpen(f *os.File) (digest.Digest, int64, error) {
+	var sys unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &sys); err != nil {
+		return "", 0, fmt.Errorf("stat: %w", err)
 	}
-	if fi.Size() <= 4<<20 {
-		p := make([]byte, fi.Size())
+	size := sys.Size
+	if size <= 4<<20 {
+		p := make([]byte, size)
 		if _, err := io.ReadFull(f, p); err != nil {
-			return "", 0, fmt.Errorf("read %s: %w (file changed during publish?)", path, err)
+			return "", 0, fmt.Errorf("read: %w (file changed during publish?)", err)
 		}
 		d := digest.FromBytes(p)
-		return d, int64(len(p)), st.putBytes(d, p)
+		return d, size, st.putBytes(d, p)
+	}
+	if isSparse(&sys) {
+		d, err := st.putExtents(f, size)
+		return d, size, err
 	}
 	bp := st.bufs.Get().(*[]byte)
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, *bp)
+	d, err := copyData(f, size, nil, *bp)
 	st.bufs.Put(bp)
-	if err != nil {
-		return "", 0, fmt.Errorf("read %s: %w", path, err)
+	if err != nil || st.has(d) {
+		return d, size, err
 	}
-	d := digest.NewDigest(digest.SHA256, h)
-	if st.has(d) {
-		return d, n, nil
+	got, err := st.putExtents(f, size)
+	if err == nil && got != d {
+		err = errors.New("the file changed while it was being published")
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", 0, err
-	}
-	got, n2, err := st.putReader(f)
-	if err == nil && (got != d || n2 != n) {
-		err = fmt.Errorf("%s changed while it was being published", path)
-	}
-	return d, n, err
+	return d, size, err
 }
 
 // commit makes every staged object durable (one syncfs) and then renames it

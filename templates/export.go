@@ -41,7 +41,9 @@ func isTarName(name string) bool {
 }
 
 // WriteTar writes the merged tree of t as a tar stream, compressed by the
-// name's extension (name may be "" for plain tar).
+// name's extension (name may be "" for plain tar). Sparse files are written
+// as GNU sparse entries holding their data only (see
+// layers.Store.ExportSparseTar).
 func (s *Store) WriteTar(ctx context.Context, t *Template, name string, w io.Writer, p layers.Progress) error {
 	entries, err := s.Entries(t)
 	if err != nil {
@@ -63,9 +65,9 @@ func (s *Store) writeTar(ctx context.Context, entries []layers.Entry, name strin
 		zw = gzip.NewWriter(w)
 	}
 	if zw == nil {
-		return s.Layers.ExportTar(ctx, entries, w, p)
+		return s.Layers.ExportSparseTar(ctx, entries, w, p)
 	}
-	if err := s.Layers.ExportTar(ctx, entries, zw, p); err != nil {
+	if err := s.Layers.ExportSparseTar(ctx, entries, zw, p); err != nil {
 		return err
 	}
 	return zw.Close()
