@@ -37,12 +37,15 @@ const SeccompUnconfined = "unconfined"
 // github.com/elastic/go-seccomp-bpf (pure Go, but its syscall tables are
 // maps built by package initialization, 0.15 ms in every process of the
 // binary, so in every container start, and it emits a linear list of
-// compares). This compiler emits a binary search over system call numbers:
-// about eight compares to any decision, and a program the kernel can
-// summarize once per filter into its per-syscall allow cache (only loads of
-// the syscall number, compares with constants and returns), so an allowed
-// call without argument checks does not run the filter at all. Its syscall
-// table is a sorted array, static data, generated from golang.org/x/sys.
+// compares). This compiler emits a binary search over system call numbers,
+// about eight compares to any decision, made only of the instructions the
+// kernel's seccomp cache emulates (loads of the arch and syscall number,
+// compares with constants, returns), so that the kernel can find once per
+// filter which calls it allows whatever their arguments, and skip the
+// filter for them. (Equality rules on one argument are tested as one set:
+// socket(2)'s 29 allowed domains.) The default filter has 192 instructions
+// on amd64 and takes about 40 us to load; its syscall table is a sorted
+// array, static data, generated from golang.org/x/sys.
 
 // syscallName is one entry of syscallTable.
 type syscallName struct {
