@@ -17,7 +17,7 @@ import (
 // "both" cases on template files changed more than once.
 func Cases() map[string]Case {
 	m := map[string]func(f fsT){}
-	for _, group := range []map[string]func(f fsT){dataCases(), metaCases(), nameCases(), dirCases(), miscCases(), securityCases()} {
+	for _, group := range []map[string]func(f fsT){dataCases(), metaCases(), nameCases(), dirCases(), miscCases(), securityCases(), posixCases()} {
 		for k, v := range group {
 			m[k] = v
 		}

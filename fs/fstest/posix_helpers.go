@@ -179,6 +179,10 @@ func (f fsT) as(c caller, steps ...step) {
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
+		// The thread ends with the goroutine, but not at once (and the
+		// main thread never does): its working directory must not keep
+		// the mount busy.
+		defer unix.Chdir("/")
 		if enterErr = c.enter(f.dir); enterErr != nil {
 			return
 		}
