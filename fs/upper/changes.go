@@ -2,7 +2,6 @@ package upper
 
 import (
 	"context"
-	"os"
 
 	"github.com/acetate/acetate/layers"
 )
@@ -99,25 +98,16 @@ func change(k Kind, e *layers.Entry) Change {
 // the store's shared lock until the tree is committed or aborted.
 func Layer(ctx context.Context, s *layers.Store, dir string, base []layers.Entry, p layers.Progress) (*layers.Tree, error) {
 	t := s.NewTree(nil)
-	stage := func(e *layers.Entry, f *os.File) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		d, n, err := t.StageFile(f)
-		if err != nil {
-			return err
-		}
-		e.Digest, e.Size = d, n
-		if p != nil {
-			p.Advance(n)
-		}
-		return nil
+	st := newStager(ctx, t, p)
+	r, err := read(dir, base, st.stage)
+	if werr := st.wait(); err == nil {
+		err = werr
 	}
-	r, err := read(dir, base, stage)
 	if err != nil {
 		t.Abort()
 		return nil, err
 	}
+	st.fill(r.m)
 	t.Manifest = r.m
 	return t, nil
 }

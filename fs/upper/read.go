@@ -42,15 +42,15 @@ func Metacopies(dir string, base []layers.Entry) (map[string]string, error) {
 	return r.metacopies, nil
 }
 
-// stageFunc stages the content of the regular file entry e, open as f (an
-// O_PATH descriptor), setting its digest and size.
+// stageFunc takes the regular file entry e, open as f (an O_PATH
+// descriptor), to stage its content, and closes f.
 type stageFunc func(e *layers.Entry, f *os.File) error
 
 // read walks the upper directory dir; stage, when set, is given every
 // regular file the upper directory holds in full.
 func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
 	r := &reader{metacopies: map[string]string{}, base: base, index: make(map[string]int, len(base)),
-		links: map[[2]uint64]*layers.Entry{}, m: &layers.Manifest{}, stage: stage}
+		links: map[[2]uint64]string{}, m: &layers.Manifest{}, stage: stage}
 	for i := range base {
 		r.index[base[i].Path] = i
 	}
@@ -86,8 +86,8 @@ func OpenDir(dir string) (*os.File, error) {
 type reader struct {
 	base  []layers.Entry
 	index map[string]int // base path -> index
-	// links maps dev, ino to the first entry of a hardlink group.
-	links map[[2]uint64]*layers.Entry
+	// links maps dev, ino to the first path of a hardlink group.
+	links map[[2]uint64]string
 	m     *layers.Manifest
 	// metacopies maps each metacopy file to the base path of its data.
 	metacopies map[string]string
@@ -217,24 +217,20 @@ func (r *reader) fileData(at beneath.At, e *layers.Entry, st *unix.Stat_t, lower
 	}
 	key := [2]uint64{st.Dev, st.Ino}
 	if leader, ok := r.links[key]; ok && st.Nlink > 1 {
-		e.LinkTo, e.Digest, e.Size = leader.Path, leader.Digest, leader.Size
+		e.LinkTo = leader
 		return nil
 	}
-	if r.stage != nil {
-		f, err := openSame(at, e.Path, st, unix.O_PATH)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := r.stage(e, f); err != nil {
-			return fmt.Errorf("upper dir: %q: %w", e.Path, err)
-		}
-	}
 	if st.Nlink > 1 {
-		leader := *e
-		r.links[key] = &leader
+		r.links[key] = e.Path
 	}
-	return nil
+	if r.stage == nil {
+		return nil
+	}
+	f, err := openSame(at, e.Path, st, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	return r.stage(e, f)
 }
 
 // resolveRedirect returns the lower path a redirect names: absolute, or a
