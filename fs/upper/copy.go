@@ -18,7 +18,7 @@ import (
 // the host copies the link, or fails, and never copies the host's file or
 // directory. A device node is made again, never opened. Any depth copies.
 func Copy(src, dst string) error {
-	from, err := OpenDir(src)
+	from, err := openDir(src)
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func Copy(src, dst string) error {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return fmt.Errorf("copy upper dir: %w", err)
 	}
-	to, err := OpenDir(dst)
+	to, err := openDir(dst)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func openFile(at beneath.At, rel string, flags int) (*os.File, unix.Stat_t, erro
 // Digest returns the digest of the regular file rel of the upper
 // directory dir, opened as openFile does, at any depth.
 func Digest(dir, rel string) (digest.Digest, error) {
-	d, err := OpenDir(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return "", err
 	}

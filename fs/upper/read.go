@@ -54,7 +54,7 @@ func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
 	for i := range base {
 		r.index[base[i].Path] = i
 	}
-	d, err := OpenDir(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +72,10 @@ func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
 	return r, nil
 }
 
-// OpenDir opens the upper directory dir itself for reading. Its path is
+// openDir opens the upper directory dir itself for reading. Its path is
 // the host's (containers/NAME/upper); everything below it is reached from
 // the descriptor.
-func OpenDir(dir string) (*os.File, error) {
+func openDir(dir string) (*os.File, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("upper dir: %w", &os.PathError{Op: "open", Path: dir, Err: err})

@@ -40,7 +40,7 @@ func RootEntry(dir string) (*layers.Entry, error) {
 // that a name the container swapped for a link to a host file gets an
 // error, not the template's content written over the host's file.
 func Materialize(s *layers.Store, dir, rel string, e *layers.Entry) error {
-	d, err := OpenDir(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return err
 	}

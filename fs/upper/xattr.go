@@ -64,7 +64,7 @@ func EscapeXattr(name string) string {
 // SetMetadata gives the file at path, a host path (a new upper directory,
 // a layer's metadata tree), e's owner, xattrs (escaped), mode and mtime.
 func SetMetadata(path string, e *layers.Entry) error {
-	parent, err := OpenDir(filepath.Dir(path))
+	parent, err := openDir(filepath.Dir(path))
 	if err != nil {
 		return err
 	}
