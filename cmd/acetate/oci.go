@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os/signal"
 	"path"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci"
@@ -65,6 +68,7 @@ func (a *app) exportOCI(c *cobra.Command, st *templates.Store, t *templates.Temp
 
 func newPushCmd(a *app) *cobra.Command {
 	var insecure bool
+	var stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "push NAME[:TAG] REGISTRY/REPO:TAG",
 		Short: "Push a template to an OCI registry",
@@ -72,7 +76,8 @@ func newPushCmd(a *app) *cobra.Command {
 (tagged TAG.acetate) an artifact with the template's layer manifests and its
 file objects, so that acetate hosts pull only the objects they lack.
 Credentials come from the docker and podman auth files (docker login,
-podman login).`,
+podman login). A transfer that moves less than 1 KiB in --stall-timeout
+(default 30s) is abandoned with "registry transfer stalled".`,
 		Example: `  acetate push debian:12 registry.example.com/os/debian:12
   acetate push web 127.0.0.1:5000/web:1 --insecure`,
 		Args: exactArgs(2),
@@ -81,7 +86,7 @@ podman login).`,
 			if err != nil {
 				return err
 			}
-			o := registry.Options{Insecure: insecure}
+			o := registry.Options{Insecure: insecure, StallTimeout: stall}
 			if _, err := registry.ParseReference(args[1], o); err != nil {
 				return usageError{err}
 			}
@@ -99,11 +104,13 @@ podman login).`,
 		},
 	}
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
+	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd
 }
 
 func newPullCmd(a *app) *cobra.Command {
 	var insecure bool
+	var stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "pull REGISTRY/REPO:TAG [NAME[:TAG]]",
 		Short: "Pull a template (or any OCI image) from a registry",
@@ -111,8 +118,21 @@ func newPullCmd(a *app) *cobra.Command {
 pushed by acetate, only the file objects the store lacks are fetched;
 any other image is imported layer by layer. NAME[:TAG] defaults to the last
 part of the repository and the image's tag. Every byte is verified against
-its digest before it enters the store; an interrupted pull resumes where it
-stopped, and the template appears only when complete.`,
+its digest before it enters the store, and the template appears only when
+complete.
+
+Interrupted pulls of images pushed by acetate resume: fetched objects are
+committed at least every 2 seconds and when a pull is stopped (SIGINT,
+SIGTERM, a stall or a lost connection), so the next pull fetches only what
+is missing; after kill -9 at most the last 2 seconds of transfer are
+fetched again. Other images are imported whole or not at all.
+
+Limits: every blob is read up to its declared size and no further (a
+registry sending more is refused); blobs with no declared size (the
+template's config and layer descriptions) up to 16 MiB, manifest chunks up
+to 256 MiB. A transfer that moves less than 1 KiB in --stall-timeout
+(default 30s), answers included, is abandoned with "registry transfer
+stalled".`,
 		Example: `  acetate pull registry.example.com/os/debian:12
   acetate pull 127.0.0.1:5000/web:1 web:1 --insecure`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -122,7 +142,7 @@ stopped, and the template appears only when complete.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			o := registry.Options{Insecure: insecure}
+			o := registry.Options{Insecure: insecure, StallTimeout: stall}
 			src, err := registry.ParseReference(args[0], o)
 			if err != nil {
 				return usageError{err}
@@ -137,7 +157,9 @@ stopped, and the template appears only when complete.`,
 			}
 			p, done := a.progress("pulling "+r.String(), true)
 			o.Progress = p
-			t, err := registry.Pull(c.Context(), st, args[0], r, o)
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			t, err := registry.Pull(ctx, st, args[0], r, o)
 			done()
 			if err != nil {
 				return err
@@ -146,6 +168,7 @@ stopped, and the template appears only when complete.`,
 		},
 	}
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
+	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd
 }
 

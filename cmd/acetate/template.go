@@ -29,6 +29,11 @@ func newPublishCmd(a *app) *cobra.Command {
 		Long: `Publish reads SOURCE — a directory, a tarball (plain, gzip, bzip2 or zstd)
 or "-" for a tarball on standard input — into the store, and points
 NAME[:TAG] at it. File content is stored once across all templates.
+Sparse files keep their holes (they cost their data, not their size). A
+compressed tarball is read to its end and its checksum verified. Limits:
+at most 1 MiB after a tarball's end-of-archive marker; sparse entries of a
+tarball may declare at most 16 GiB of holes in all (each byte of a hole is
+hashed, about 2 GB/s), else the tarball is refused.
 
 With --on, the template is an application template: one layer holding only
 what differs from BASE (whiteouts for what was removed), stacked on BASE.`,

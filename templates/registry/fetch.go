@@ -6,19 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/acetate/acetate/layers"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 )
 
-// Objects are committed in batches of at most this many bytes or packs, so
-// an interrupted pull loses at most one batch.
+// Fetched objects are committed whenever commitBytes have been staged, every
+// commitEvery while a pull runs (a stalled transfer included), and when a
+// pull is interrupted (see interrupted), so that a pull killed with -9
+// loses at most what it staged in the last commitEvery.
 var (
-	batchBytes int64 = 32 << 20
-	batchPacks       = 256
+	commitBytes int64 = 32 << 20
+	commitEvery       = 2 * time.Second
 )
 
 // plan adds to planned the objects of layer m the store lacks, and returns
@@ -45,25 +50,78 @@ func (p *puller) plan(al artifactLayer, m *layers.Manifest, packs []pack, planne
 	return out, nil
 }
 
-// fetch fetches the packs in batches and commits each batch's objects.
+// fetch fetches the packs, staging each object as it arrives (checked
+// against its name), and commits the objects as it goes.
 func (p *puller) fetch(ctx context.Context, todo []pack) error {
 	var total int64
 	for _, f := range todo {
 		total += f.size
 	}
 	p.progress.Total(total)
-	for len(todo) > 0 {
-		n, size := 0, int64(0)
-		for n < len(todo) && n < batchPacks && (n == 0 || size+todo[n].size <= batchBytes) {
-			size += todo[n].size
-			n++
+	objs := p.st.Layers.NewObjects()
+	ticking := make(chan struct{})
+	defer close(ticking)
+	go commitPeriodically(objs, ticking)
+	for _, f := range todo {
+		err := ctx.Err()
+		if err == nil {
+			err = p.copyPack(f, objs)
 		}
-		if err := p.fetchBatch(ctx, todo[:n]); err != nil {
-			return err
+		if err != nil {
+			return p.stop(objs, fmt.Errorf("%s: pack %s: %w", p.what, f.digest, err))
 		}
-		todo = todo[n:]
+		if objs.Staged() >= commitBytes {
+			if err := objs.Commit(); err != nil {
+				return fmt.Errorf("%s: %w", p.what, err)
+			}
+		}
+	}
+	if err := objs.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", p.what, err)
 	}
 	return nil
+}
+
+// commitPeriodically commits objs every commitEvery until stop is closed. An
+// error leaves the objects to the next commit, whose caller sees it.
+func commitPeriodically(objs *layers.Objects, stop <-chan struct{}) {
+	tick := time.NewTicker(commitEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if objs.Staged() > 0 {
+				objs.Commit() //nolint:errcheck // the final commit reports
+			}
+		}
+	}
+}
+
+// stop ends a pull that failed with err. When the transfer was interrupted,
+// the objects staged so far (each checked against its name) are committed
+// for the next try; any other failure (a blob that fails its digest or
+// size, a pack that is not one) drops them, leaving the store as it was.
+func (p *puller) stop(objs *layers.Objects, err error) error {
+	if !interrupted(err) {
+		objs.Abort()
+		return err
+	}
+	if cerr := objs.Commit(); cerr != nil {
+		return fmt.Errorf("%w (and keeping the objects fetched: %v)", err, cerr)
+	}
+	return err
+}
+
+// interrupted reports whether err ended a transfer rather than judged its
+// content: a stall, a cancelled pull (SIGTERM), a lost connection, or an
+// error status from the registry.
+func interrupted(err error) bool {
+	var ne net.Error
+	var te *transport.Error
+	return errors.Is(err, ErrStalled) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.As(err, &te)
 }
 
 type noProgress struct{}
@@ -71,65 +129,30 @@ type noProgress struct{}
 func (noProgress) Total(int64)   {}
 func (noProgress) Advance(int64) {}
 
-// fetchBatch streams the objects of the packs as one tar stream into the
-// store's staging, checks that every object hashes to its name, and commits.
-func (p *puller) fetchBatch(ctx context.Context, batch []pack) error {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(p.writeBatch(batch, pw)) }()
-	tree, err := p.st.Layers.ReadTar(ctx, pr, layers.TarOptions{}, nil)
-	pr.CloseWithError(errors.New("batch abandoned"))
-	if err != nil {
-		return fmt.Errorf("%s: %w", p.what, err)
-	}
-	for _, e := range tree.Manifest.Entries {
-		if e.Path != "/" && (e.Type != layers.TypeReg || "/"+e.Digest.Encoded() != e.Path) {
-			tree.Abort()
-			return fmt.Errorf("%s: object %s hashes to %s: %w", p.what, e.Path[1:], e.Digest, layers.ErrCorrupt)
-		}
-	}
-	if err := tree.CommitObjects(); err != nil {
-		return fmt.Errorf("%s: %w", p.what, err)
-	}
-	return nil
-}
-
 // Compiled on first use: package init runs at every container start.
 var hexName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
-// writeBatch writes every object of the packs, once each, as a tar stream
-// of files named by their digests' hex.
-func (p *puller) writeBatch(batch []pack, w io.Writer) error {
-	tw := tar.NewWriter(w)
-	written := map[string]bool{}
-	for _, f := range batch {
-		if err := p.copyPack(f, tw, written); err != nil {
-			return fmt.Errorf("pack %s: %w", f.digest, err)
-		}
-	}
-	return tw.Close()
-}
-
-// copyPack copies the objects of pack f into tw, and reads the blob to its
-// end so that its digest and size are checked; a registry sending more than
-// the pack's declared size is cut off there. A blob that fails that check
-// is reported as such even when its bytes also fail to decompress.
-func (p *puller) copyPack(f pack, tw *tar.Writer, written map[string]bool) error {
+// copyPack stages the objects of pack f, and reads the blob to its end so
+// that its digest and size are checked; a registry sending more than the
+// pack's declared size is cut off there. A blob that fails that check is
+// reported as such even when its bytes also fail to decompress.
+func (p *puller) copyPack(f pack, objs *layers.Objects) error {
 	rc, err := p.open(f.digest)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	r := p.verified(rc, f.digest, f.size)
-	err = copyObjects(r, tw, written)
+	err = stageObjects(r, objs)
 	if _, derr := io.Copy(io.Discard, r); derr != nil {
 		return derr
 	}
 	return err
 }
 
-// copyObjects copies the entries of a pack stream into tw, skipping those
-// already written.
-func copyObjects(r io.Reader, tw *tar.Writer, written map[string]bool) error {
+// stageObjects stages the entries of a pack stream, objects named by their
+// digests' hex, skipping those the store has.
+func stageObjects(r io.Reader, objs *layers.Objects) error {
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return err
@@ -145,16 +168,9 @@ func copyObjects(r io.Reader, tw *tar.Writer, written map[string]bool) error {
 			return err
 		}
 		if hdr.Typeflag != tar.TypeReg || !hexName().MatchString(hdr.Name) {
-			return fmt.Errorf("entry %q is not an object named by its digest", hdr.Name)
+			return fmt.Errorf("entry %q is not an object named by its digest: %w", hdr.Name, layers.ErrCorrupt)
 		}
-		if written[hdr.Name] {
-			continue
-		}
-		written[hdr.Name] = true
-		if err := tw.WriteHeader(&tar.Header{Name: hdr.Name, Typeflag: tar.TypeReg, Mode: 0o444, Size: hdr.Size}); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		if err := objs.Put(digest.NewDigestFromEncoded(digest.SHA256, hdr.Name), hdr.Size, tr); err != nil {
 			return err
 		}
 	}
