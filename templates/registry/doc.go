@@ -32,11 +32,16 @@
 //
 // The puller reads the image manifest and the artifact config, fetches the
 // layer blobs and the manifest chunks of layers it lacks, computes the
-// objects its store lacks, and fetches only the packs holding them. The client checks every blob against
-// its digest, and the store stages every object and checks it against its
-// name before committing it; objects are committed in batches, so an
-// interrupted pull resumes where it stopped, and the template ref is written
-// last, so a pull never leaves a partial template. An image without the
+// objects its store lacks, and fetches only the packs holding them. Every
+// blob is checked against its digest and read no further than its declared
+// size (packs and chunks are declared with their sizes in the layer blob;
+// the config and layer blobs, declared by digest only, are read up to 16
+// MiB), and every request is abandoned with ErrStalled when it moves fewer
+// than StallBytes in Options.StallTimeout. The store stages every object
+// and checks it against its name; objects are committed every 2 seconds
+// and when a transfer is interrupted, so an interrupted pull (even by kill
+// -9) resumes where it stopped, and the template ref is written last, so a
+// pull never leaves a partial template. An image without the
 // annotation (pushed by another tool), or whose artifact is gone, is
 // imported layer by layer instead.
 package registry
