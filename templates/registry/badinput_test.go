@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -179,18 +178,7 @@ func plainImage(t *testing.T, st *templates.Store, ref, dst string) {
 // only then.
 func TestPullResumes(t *testing.T) {
 	reg := startRegistry(t)
-	src := ocitest.NewStore(t)
-	dir := filepath.Join(t.TempDir(), "tree")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 64 {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)), random(BigObject+i), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publish(t, src, "many:1", dir, "")
-	push(t, src, "many:1", reg+"/acetate/many:1")
+	dir := pushRandom(t, reg, "many:1", 64)
 
 	p := startProxy(t, reg)
 	var blobs atomic.Int32

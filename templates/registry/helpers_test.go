@@ -20,6 +20,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci"
+	"github.com/acetate/acetate/templates/oci/ocitest"
 )
 
 var ctx = context.Background()
@@ -198,4 +199,25 @@ func run(t *testing.T, name string, args ...string) {
 // ociExport writes tp into an image layout at dir, ref name "1".
 func ociExport(st *templates.Store, tp *templates.Template, dir string) error {
 	return oci.ExportLayout(ctx, st, tp, dir, "1", nil)
+}
+
+// pushRandom publishes a tree of n files of random content, each of at
+// least BigObject bytes so that each travels in a pack of its own, as
+// template ref (NAME:1) of a new store, pushes it to reg/acetate/NAME:1,
+// and returns the tree.
+func pushRandom(t *testing.T, reg, ref string, n int) string {
+	t.Helper()
+	src := ocitest.NewStore(t)
+	dir := filepath.Join(t.TempDir(), "tree")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)), random(BigObject+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, src, ref, dir, "")
+	push(t, src, ref, reg+"/acetate/"+ref)
+	return dir
 }

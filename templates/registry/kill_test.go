@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -75,18 +74,7 @@ func (s *stallAfter) Read(b []byte) (int, error) {
 // second pull fetches only the rest, and the template equals its source.
 func TestPullKilledKeepsObjects(t *testing.T) {
 	reg := startRegistry(t)
-	src := ocitest.NewStore(t)
-	dir := filepath.Join(t.TempDir(), "tree")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 64 {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)), random(BigObject+i), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publish(t, src, "many:1", dir, "")
-	push(t, src, "many:1", reg+"/acetate/many:1")
+	dir := pushRandom(t, reg, "many:1", 64)
 	p := startProxy(t, reg)
 	const whole, stallAt = 64 * BigObject, 1 << 20
 	for sig, every := range map[syscall.Signal]string{syscall.SIGKILL: "1s", syscall.SIGTERM: "1h"} {

@@ -2,11 +2,8 @@ package registry
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,18 +53,7 @@ func onPacks(f func(*http.Response)) func(*http.Request, *http.Response) {
 // template appears and the store stays consistent.
 func TestPullEndsEndlessAndStalledBlobs(t *testing.T) {
 	reg := startRegistry(t)
-	src := ocitest.NewStore(t)
-	dir := filepath.Join(t.TempDir(), "tree")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), random(BigObject+i), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publish(t, src, "big:1", dir, "")
-	push(t, src, "big:1", reg+"/acetate/big:1")
+	pushRandom(t, reg, "big:1", 4)
 	p := startProxy(t, reg)
 	const stall = 2 * time.Second
 	cases := []struct {
