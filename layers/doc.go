@@ -25,6 +25,18 @@
 // files in tmp/, which GC removes; an object or manifest under its final name
 // is always complete.
 //
+// # Sparse files and hostile streams
+//
+// A file's cost is its data. Holes are found with SEEK_DATA/SEEK_HOLE and
+// hashed as the zeros they read as, so an object's digest is the sha256 of
+// the dense content, but they are never read, staged or exported as data:
+// objects keep them, ExportDir writes them as holes and ExportSparseTar as
+// GNU sparse entries. Hashing the zeros of a hole still costs about a
+// second per 2 GB, which is why ReadTar refuses streams whose sparse
+// entries declare more than DefaultMaxTarHoles of holes. ReadTar also reads
+// a compressed stream to its end, so that its checksum is verified, and
+// refuses more than MaxTarTrailer bytes after the end-of-archive marker.
+//
 // # Reading a layer
 //
 // Manifests are verified against their digest when loaded, and object
