@@ -127,7 +127,7 @@ func (x *dirExporter) writeFile(e *Entry, path string, p Progress) error {
 	if err != nil {
 		return err
 	}
-	err = x.s.checkCopy(obj, e, f, x.buf)
+	err = x.s.checkCopy(obj, e.Digest, e.Size, f, x.buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

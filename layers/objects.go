@@ -49,23 +49,23 @@ func (s *Store) openObjectFile(d digest.Digest) (*os.File, error) {
 	return f, nil
 }
 
-// checkCopy copies the data of obj, the object of e, to dst (nil: only
-// verify), leaving holes, and reports an error wrapping ErrCorrupt when
-// the object is not e.Size bytes hashing to e.Digest.
-func (s *Store) checkCopy(obj *os.File, e *Entry, dst *os.File, buf []byte) error {
+// checkCopy copies the data of obj, object d, to dst (nil: only verify),
+// leaving holes, and reports an error wrapping ErrCorrupt when the object
+// is not size bytes hashing to d.
+func (s *Store) checkCopy(obj *os.File, d digest.Digest, size int64, dst *os.File, buf []byte) error {
 	fi, err := obj.Stat()
 	if err != nil {
-		return fmt.Errorf("object %s: %w", e.Digest, err)
+		return fmt.Errorf("object %s: %w", d, err)
 	}
-	if fi.Size() != e.Size {
-		return fmt.Errorf("object %s has %d bytes, expected %d: %w", e.Digest, fi.Size(), e.Size, ErrCorrupt)
+	if fi.Size() != size {
+		return fmt.Errorf("object %s has %d bytes, expected %d: %w", d, fi.Size(), size, ErrCorrupt)
 	}
-	got, err := copyData(obj, e.Size, dst, buf)
+	got, err := copyData(obj, size, dst, buf)
 	if err != nil {
-		return fmt.Errorf("object %s: %w", e.Digest, err)
+		return fmt.Errorf("object %s: %w", d, err)
 	}
-	if got != e.Digest {
-		return fmt.Errorf("object %s hashes to %s: %w", e.Digest, got, ErrCorrupt)
+	if got != d {
+		return fmt.Errorf("object %s hashes to %s: %w", d, got, ErrCorrupt)
 	}
 	return nil
 }
@@ -95,15 +95,18 @@ func (v *verifyingReader) Close() error { return v.f.Close() }
 
 // VerifyObject re-hashes object d and reports an error wrapping ErrCorrupt
 // when it does not match, or os.ErrNotExist when it is missing.
+// Only the object's data is read: holes are hashed as zeros.
 func (s *Store) VerifyObject(d digest.Digest) error {
-	r, err := s.OpenObject(d, -1)
+	f, err := s.openObjectFile(d)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	buf := make([]byte, 256<<10)
-	_, err = io.CopyBuffer(io.Discard, r, buf)
-	return err
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("object %s: %w", d, err)
+	}
+	return s.checkCopy(f, d, fi.Size(), nil, make([]byte, 256<<10))
 }
 
 // zeroBlock is compared against to find blocks that can stay holes.

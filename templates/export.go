@@ -17,7 +17,9 @@ import (
 // Export writes the merged tree of t to dst: a directory (which must not
 // exist or be empty), or a tar file when dst ends in .tar, .tar.gz, .tgz,
 // .tar.zst. The output appears only complete: it is written beside dst and
-// renamed into place, so a corrupt object leaves nothing behind.
+// renamed into place, so a corrupt object leaves nothing behind. Sparse
+// files keep their holes: as holes in a directory, as GNU sparse entries
+// in a tar file.
 func (s *Store) Export(ctx context.Context, t *Template, dst string, p layers.Progress) error {
 	entries, err := s.Entries(t)
 	if err != nil {
