@@ -312,7 +312,7 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 			e := withContainer(t, map[string]string{"etc/conf": "template"})
 			b := newBait(t)
 			s := startSwapper(t, e.mountWith("c", driver), "swap", true, b)
-			fooled, succeeded := 0, 0
+			fooled, committed, cloned := 0, 0, 0
 			for i := range raceRounds {
 				if b.fooled(e.m.UpperDir("c"), "swap") {
 					fooled++
@@ -322,7 +322,7 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 				tpl, err := e.m.Commit(context.Background(), "c", templates.MustParseRef(fmt.Sprintf("snap:%d", i)), nil)
 				b.check(t, "commit", err)
 				if err == nil {
-					succeeded++
+					committed++
 					if layerShows(t, e, tpl, b) {
 						t.Errorf("commit %d put the host into a template", i)
 					}
@@ -331,6 +331,7 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 				_, err = e.m.Clone("c", clone)
 				b.check(t, "clone", err)
 				if err == nil {
+					cloned++
 					if treeShows(t, e.m.UpperDir(clone), b) {
 						t.Errorf("clone %d copied the host", i)
 					}
@@ -340,10 +341,13 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 				}
 			}
 			s.halt()
-			t.Logf("%s: %d exchanges, %d of %d commits succeeded, path-based reference fooled %d times",
-				driver, s.swaps, succeeded, raceRounds, fooled)
+			t.Logf("%s: %d exchanges, %d commits and %d clones of %d succeeded, path-based reference fooled %d times",
+				driver, s.swaps, committed, cloned, raceRounds, fooled)
 			if fooled == 0 {
 				t.Error("the path-based reference was never fooled: the swap did not run in the upper directory")
+			}
+			if committed == 0 || cloned == 0 {
+				t.Error("no commit or no clone succeeded: a tool that always fails is no defence")
 			}
 			b.unchanged(t)
 		})
@@ -387,6 +391,9 @@ func TestSwapDuringRebase(t *testing.T) {
 		s.swaps, rebased, 8*raceRounds, fooled)
 	if fooled == 0 {
 		t.Error("the path-based reference was never fooled: the swap did not run")
+	}
+	if rebased == 0 {
+		t.Error("no rebase succeeded: a tool that always fails is no defence")
 	}
 	b.unchanged(t)
 }
