@@ -23,7 +23,22 @@ func (n *node) copyUp(data bool) error {
 		// nowhere, and then what the caller does next fails with ENOENT.
 		return nil
 	}
+	if n.isUpperDir() {
+		return nil // a directory is whole once it is there
+	}
 	return n.u.copyUp(n.rel(), n.lower, data)
+}
+
+// isUpperDir reports whether the node is a directory in the upper
+// directory, through its parent's descriptor.
+func (n *node) isUpperDir() bool {
+	a, err := n.upperAt()
+	if err != nil {
+		return false
+	}
+	defer a.Close()
+	var st unix.Stat_t
+	return a.Lstat(&st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // copyUp copies the entry at lower path lowerPath up to rel, parents first.

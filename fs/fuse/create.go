@@ -39,12 +39,11 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	if err := n.copyUp(true); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	dir, err := beneath.OpenDir(n.u.upperFd, n.rel())
+	up, err := n.childAt(name)
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	defer unix.Close(dir)
-	up := beneath.At{Dir: dir, Name: name}
+	defer up.Close()
 	if errno := n.make(ctx, up, owned, mk); errno != 0 {
 		return nil, errno
 	}
@@ -54,7 +53,9 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	}
 	fromStat(&st, &out.Attr)
 	out.Attr.Ino = n.u.newIno(st.Ino)
-	return n.NewInode(ctx, &node{u: n.u}, n.u.stableAttr(&out.Attr)), 0
+	child := &node{u: n.u}
+	child.sawUpperDir(&st)
+	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
 }
 
 // make makes the new entry up with mk, in place or, over a whiteout, in the
@@ -108,13 +109,16 @@ func own(ctx context.Context, parent int, p beneath.At, owned bool) error {
 	if !ok || !owned {
 		return nil
 	}
+	inPlace := p.Dir == parent
+	if caller.Uid == 0 && caller.Gid == 0 && inPlace {
+		return nil
+	}
 	var dir unix.Stat_t
 	if err := unix.Fstat(parent, &dir); err != nil {
 		return err
 	}
 	setgid := dir.Mode&unix.S_ISGID != 0
-	inPlace := p.Dir == parent
-	if caller.Uid == 0 && caller.Gid == 0 && (inPlace || !setgid) {
+	if caller.Uid == 0 && caller.Gid == 0 && !setgid {
 		return nil
 	}
 	var st unix.Stat_t
@@ -175,7 +179,8 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	src, err := t.upperAt()
+	// By path, not through a directory node: that may be n itself.
+	src, err := n.u.at(t.rel())
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}

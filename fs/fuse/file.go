@@ -141,9 +141,9 @@ func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 	if errno := f.lf.Setattr(ctx, in, out); errno != 0 {
 		return errno
 	}
-	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && in.Valid&fuse.FATTR_MODE == 0 {
+	if killsSetID(in) {
 		st := unix.Stat_t{Mode: out.Mode, Gid: out.Gid}
-		if mode, drop := callerOf(ctx).withoutSetID(&st); drop {
+		if mode, drop := callerOf(ctx).withoutSetID(&st, true); drop {
 			if err := unix.Fchmod(f.fd, mode); err != nil {
 				return fs.ToErrno(err)
 			}

@@ -3,6 +3,7 @@ package fuse
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,18 @@ type node struct {
 	// isDir is set by rename on the nodes it looks up.
 	isDir bool
 
+	// dir holds, once needed, an O_PATH descriptor of the node's
+	// directory in the upper directory, so that the names in it are
+	// reached without resolving its path again; readers hold the lock
+	// while they use it, OnForget closes it.
+	dir struct {
+		sync.RWMutex
+		fd int // 0: not open
+		// ino is the inode number of the directory in the upper
+		// directory, once known (0: not yet).
+		ino uint64
+	}
+
 	// cache is what the node knows of its directory as of a generation.
 	cache struct {
 		sync.Mutex
@@ -51,8 +64,7 @@ func (n *node) lockCache() {
 	n.cache.Lock()
 	if gen := n.u.gen.Load(); n.cache.gen != gen {
 		if n.cache.gen == 0 || n.cache.noUpper {
-			var st unix.Stat_t
-			n.cache.noUpper = n.u.lstat(n.rel(), &st) != nil
+			n.cache.noUpper = !n.inUpper()
 		}
 		n.cache.gen = gen
 		n.cache.listing = nil
@@ -87,12 +99,106 @@ func (n *node) orphan() bool {
 }
 
 // upperAt resolves where the node lives, or would live, in the upper
-// directory; the caller closes it.
-func (n *node) upperAt() (beneath.At, error) { return n.u.at(n.rel()) }
+// directory: its name in its parent's directory; the caller closes it.
+func (n *node) upperAt() (beneath.At, error) {
+	if n.IsRoot() {
+		return beneath.At{Dir: n.u.upperFd, Name: "."}, nil
+	}
+	name, parent := n.Parent()
+	if parent == nil {
+		return beneath.At{}, syscall.ENOENT // no name left
+	}
+	return parent.Operations().(*node).childAt(name)
+}
 
-// childAt resolves where child name lives, or would live, in the upper
-// directory; the caller closes it.
-func (n *node) childAt(name string) (beneath.At, error) { return n.u.at(childRel(n.rel(), name)) }
+// inUpper reports whether the node has an entry in the upper directory.
+func (n *node) inUpper() bool {
+	a, err := n.upperAt()
+	if err != nil {
+		return false
+	}
+	defer a.Close()
+	var st unix.Stat_t
+	return a.Lstat(&st) == nil
+}
+
+// childAt resolves where child name of the directory node lives, or would
+// live, in the upper directory, through the node's directory descriptor;
+// the caller closes it.
+func (n *node) childAt(name string) (beneath.At, error) {
+	if n.IsRoot() {
+		return beneath.At{Dir: n.u.upperFd, Name: name}, nil
+	}
+	for {
+		n.dir.RLock()
+		if fd := n.dir.fd; fd != 0 {
+			return beneath.Lend(fd, name, n.dir.RUnlock), nil
+		}
+		n.dir.RUnlock()
+		if err := n.openDir(); err != nil {
+			return beneath.At{}, err
+		}
+	}
+}
+
+// openDir opens the node's directory in the upper directory, unless it is
+// open. A node whose directory is not there yet (nothing copied up) keeps
+// no descriptor: the next use looks again. The descriptor follows the
+// directory when it is renamed (through this server, which moves the node
+// with it) and fails with ENOENT once it is removed (and the node with it).
+//
+// The node's path is go-fuse's, which a rename updates only after the
+// directories moved on disk: a node opened in between by its old path
+// would get whatever now has that name for good. So the directory opened
+// must be the node's own, by inode number, as its lookup or creation saw
+// it; otherwise the open is tried again, and then the caller fails with
+// EAGAIN rather than keep another directory.
+func (n *node) openDir() error {
+	n.dir.Lock()
+	defer n.dir.Unlock()
+	for range 100 {
+		if n.dir.fd != 0 {
+			return nil
+		}
+		fd, err := beneath.OpenDir(n.u.upperFd, n.rel())
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if n.dir.ino == 0 || n.dir.ino == st.Ino {
+			n.dir.fd, n.dir.ino = fd, st.Ino
+			return nil
+		}
+		unix.Close(fd)
+		runtime.Gosched()
+	}
+	return syscall.EAGAIN
+}
+
+// sawUpperDir records the inode number of the node's directory in the
+// upper directory, as its lookup or creation found it.
+func (n *node) sawUpperDir(st *unix.Stat_t) {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		n.dir.ino = st.Ino
+	}
+}
+
+var _ = (fs.NodeOnForgetter)((*node)(nil))
+
+// OnForget implements fs.NodeOnForgetter: the kernel knows the node no
+// more, so its directory descriptor goes.
+func (n *node) OnForget() {
+	n.dir.Lock()
+	defer n.dir.Unlock()
+	if n.dir.fd != 0 && !n.IsRoot() {
+		unix.Close(n.dir.fd)
+		n.dir.fd = 0
+	}
+}
 
 // childRel is the path of child name of the directory at rel.
 func childRel(rel, name string) string {
@@ -185,6 +291,7 @@ func (n *node) lookupUpper(name string, out *fuse.Attr) (child *node, decided bo
 	}
 	n.u.attrFromStat(a, &st, out)
 	child = &node{u: n.u}
+	child.sawUpperDir(&st)
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
 		if !isOpaque(a) {
@@ -207,20 +314,32 @@ func (n *node) lookupUpper(name string, out *fuse.Attr) (child *node, decided bo
 // read as "unknown", never fewer than the subdirectories shown.
 const mergedDirLinks = 1
 
+// attrAt fills out with the attributes of the node's upper file a, or
+// returns ENOENT when there is none.
+func (n *node) attrAt(a beneath.At, out *fuse.Attr) syscall.Errno {
+	var st unix.Stat_t
+	if err := a.Lstat(&st); err != nil || isWhiteout(&st) {
+		return syscall.ENOENT
+	}
+	fromStat(&st, out)
+	out.Ino = n.StableAttr().Ino
+	if n.lower != "" && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		out.Nlink = mergedDirLinks
+	}
+	return 0
+}
+
 // getattr fills out with the node's attributes.
 func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 	if n.orphan() {
 		return syscall.ENOENT
 	}
-	var st unix.Stat_t
-	err := n.u.lstat(n.rel(), &st)
-	if err == nil && !isWhiteout(&st) {
-		fromStat(&st, out)
-		out.Ino = n.StableAttr().Ino
-		if n.lower != "" && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			out.Nlink = mergedDirLinks
+	a, err := n.upperAt()
+	if err == nil {
+		defer a.Close()
+		if n.attrAt(a, out) == 0 {
+			return 0
 		}
-		return 0
 	}
 	if n.lower != "" {
 		if e, ok := n.u.lower.Lookup(n.lower); ok {
@@ -243,7 +362,18 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	n.lockCache()
 	defer n.cache.Unlock()
 	if n.cache.listing == nil {
-		list, errno := n.listAt(n.rel(), !n.cache.noUpper)
+		var up *beneath.At
+		if !n.cache.noUpper {
+			a, err := n.childAt(".")
+			if err != nil && !errors.Is(err, syscall.ENOENT) {
+				return nil, fs.ToErrno(err)
+			}
+			if err == nil {
+				defer a.Close()
+				up = &a
+			}
+		}
+		list, errno := n.listAt(up)
 		if errno != 0 {
 			return nil, errno
 		}
@@ -252,14 +382,14 @@ func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
 	return n.cache.listing, 0
 }
 
-// listAt lists the directory at rel, whose lower directory is n.lower, and
-// which may have an upper directory when inUpper is set.
-func (n *node) listAt(rel string, inUpper bool) ([]fuse.DirEntry, syscall.Errno) {
+// listAt lists the directory whose lower directory is n.lower and whose
+// upper directory, if it has one, is up.
+func (n *node) listAt(up *beneath.At) ([]fuse.DirEntry, syscall.Errno) {
 	var list []fuse.DirEntry
 	seen := map[string]bool{}
-	if inUpper {
+	if up != nil {
 		var errno syscall.Errno
-		if list, errno = n.u.upperEntries(rel, seen); errno != 0 {
+		if list, errno = n.u.upperEntries(*up, seen); errno != 0 {
 			return nil, errno
 		}
 	}
@@ -279,10 +409,10 @@ func (n *node) listAt(rel string, inUpper bool) ([]fuse.DirEntry, syscall.Errno)
 	return list, 0
 }
 
-// upperEntries lists the upper directory at rel, if there is one, without
-// its whiteouts, and marks every name it holds in seen.
-func (u *union) upperEntries(rel string, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
-	d, err := beneath.Open(u.upperFd, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+// upperEntries lists the upper directory up, if there is one, without its
+// whiteouts, and marks every name it holds in seen.
+func (u *union) upperEntries(up beneath.At, seen map[string]bool) ([]fuse.DirEntry, syscall.Errno) {
+	d, err := up.Open(unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil, 0
 	}

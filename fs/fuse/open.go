@@ -21,12 +21,17 @@ var (
 // openFlags are the open(2) flags that only matter when a file is created.
 const openFlags = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY
 
+// unusedFlags mean nothing for the regular files the server opens, and
+// O_NONBLOCK would only make os.File register them with the runtime's
+// poller, which refuses them, at every open.
+const unusedFlags = syscall.O_NONBLOCK
+
 // Open implements fs.NodeOpener. A file opened for writing is copied up
 // first (without its data when O_TRUNC drops it anyway); a file opened
 // read-only is served from wherever its data is, a template file from its
 // object, with the page cache kept between opens.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	flags &^= openFlags
+	flags &^= openFlags | unusedFlags
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return n.openUpper(ctx, flags)
 	}
@@ -123,7 +128,7 @@ func (n *node) rebind() {
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	var f *os.File
 	child, errno := n.newChild(ctx, name, out, true, func(p beneath.At) (err error) {
-		f, err = p.Open(int(flags&^syscall.O_TRUNC)|openFlags, mode&07777)
+		f, err = p.Open(int(flags&^(syscall.O_TRUNC|unusedFlags))|openFlags, mode&07777)
 		return err
 	})
 	if errno != 0 {
@@ -155,5 +160,5 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if errno := setattrAt(ctx, a, in); errno != 0 {
 		return errno
 	}
-	return n.getattr(&out.Attr)
+	return n.attrAt(a, &out.Attr)
 }

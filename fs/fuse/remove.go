@@ -82,7 +82,12 @@ func (n *node) remove(name string, dir bool) syscall.Errno {
 // empty in the merged view.
 func (n *node) checkEmpty(name string, child *node) syscall.Errno {
 	probe := &node{u: n.u, lower: child.lower}
-	entries, errno := probe.listAt(childRel(n.rel(), name), true)
+	up, err := n.childAt(name)
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	defer up.Close()
+	entries, errno := probe.listAt(&up)
 	if errno != 0 {
 		return errno
 	}

@@ -50,11 +50,13 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return fs.ToErrno(err)
 	}
 	defer srcUp.Close()
-	dstUp, err := np.childAt(newName)
-	if err != nil {
-		return fs.ToErrno(err)
+	dstUp := srcUp.Child(newName) // within one directory: one descriptor
+	if np != n {
+		if dstUp, err = np.childAt(newName); err != nil {
+			return fs.ToErrno(err)
+		}
+		defer dstUp.Close()
 	}
-	defer dstUp.Close()
 	if flags&unix.RENAME_EXCHANGE != 0 {
 		if dstErr != 0 {
 			return dstErr

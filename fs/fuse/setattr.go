@@ -64,22 +64,36 @@ func setTimes(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 	return fs.ToErrno(a.Utimes(ts))
 }
 
-// killSetIDAt clears the set-id bits of a when the kernel asks (a truncate
-// by a caller without CAP_FSETID: FATTR_KILL_SUIDGID, with
-// CAP_HANDLE_KILLPRIV_V2) and the same request sets no mode: the server
-// truncates as root, which keeps them.
+// killSetIDAt clears the set-id bits of a when the kernel asks
+// (FATTR_KILL_SUIDGID, with CAP_HANDLE_KILLPRIV_V2: a truncate by a caller
+// without CAP_FSETID, any chown) and the same request sets no mode: the
+// server works as root, which keeps them.
 func killSetIDAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
-	if in.Valid&fuse.FATTR_KILL_SUIDGID == 0 || in.Valid&fuse.FATTR_MODE != 0 {
+	if !killsSetID(in) {
 		return 0
 	}
 	var st unix.Stat_t
 	if err := a.Lstat(&st); err != nil {
 		return fs.ToErrno(err)
 	}
-	if mode, drop := callerOf(ctx).withoutSetID(&st); drop {
+	if st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+		return 0 // the usual case: no need to ask who the caller is
+	}
+	if mode, drop := callerOf(ctx).withoutSetID(&st, true); drop {
 		return fs.ToErrno(a.Chmod(mode))
 	}
 	return 0
+}
+
+// killsSetID reports whether the request must clear set-id bits: the
+// kernel says so, or the request changes nothing, which is what
+// chown(f, -1, -1) sends: Linux clears the bits for it too, but the
+// kernel's FUSE client sends the kill flag only with an owner or group.
+func killsSetID(in *fuse.SetAttrIn) bool {
+	if in.Valid&fuse.FATTR_MODE != 0 {
+		return false
+	}
+	return in.Valid&fuse.FATTR_KILL_SUIDGID != 0 || in.Valid&^(fuse.FATTR_LOCKOWNER|fuse.FATTR_CTIME) == 0
 }
 
 // caller is what decides whether a write by the process making a request
@@ -90,17 +104,19 @@ type caller struct {
 }
 
 // withoutSetID returns the permission bits of the regular file with stat
-// st after a write by c, and whether that drops any, as Linux (6.2+)
-// decides: without CAP_FSETID, the set-user-ID bit goes, and the
-// set-group-ID bit when the file is group-executable or c is not in the
-// file's group.
-func (c caller) withoutSetID(st *unix.Stat_t) (uint32, bool) {
+// st after a change by c, and whether that drops any, as Linux (6.2+)
+// decides. A write by a caller with CAP_FSETID keeps them; otherwise, or
+// when the kernel has decided already (killed: FATTR_KILL_SUIDGID), the
+// set-user-ID bit goes, and the set-group-ID bit when the file is
+// group-executable or c neither is in the file's group nor has
+// CAP_FSETID.
+func (c caller) withoutSetID(st *unix.Stat_t, killed bool) (uint32, bool) {
 	m := st.Mode & 07777
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || c.fsetid {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || (c.fsetid && !killed) {
 		return m, false
 	}
 	m &^= unix.S_ISUID
-	if m&unix.S_IXGRP != 0 || !slices.Contains(c.groups, st.Gid) {
+	if m&unix.S_IXGRP != 0 || !(c.fsetid || slices.Contains(c.groups, st.Gid)) {
 		m &^= unix.S_ISGID
 	}
 	return m, m != st.Mode&07777
@@ -117,7 +133,7 @@ func (n *node) dropSetID(ctx context.Context, f *os.File) error {
 	if st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
 		return nil
 	}
-	mode, drop := callerOf(ctx).withoutSetID(&st)
+	mode, drop := callerOf(ctx).withoutSetID(&st, false)
 	if !drop {
 		return nil
 	}
@@ -126,6 +142,25 @@ func (n *node) dropSetID(ctx context.Context, f *os.File) error {
 	}
 	n.NotifyContent(-1, 0) // attributes only
 	return nil
+}
+
+// readProcStatus reads /proc/PID/status with plain system calls (os.File
+// would register the descriptor with the runtime's poller first).
+func readProcStatus(pid uint32) ([]byte, error) {
+	if pid == 0 {
+		return nil, unix.ESRCH
+	}
+	fd, err := unix.Open("/proc/"+strconv.FormatUint(uint64(pid), 10)+"/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // capFsetid is CAP_FSETID's bit in a capability set.
@@ -141,8 +176,8 @@ func callerOf(ctx context.Context) caller {
 		return caller{fsetid: true}
 	}
 	c := caller{fsetid: h.Uid == 0, groups: []uint32{h.Gid}}
-	status, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(h.Pid), 10) + "/status")
-	if err != nil || h.Pid == 0 {
+	status, err := readProcStatus(h.Pid)
+	if err != nil {
 		return c
 	}
 	for line := range bytes.Lines(status) {

@@ -89,6 +89,14 @@ type At struct {
 	Name string
 	// owned is set when Close must close Dir.
 	owned bool
+	// release, if set, is called by Close: Dir is lent (see Lend).
+	release func()
+}
+
+// Lend returns name in the directory dirfd, a descriptor the caller keeps
+// open until release, which Close calls.
+func Lend(dirfd int, name string, release func()) At {
+	return At{Dir: dirfd, Name: name, release: release}
 }
 
 // Resolve opens the parent directory of rel beneath dirfd and returns the
@@ -114,10 +122,14 @@ func Resolve(dirfd int, rel string) (At, error) {
 // descriptor: close only one of them.
 func (a At) Child(name string) At { return At{Dir: a.Dir, Name: name} }
 
-// Close closes the parent's descriptor if Resolve opened it.
+// Close closes the parent's descriptor if Resolve opened it, or gives a
+// lent one back.
 func (a At) Close() {
 	if a.owned {
 		unix.Close(a.Dir)
+	}
+	if a.release != nil {
+		a.release()
 	}
 }
 
