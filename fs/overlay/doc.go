@@ -20,4 +20,17 @@
 // Reads go to the objects; a write copies the file up into the upper
 // directory and never touches an object. A chmod or chown of a template
 // file copies up metadata only.
+//
+// Hardlinks of a template are split by a write: index=off. Writing to
+// /usr/bin/gunzip copies it up alone; /usr/bin/uncompress, its other name,
+// keeps the template's content and shows its own inode number with two
+// links. The fuse driver keeps the group (it copies every name up
+// together). index=on mounts over data-only layers on Linux 6.18 and keeps
+// the group, checked by hand: but overlayfs then copies the file up into
+// the work directory's index and links the other names into the upper
+// directory only when they are looked up, so the upper directory alone no
+// longer says what the container holds (uncompress is not in it) — the
+// fuse driver, diff, commit, clone and export read only the upper
+// directory — and a container whose layers change (rebase) no longer
+// mounts against its index. So index stays off.
 package overlay
