@@ -374,7 +374,7 @@ func (a *app) listContainers(all bool) error {
 	shown := []*launch.Status{}
 	t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS", "MOUNTED AT"}}
 	for _, s := range list {
-		if !all && s.State != launch.StateRunning {
+		if !all && s.State != launch.StateRunning && s.State != launch.StateBroken {
 			continue
 		}
 		shown = append(shown, s)

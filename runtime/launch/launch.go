@@ -70,7 +70,12 @@ func (l *Launcher) Run(ctx context.Context, name string, o Options) (int, error)
 	}
 	code, err := runtime.Run(ctx, spec)
 	if mounted {
-		if uerr := l.m.Unmount(name); err == nil && uerr != nil {
+		// rm -f may have unmounted and removed it meanwhile.
+		uerr := l.m.Unmount(name)
+		if errors.Is(uerr, container.ErrNotMounted) || errors.Is(uerr, container.ErrNotFound) {
+			uerr = nil
+		}
+		if err == nil && uerr != nil {
 			err = fmt.Errorf("unmount %s after run: %w", name, uerr)
 		}
 	}
@@ -105,7 +110,11 @@ func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec ru
 	if rs, err := runtime.LoadState(l.m.RunDir(name)); err == nil && rs.Running {
 		return spec, false, fmt.Errorf("%s (pid %d): %w", name, rs.Pid, ErrRunning)
 	}
-	if c.Mount == nil {
+	alive, err := container.MountAlive(c)
+	if err != nil {
+		return spec, false, err
+	}
+	if !alive { // Mount clears a dead mount (a killed FUSE server's) first
 		if c, err = l.m.Mount(ctx, name, o.Driver, ""); err != nil {
 			return spec, false, err
 		}
@@ -154,8 +163,13 @@ func firstNonEmpty(ss ...string) string {
 
 // Exec runs args in the running container.
 func (l *Launcher) Exec(ctx context.Context, name string, args []string, o runtime.ExecOptions) (int, error) {
-	if _, err := l.m.Get(name); err != nil {
+	c, err := l.m.Get(name)
+	if err != nil {
 		return -1, err
+	}
+	if alive, err := container.MountAlive(c); err == nil && c.Mount != nil && !alive {
+		return -1, fmt.Errorf("%s: %w from %s (did its FUSE server die?): stop the container and run it again",
+			name, container.ErrMountGone, c.Mount.Target)
 	}
 	code, err := runtime.Exec(ctx, l.m.RunDir(name), args, o)
 	if errors.Is(err, runtime.ErrNotRunning) {
@@ -174,8 +188,12 @@ func (l *Launcher) Stop(name string, timeout time.Duration) error {
 	if err := runtime.Stop(l.m.RunDir(name), timeout); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
-	if c.Mount != nil {
-		return l.m.Unmount(name)
+	if c.Mount == nil {
+		return nil
+	}
+	// A foreground run unmounts what it mounted as it ends.
+	if err := l.m.Unmount(name); err != nil && !errors.Is(err, container.ErrNotMounted) {
+		return err
 	}
 	return nil
 }
