@@ -48,6 +48,12 @@ func TestRmForceDuringForegroundRun(t *testing.T) {
 		if err := fg.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() {
+			if fg.ProcessState == nil {
+				fg.Process.Signal(syscall.SIGTERM)
+				fg.Wait()
+			}
+		})
 		waitState(t, root, name, "running")
 		if r := run(t, root, nil, "rm", "--force", name); r.code != 0 {
 			t.Errorf("round %d: rm --force: exit %d, %q", i, r.code, r.stderr)

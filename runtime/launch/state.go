@@ -76,10 +76,10 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 		s.MountedAt, s.Driver = c.Mount.Target, c.Mount.Driver
 	}
 	dir := l.m.RunDir(c.Name)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	rs, err := runtime.LoadState(dir)
+	if errors.Is(err, fs.ErrNotExist) { // it never ran, or is starting
 		return s, nil
 	}
-	rs, err := runtime.LoadState(dir)
 	if err != nil {
 		return nil, err
 	}
