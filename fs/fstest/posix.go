@@ -693,6 +693,11 @@ func posixFileCases() map[string]func(f fsT) {
 				fails("negative length", opTruncate("tmp/t", -1), unix.EINVAL),
 				fails("a template directory", opTruncate("tree", 0), unix.EISDIR),
 				fails("a fifo", opTruncate("dev/fifo", 0), unix.EINVAL),
+				fails("beyond the largest file", opTruncate("tmp/t", 1<<62), unix.EFBIG),
+				fails("write beyond the largest file", opOnFd("tmp/t", unix.O_WRONLY, func(fd int) error {
+					_, err := unix.Pwrite(fd, []byte("x"), 1<<62)
+					return err
+				}), unix.EFBIG),
 				ok("shrink", opTruncate("tmp/t", 5)), ok("grow again", opTruncate("tmp/t", 8)))
 			f.wantContent("tmp/t", "01234\x00\x00\x00")
 			f.wantContent("etc/passwd", "root")
@@ -946,8 +951,9 @@ func posixDirCases() map[string]func(f fsT) {
 }
 
 // stickyDirs are a template sticky directory (root's /tmp), a new one of
-// another owner and a new one that is not sticky.
-var stickyDirs = []string{"tmp", "tmp/sticky", "tmp/plain"}
+// another owner, a new one that is not sticky, one only its owner may
+// write, and a template one only its owner may search.
+var stickyDirs = []string{"tmp", "tmp/sticky", "tmp/plain", "tmp/closed", "home/user"}
 
 // posixStickyCases are pjdfstest's sticky-directory tests (unlink 11,
 // rmdir 11, rename 09): who may remove or rename away an entry, or
@@ -973,6 +979,7 @@ func posixStickyCases() map[string]func(f fsT) {
 func (f fsT) sticky(dirs bool, call func(p string) func() error) {
 	f.mk("tmp/sticky/", 0o1777, 1000, 1000)
 	f.mk("tmp/plain/", 0o777, 1000, 1000)
+	f.mk("tmp/closed/", 0o755, 1000, 1000)
 	f.mk("tmp/src/", 0o777, 0, 0)
 	suffix := ""
 	if dirs {
@@ -990,13 +997,15 @@ func (f fsT) sticky(dirs bool, call func(p string) func() error) {
 		}
 		f.as(c, steps...)
 	}
-	for _, p := range []string{"tmp/sticky", "tmp/plain", "tmp/src"} {
+	for _, p := range []string{"tmp/sticky", "tmp/plain", "tmp/closed", "tmp/src"} {
 		f.ok(os.RemoveAll(f.p(p)))
 	}
 	for _, c := range allCallers {
 		for _, owner := range []int{0, 1000, 1001, 1002} {
-			f.ok(os.RemoveAll(f.p(fmt.Sprintf("tmp/%s-%d", c.name, owner))))
-			f.ok(os.RemoveAll(f.p(fmt.Sprintf("tmp/%s-%d-renamed", c.name, owner))))
+			for _, dir := range []string{"tmp", "home/user"} {
+				f.ok(os.RemoveAll(f.p(fmt.Sprintf("%s/%s-%d", dir, c.name, owner))))
+				f.ok(os.RemoveAll(f.p(fmt.Sprintf("%s/%s-%d-renamed", dir, c.name, owner))))
+			}
 		}
 	}
 }
@@ -1028,6 +1037,28 @@ func posixMiscCases() map[string]func(f fsT) {
 			}
 			f.as(byRoot, fails("nanoseconds out of range", opUtimes("tmp/u", []unix.Timespec{{Nsec: 1e9}, {}}, 0), unix.EINVAL),
 				fails("bad flags", opUtimes("tmp/u", nil, 0x4000), unix.EINVAL))
+		},
+		"posix/chmod/by-descriptor": func(f fsT) {
+			fchmod := func(fd int) error { return unix.Fchmod(fd, 0o600) }
+			fchown := func(fd int) error { return unix.Fchown(fd, -1, 1002) }
+			for _, c := range allCallers {
+				name := "tmp/" + c.name
+				f.mk(name, 0o644, 1000, 1000)
+				onFd := func(flags int, call func(fd int) error) func() error { return opOnFd(name, flags, call) }
+				f.as(c, fails("fchmod on an O_PATH descriptor", onFd(unix.O_PATH, fchmod), unix.EBADF),
+					allow("fchown", onFd(unix.O_RDONLY, fchown), c.has(unix.CAP_CHOWN), unix.EPERM),
+					allow("fchmod", onFd(unix.O_RDONLY, fchmod), c.owns(f.stat(name)), unix.EPERM))
+				gid, mode := 1000, uint32(0o644)
+				if c.has(unix.CAP_CHOWN) {
+					gid = 1002
+				}
+				if c.owns(f.stat(name)) {
+					mode = 0o600
+				}
+				f.wantOwner(name, 1000, gid)
+				f.wantMode(name, mode)
+				f.ok(os.Remove(f.p(name)))
+			}
 		},
 		"posix/chmod/types": func(f fsT) {
 			f.ok(os.Symlink("../etc/passwd", f.p("tmp/l")))
