@@ -1060,6 +1060,31 @@ func posixMiscCases() map[string]func(f fsT) {
 				f.ok(os.Remove(f.p(name)))
 			}
 		},
+		"posix/creat/owner-of-new-entries": func(f fsT) {
+			for _, c := range allCallers {
+				p := "tmp/" + c.name
+				f.as(c, ok("creat", opOpen(p+"-f", unix.O_CREAT|unix.O_WRONLY, 0o644)),
+					ok("mkdir", opMkdir(p+"-d", 0o755)), ok("mkfifo", opMknod(p+"-p", unix.S_IFIFO|0o644, 0)),
+					ok("symlink", opSymlink("t", p+"-l")), ok("link", opLink(p+"-f", p+"-h")))
+				for _, suffix := range []string{"-f", "-d", "-p", "-l", "-h"} {
+					f.wantOwner(p+suffix, c.uid, c.gid)
+					f.ok(os.Remove(f.p(p + suffix)))
+				}
+			}
+		},
+		"posix/chown/large-ids": func(f fsT) {
+			f.write("tmp/big", "b")
+			for _, id := range []int{65535, 65536, 1 << 31, 4_294_967_294} {
+				f.as(byRoot, ok(fmt.Sprint("chown to ", id), opChown("tmp/big", id, id)))
+				f.wantOwner("tmp/big", id, id)
+			}
+			f.as(byRoot, ok("lchown a template symbolic link", opChown("bin/sh", 1<<31, 3_000_000_000)))
+			f.wantOwner("bin/sh", 1<<31, 3_000_000_000)
+			f.as(byRoot, ok("chown through a template symbolic link", func() error { return unix.Chown("bin/sh", 5, 6) }))
+			f.wantOwner("bin/tool", 5, 6)
+			f.wantMode("bin/tool", 0o755)
+			f.ok(os.Remove(f.p("tmp/big")))
+		},
 		"posix/chmod/types": func(f fsT) {
 			f.ok(os.Symlink("../etc/passwd", f.p("tmp/l")))
 			nofollow := func(p string) func() error {
