@@ -419,7 +419,49 @@ func posixSetidCases() map[string]func(f fsT) {
 	for name, call := range setidOps {
 		m["posix/"+name+"/clears-setid"] = func(f fsT) { f.setidCleared(call) }
 	}
+	for name, call := range fdSetidOps {
+		m["posix/"+name+"/clears-setid-set-after-open"] = func(f fsT) { f.setidSetAfterOpen(call) }
+	}
 	return m
+}
+
+// fdSetidOps are the calls on a descriptor that change a file's data.
+var fdSetidOps = map[string]func(fd int) error{
+	"write": func(fd int) error {
+		_, err := unix.Write(fd, []byte("w"))
+		return err
+	},
+	"ftruncate":       func(fd int) error { return unix.Ftruncate(fd, 1) },
+	"posix_fallocate": func(fd int) error { return unix.Fallocate(fd, 0, 0, 8192) },
+}
+
+// setidSetAfterOpen has every caller open files for writing, root give
+// them set-id bits, and the caller then change them through the
+// descriptor: the bits must go as if they had been there at the open.
+func (f fsT) setidSetAfterOpen(call func(fd int) error) {
+	f.ok(os.Mkdir(f.p("tmp/s"), 0o755))
+	for _, c := range allCallers {
+		for _, mode := range []uint32{0o4777, 0o2777, 0o2767} {
+			name := fmt.Sprintf("tmp/s/%s-%04o", c.name, mode)
+			f.mk(name, 0o777, 1000, 1000)
+			chmod := func() error { return elsewhere(func() error { return unix.Chmod(f.p(name), mode) }) }
+			f.as(c, ok("change "+name, opOnFd(name, unix.O_WRONLY, func(fd int) error {
+				if err := chmod(); err != nil {
+					return err
+				}
+				return call(fd)
+			})))
+			f.wantMode(name, setidKept(c, mode, 1000))
+		}
+	}
+	f.ok(os.RemoveAll(f.p("tmp/s")))
+}
+
+// elsewhere runs call on another thread, as the test's own root.
+func elsewhere(call func() error) error {
+	ch := make(chan error)
+	go func() { ch <- call() }()
+	return <-ch
 }
 
 // setidCleared has every caller change files of every set-id mode with
