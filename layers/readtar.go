@@ -23,7 +23,8 @@ type TarOptions struct {
 	OCIWhiteouts bool
 	// MaxHoles bounds the zeros that sparse entries may add to a stream
 	// (their holes: content beyond the bytes the stream carries), each
-	// of which must be hashed; 0 means DefaultMaxTarHoles.
+	// of which must be hashed; 0 means DefaultMaxTarHoles, and a negative
+	// value no limit.
 	MaxHoles int64
 }
 
@@ -314,8 +315,8 @@ func (h holeLimit) Read(p []byte) (int, error) {
 	if limit == 0 {
 		limit = DefaultMaxTarHoles
 	}
-	if h.tr.given-h.tr.raw.n > limit { // checked first: io.ReadFull drops the error of a read that fills its buffer
-		return 0, fmt.Errorf("%w: more than %d bytes of holes (see TarOptions.MaxHoles)", ErrTooSparse, limit)
+	if limit > 0 && h.tr.given-h.tr.raw.n > limit { // checked first: io.ReadFull drops the error of a read that fills its buffer
+		return 0, fmt.Errorf("%w: more than %d bytes of holes", ErrTooSparse, limit)
 	}
 	n, err := h.r.Read(p)
 	h.tr.given += int64(n)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +24,7 @@ func newPublishCmd(a *app) *cobra.Command {
 	var from, on, workdir, user, hostname string
 	var cmdline, env []string
 	var ociWhiteouts bool
+	var maxHoles int64
 	cmd := &cobra.Command{
 		Use:   "publish NAME[:TAG] --from SOURCE",
 		Short: "Publish a directory or tarball as a template",
@@ -32,8 +34,8 @@ NAME[:TAG] at it. File content is stored once across all templates.
 Sparse files keep their holes (they cost their data, not their size). A
 compressed tarball is read to its end and its checksum verified. Limits:
 at most 1 MiB after a tarball's end-of-archive marker; sparse entries of a
-tarball may declare at most 16 GiB of holes in all (each byte of a hole is
-hashed, about 2 GB/s), else the tarball is refused.
+tarball may declare at most 16 GiB of holes in all (--max-holes; each byte
+of a hole is hashed, about 2 GB/s), else the tarball is refused.
 
 With --on, the template is an application template: one layer holding only
 what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
@@ -55,6 +57,7 @@ what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
 				Stdin:  a.stdin,
 			}
 			opts.Tar.OCIWhiteouts = ociWhiteouts
+			opts.Tar.MaxHoles = maxHoles
 			if on != "" {
 				base, err := parseRef(on)
 				if err != nil {
@@ -88,6 +91,7 @@ what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
 	f.StringVar(&user, "user", "", "default user uid[:gid]")
 	f.StringVar(&hostname, "hostname", "", "default hostname")
 	f.BoolVar(&ociWhiteouts, "oci-whiteouts", false, "treat .wh. files in a tarball as OCI whiteouts")
+	f.Int64Var(&maxHoles, "max-holes", layers.DefaultMaxTarHoles, "bytes of holes the sparse entries of a tarball may declare in all (negative: no limit)")
 	return cmd
 }
 
