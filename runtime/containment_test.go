@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/internal/testtree"
 	"golang.org/x/sys/unix"
@@ -82,15 +83,7 @@ func requireDevicesCgroup(t *testing.T) {
 // host's too): a process in it cannot open the kernel log for writing, and
 // can open /dev/null; one beside it can open both.
 func TestDeviceProgramV2(t *testing.T) {
-	testtree.RequireRoot(t)
-	base := cgroupRoot
-	var sfs unix.Statfs_t
-	if unix.Statfs(base, &sfs) != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
-		base = filepath.Join(cgroupRoot, "unified")
-		if unix.Statfs(base, &sfs) != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
-			t.Skip("no cgroup v2 hierarchy mounted")
-		}
-	}
+	base := cgroup2Tree(t)
 	open := func(cg string) string {
 		script := "(exec 3>/dev/kmsg && echo opened kmsg); exec 3</dev/null && echo opened null"
 		if cg != "" {
@@ -117,6 +110,45 @@ func TestDeviceProgramV2(t *testing.T) {
 
 // rootPassword is the crypt(3) hash of "pw", made with openssl passwd -6.
 const rootPassword = "$6$acetate$yfMJd01KmjXZ2ii4wv/.8xKiOGB/MHvzU6cGrKRId4PHbp.ZQLVMfoMG7WBAXgKsfcWraZ.7w.ejtqQ4M03kQ0"
+
+// Sub-cgroups a container made (here by hand, three deep, on the v2 tree
+// of a hybrid host or a v2 host) go with the container's cgroup.
+func TestRemoveCgroupTreeV2(t *testing.T) {
+	base := cgroup2Tree(t)
+	dir := filepath.Join(base, fmt.Sprintf("acetate-test-tree-%d", os.Getpid()))
+	t.Cleanup(func() {
+		for _, d := range []string{"a/b/c", "a/b", "a", "d", ""} {
+			os.Remove(filepath.Join(dir, d))
+		}
+	})
+	if err := os.MkdirAll(filepath.Join(dir, "a/b/c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg := &cgroup{v2: true, dirs: map[string]string{"memory": dir}}
+	if err := cg.remove(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("cgroup tree left: %v", err)
+	}
+}
+
+// cgroup2Tree returns where a cgroup v2 hierarchy is mounted, or skips.
+func cgroup2Tree(t *testing.T) string {
+	t.Helper()
+	testtree.RequireRoot(t)
+	for _, base := range []string{cgroupRoot, filepath.Join(cgroupRoot, "unified")} {
+		var sfs unix.Statfs_t
+		if unix.Statfs(base, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
+			return base
+		}
+	}
+	t.Skip("no cgroup v2 hierarchy mounted")
+	return ""
+}
 
 // Set-uid binaries of the template work inside, for their purpose: user
 // alice (uid 1000) becomes root with su and root's password, and passwd -S
