@@ -130,7 +130,7 @@ fetched again. Other images are imported whole or not at all.
 Limits: every blob is read up to its declared size and no further (a
 registry sending more is refused); blobs with no declared size (the
 template's config and layer descriptions) up to 16 MiB, manifest chunks up
-to 256 MiB. A transfer that moves less than 1 KiB in --stall-timeout
+to 256 MiB, image manifests up to 100 MiB. A transfer that moves less than 1 KiB in --stall-timeout
 (default 30s), answers included, is abandoned with "registry transfer
 stalled".`,
 		Example: `  acetate pull registry.example.com/os/debian:12
