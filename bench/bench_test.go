@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/acetate/acetate/bench"
@@ -42,6 +43,7 @@ func TestQuickReport(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	tools := map[string]bool{}
+	cold := 0
 	for _, f := range r.Figures {
 		seen[f.Scenario] = true
 		tools[f.Tool] = true
@@ -63,6 +65,18 @@ func TestQuickReport(t *testing.T) {
 		default:
 			t.Errorf("%s/%s/%s: status %q", f.Scenario, f.Case, f.Tool, f.Status)
 		}
+		// The test never drops the host's page cache: cold cases are
+		// skipped, and say why.
+		if !strings.HasSuffix(f.Case, ", cold") {
+			continue
+		}
+		cold++
+		if f.Status != bench.Skipped || !strings.Contains(f.Reason, "page cache") {
+			t.Errorf("%s/%s/%s: a cold case ran without Options.DropCaches: %s %q", f.Scenario, f.Case, f.Tool, f.Status, f.Reason)
+		}
+	}
+	if cold == 0 {
+		t.Error("the report has no cold-cache case")
 	}
 	for _, s := range []string{"publish", "disk", "clone", "read", "write", "start"} {
 		if !seen[s] {

@@ -11,6 +11,8 @@
 // with the reason.
 //
 // Rules every scenario keeps: never a single timing (repeat, report median
-// and spread), interleave peers, drop the page cache for cold cases, and
-// clean up every mount and temporary directory, also when interrupted.
+// and spread), interleave peers, drop the page cache for cold cases only
+// when the caller allows it (Options.DropCaches; else they are skipped, with
+// the reason), and clean up every mount and temporary directory, also when
+// interrupted.
 package bench

@@ -27,7 +27,15 @@ type Options struct {
 	Work string
 	// Log receives one line per step; nil is silent.
 	Log io.Writer
+	// DropCaches lets the cold-cache cases write /proc/sys/vm/drop_caches
+	// before each sample, which empties the whole host's page cache. When
+	// false (the default: tests and other callers never drop a host's
+	// caches unasked) those cases are reported as skipped, with the reason.
+	DropCaches bool
 }
+
+// noDropReason is the reason reported for a cold case that did not run.
+const noDropReason = "cold cache: dropping the host's page cache was not allowed (acetate bench --no-drop-caches, or a caller without Options.DropCaches)"
 
 // scenario is one named measurement.
 type scenario struct {
@@ -87,6 +95,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	e := &env{ctx: ctx, opts: opts, work: work, report: &Report{Date: time.Now().UTC(), Machine: machine(), Quick: opts.Quick}}
 	defer e.cleanup()
+	if opts.DropCaches {
+		e.logf("cold-cache cases drop the host's page cache (/proc/sys/vm/drop_caches) before each sample; --no-drop-caches skips them")
+	} else {
+		e.logf("cold-cache cases are skipped: the host's page cache is not dropped")
+	}
 	start := time.Now()
 	if e.data, err = e.prepareData(); err != nil {
 		return nil, err

@@ -46,9 +46,12 @@ func benchRead(e *env) error {
 		for _, t := range targets {
 			dir := dirs[t.name]
 			p := peer{name: t.name, missing: t.missing, run: func() error { return c.work(dir) }}
-			if c.cold {
+			switch {
+			case c.cold && !e.opts.DropCaches:
+				p.missing = noDropReason
+			case c.cold:
 				p.setup = dropCaches
-			} else if t.missing == "" {
+			case t.missing == "":
 				c.work(dir) // warm the cache before the first timed run
 			}
 			peers = append(peers, p)

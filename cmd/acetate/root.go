@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/templates"
@@ -112,7 +114,47 @@ own differences.`,
 	root.AddCommand(newRunCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a))
+	root.InitDefaultCompletionCmd() // now, so that the walk below reaches it
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that has subcommands (the
+// root, template) refuse an unknown one as a usage error that suggests the
+// nearest names, where cobra would print help and exit 0 (or fail with
+// exit 1 at the root). Without arguments such a command prints its help.
+// It replaces their Args: a command with subcommands takes no other
+// arguments here.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if !cmd.HasSubCommands() {
+		return
+	}
+	cmd.Args = unknownSubcommand
+	cmd.SuggestionsMinimumDistance = 2 // what cobra uses at the root
+	if cmd.RunE == nil && cmd.Run == nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
+}
+
+// unknownSubcommand is the Args of a command with subcommands: any
+// argument left is a subcommand cobra did not find.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q.", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		for i := range s {
+			s[i] = strconv.Quote(s[i])
+		}
+		msg += fmt.Sprintf(" Did you mean %s?", strings.Join(s, " or "))
+	} else {
+		msg += fmt.Sprintf(" See '%s --help'.", cmd.CommandPath())
+	}
+	return usageError{errors.New(msg)}
 }
 
 // exactArgs is cobra.ExactArgs returning a usage error.
