@@ -148,12 +148,11 @@
 // in a container against bwrap, crun and runc on the same root.
 //
 // Containment adds, per start on this 2-CPU VM: the seccomp filter's load,
-// about 40 us (the kernel JIT-compiles it, and frees it after the container
-// ends, off the start path but on a CPU; a trivial filter costs about the
-// same, so the cost is per filter, not per rule); its compilation, about
-// 40 us once per process (the default profile is compiled once); the
-// nodev remount of the root, about 15 us; and with cgroups, the devices
-// cgroup and the default pids limit, about 40 us.
+// 55-95 us (the kernel JIT-compiles it, works out its per-syscall cache,
+// and frees it after the container ends, off the start path but on a CPU);
+// its compilation, about 40 us once per process (the default profile is
+// compiled once); the nodev remount of the root, about 15 us; and with
+// cgroups, the devices cgroup and the default pids limit, about 40 us.
 //
 // # Resource limits
 //
