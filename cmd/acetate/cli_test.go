@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -94,5 +97,58 @@ func TestJSONEmptyLists(t *testing.T) {
 	ok(t, run(t, root, nil, "template", "rm", "base:1"))
 	if r := ok(t, run(t, root, nil, "template", "ls", "--format", "json")); r.stdout != "[]\n" {
 		t.Errorf("template ls of an empty store: %q, want []", r.stdout)
+	}
+}
+
+// acetate version and --version show the build's version and commit (from
+// the build's VCS information), Go's version and the kernel features; as a
+// table and as JSON.
+func TestVersion(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "acetate")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
+	}
+	r := ok(t, run(t, t.TempDir(), nil, "version"))
+	for _, want := range []string{"version ", "commit ", "go ", goruntime.Version(), "overlay data-only layers", "fuse passthrough", "cgroup mode"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("acetate version does not show %q:\n%s", want, r.stdout)
+		}
+	}
+	out, err := exec.Command(bin, "--version", "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("acetate --version --format json: %v", err)
+	}
+	var v struct {
+		Version, Commit, Go, Kernel, CgroupMode string
+		OverlayDataOnlyLayers, FusePassthrough  struct {
+			Available bool
+			Detail    string
+		}
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("--version --format json: %v\n%s", err, out)
+	}
+	if typ, err := exec.Command("git", "cat-file", "-t", v.Commit).Output(); err != nil || strings.TrimSpace(string(typ)) != "commit" {
+		t.Errorf("commit %q is not a commit of this repository: %v %s", v.Commit, err, typ)
+	}
+	if v.Version == "" || v.Go != goruntime.Version() || v.Kernel == "" || v.OverlayDataOnlyLayers.Detail == "" ||
+		v.FusePassthrough.Detail == "" || !strings.HasPrefix(v.CgroupMode, "v1") && !strings.HasPrefix(v.CgroupMode, "v2") && !strings.HasPrefix(v.CgroupMode, "hybrid") {
+		t.Errorf("--version --format json: %+v", v)
+	}
+	refused(t, t.TempDir(), exitUsage, "accepts 0 arg(s)", "version", "extra")
+}
+
+// kernelVersion reads the major and minor numbers of kernel releases.
+func TestKernelVersion(t *testing.T) {
+	for release, want := range map[string][2]int{"6.1.0-18-amd64": {6, 1}, "6.18.44-fc-v669": {6, 18}, "5.15": {5, 15}, "6.9-rc1": {6, 9}} {
+		if maj, mnr, ok := kernelVersion(release); !ok || maj != want[0] || mnr != want[1] {
+			t.Errorf("kernelVersion(%q) = %d, %d, %v", release, maj, mnr, ok)
+		}
+	}
+	if _, _, ok := kernelVersion("bogus"); ok {
+		t.Error(`kernelVersion("bogus") is ok`)
+	}
+	if f := kernelFeature("6.1.0", 6, 5, true, "overlayfs"); f.Available || f.String() != "no (Linux 6.1, needs 6.5)" {
+		t.Errorf("6.1 for a 6.5 feature: %v", f)
 	}
 }

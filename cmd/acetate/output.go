@@ -21,6 +21,7 @@ func (a *app) render(v any, t table) error {
 	if a.format == "json" {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "a>b", not "a\u003eb": not for a web page
 		return enc.Encode(emptyLists(v))
 	}
 	return t.write(a.stdout)

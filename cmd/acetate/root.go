@@ -113,7 +113,15 @@ own differences.`,
 	root.AddCommand(newContainerCmds(a)...)
 	root.AddCommand(newRunCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
-	root.AddCommand(newPushCmd(a), newPullCmd(a))
+	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "show the version, commit and kernel features (as acetate version)")
+	root.RunE = func(c *cobra.Command, args []string) error {
+		if showVersion {
+			return a.printVersion()
+		}
+		return c.Help()
+	}
 	root.InitDefaultCompletionCmd() // now, so that the walk below reaches it
 	refuseUnknownSubcommands(root)
 	return root
