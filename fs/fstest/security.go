@@ -137,7 +137,9 @@ func securityCases() map[string]func(f fsT) {
 			if out, ok := f.asRoot("mkdir -p " + rel + " && touch " + rel + "/" + strings.Repeat("f", 120) + " && stat " + rel + "/" + strings.Repeat("m", 100)); ok || !strings.Contains(out, "No such file") {
 				f.Fatalf("long paths: %s", out[max(0, len(out)-200):])
 			}
-			if out, ok := f.asRoot("cd " + rel + " && ln -s t s && mkfifo p && mv p q && chmod 600 q && ln " + strings.Repeat("f", 120) + " h && rm q h s && ls"); !ok || out != strings.Repeat("f", 120) {
+			long := strings.Repeat("f", 120)
+			if out, ok := f.asRoot("cd " + rel + " && ln -s t s && mkfifo p && mv p q && chmod 600 q && chown 1:1 q && truncate -s 3 " + long +
+				" && mkdir dd && rmdir dd && mknod n c 1 3 && ln " + long + " h && rm q h s n && ls"); !ok || out != long {
 				f.Fatalf("operations on long paths: ok=%v %q", ok, out)
 			}
 			f.ok(os.RemoveAll(f.p("tmp/" + strings.Repeat("c", 127))))
