@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,5 +152,47 @@ func TestKernelVersion(t *testing.T) {
 	}
 	if f := kernelFeature("6.1.0", 6, 5, true, "overlayfs"); f.Available || f.String() != "no (Linux 6.1, needs 6.5)" {
 		t.Errorf("6.1 for a 6.5 feature: %v", f)
+	}
+}
+
+// Shell completion offers template, container, driver, network and format
+// names where a command takes them, and never creates a store.
+func TestCompletion(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "template", "tag", "base:1", "base:2"))
+	ok(t, run(t, root, nil, "create", "c1", "--from", "base:1"))
+	ok(t, run(t, root, nil, "create", "c2", "--from", "base:2"))
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"rm", ""}, []string{"c1", "c2"}},
+		{[]string{"rm", "c1", ""}, []string{"c2"}},
+		{[]string{"mount", ""}, []string{"c1", "c2"}},
+		{[]string{"mount", "c1", ""}, nil},
+		{[]string{"run", "c1", "--", ""}, nil},
+		{[]string{"template", "inspect", ""}, []string{"base:1", "base:2"}},
+		{[]string{"template", "rm", "base:2", ""}, []string{"base:1"}},
+		{[]string{"rebase", "c1", ""}, []string{"base:1", "base:2"}},
+		{[]string{"create", "c3", "--from", ""}, []string{"base:1", "base:2"}},
+		{[]string{"mount", "c1", "--driver", ""}, []string{"fuse", "overlay"}},
+		{[]string{"run", "c1", "--net", ""}, []string{"none", "host"}},
+		{[]string{"ls", "--format", ""}, []string{"table", "json"}},
+	} {
+		r := ok(t, run(t, root, nil, append([]string{"__complete"}, c.args...)...))
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		want := append(c.want, ":4") // the directive: no file names
+		if !slices.Equal(got, want) {
+			t.Errorf("__complete %q: %q, want %q", c.args, got, want)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "nostore")
+	if r := ok(t, run(t, missing, nil, "__complete", "rm", "")); strings.TrimSpace(r.stdout) != ":4" {
+		t.Errorf("completion without a store: %q", r.stdout)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("completion made a store at %s: %v", missing, err)
 	}
 }

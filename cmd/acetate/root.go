@@ -124,6 +124,7 @@ own differences.`,
 	}
 	root.InitDefaultCompletionCmd() // now, so that the walk below reaches it
 	refuseUnknownSubcommands(root)
+	a.addCompletions(root)
 	return root
 }
 
