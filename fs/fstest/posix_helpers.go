@@ -283,6 +283,16 @@ func opSetxattr(p, name string) func() error {
 	return func() error { return unix.Lsetxattr(p, name, []byte("v"), 0) }
 }
 
+func opGetxattr(p, name string) func() error {
+	return func() error {
+		_, err := unix.Lgetxattr(p, name, make([]byte, 64))
+		if errors.Is(err, unix.ENODATA) {
+			return nil // allowed: the attribute is missing
+		}
+		return err
+	}
+}
+
 // opOnFd opens p with flags and runs call on the descriptor.
 func opOnFd(p string, flags int, call func(fd int) error) func() error {
 	return func() error {
