@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates"
@@ -105,6 +106,8 @@ func TestPullBadInput(t *testing.T) {
 	}
 	plainImage(t, other, "plain:1", reg+"/plain/app:1")
 
+	defer func(d time.Duration) { commitEvery = d }(commitEvery)
+	commitEvery = time.Hour // no periodic commit before a tampered pack is met
 	p := startProxy(t, reg)
 	down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	st := ocitest.NewStore(t)

@@ -105,7 +105,8 @@ func TestPullKilledKeepsObjects(t *testing.T) {
 }
 
 // killPull runs a pull of src into st in a child process, waits until
-// stalled reports the transfer stalled and a second more, and sends sig.
+// stalled reports the transfer stalled and three seconds more, and sends
+// sig.
 func killPull(t *testing.T, st *templates.Store, src, commitEvery string, sig syscall.Signal, stalled func() bool) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -122,7 +123,7 @@ func killPull(t *testing.T, st *templates.Store, src, commitEvery string, sig sy
 			t.Fatalf("the pull never got to the stall: %s", out.String())
 		}
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(3 * time.Second) // three periodic commits of the kill -9 case
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
