@@ -30,6 +30,9 @@ type PublishOptions struct {
 // nothing is referenced and the store is as before, but for staged files
 // in tmp/ that GC removes.
 func (s *Store) Publish(ctx context.Context, r Ref, source string, opts PublishOptions) (*Template, error) {
+	if opts.Base != nil && *opts.Base == r {
+		return nil, fmt.Errorf("publish %s --on %s: %w", r, *opts.Base, ErrSelfBase)
+	}
 	lock, err := s.Layers.LockShared()
 	if err != nil {
 		return nil, err

@@ -18,6 +18,14 @@ import (
 // ErrNotFound is wrapped by errors about a template that does not exist.
 var ErrNotFound = errors.New("template not found")
 
+// ErrExists is wrapped by errors about a name that is already a template,
+// where the caller asked not to replace it.
+var ErrExists = errors.New("template exists")
+
+// ErrSelfBase is wrapped by errors about a template that would name itself
+// as its base.
+var ErrSelfBase = errors.New("a template cannot be its own base")
+
 // Config is how a container from the template runs by default.
 type Config struct {
 	Cmd        []string `json:"cmd,omitempty"`
@@ -112,8 +120,41 @@ func (s *Store) List() ([]*Template, error) {
 	return out, nil
 }
 
+// RequireAbsent returns an error wrapping ErrExists when r is a template.
+// Commands that would replace r call it before any work unless told to
+// replace; a concurrent writer of the same name may still win the race.
+func (s *Store) RequireAbsent(r Ref) error {
+	_, err := s.Get(r)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s: %w", r, ErrExists)
+	case errors.Is(err, ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// BasedOn lists, sorted, the templates whose base is r.
+func (s *Store) BasedOn(r Ref) ([]string, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range all {
+		if t.Base == r.String() && t.Ref != r {
+			out = append(out, t.Ref.String())
+		}
+	}
+	return out, nil
+}
+
 // save writes t's ref atomically: a crash leaves the old ref or the new one.
+// A template naming itself as its base is refused.
 func (s *Store) save(t *Template) error {
+	if t.Base == t.Ref.String() {
+		return fmt.Errorf("save template %s: %w", t.Ref, ErrSelfBase)
+	}
 	b, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
 		return err

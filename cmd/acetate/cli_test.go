@@ -196,3 +196,90 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion made a store at %s: %v", missing, err)
 	}
 }
+
+// appTree is smallTree with one more file: an application's tree.
+func appTree(t *testing.T) string {
+	dir := smallTree(t)
+	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("app\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// template rm refuses a template that templates are based on or that
+// containers were made from, naming them, and removes nothing; --force
+// removes the name only, and what used it keeps working, also after gc.
+func TestTemplateRmInUse(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "template", "publish", "app:1", "--from", appTree(t), "--on", "base:1"))
+	ok(t, run(t, root, nil, "template", "publish", "spare:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "create", "c1", "--from", "base:1"))
+	ok(t, run(t, root, nil, "create", "c2", "--from", "app:1"))
+	refused(t, root, exitFailure, "base:1 is used by template app:1, container c1: remove them first, or use --force", "template", "rm", "base:1")
+	refused(t, root, exitFailure, "app:1 is used by container c2", "template", "rm", "spare:1", "app:1")
+	refused(t, root, exitNotFound, "nope:1", "template", "rm", "spare:1", "nope:1")
+	ok(t, run(t, root, nil, "template", "rm", "base:1", "--force"))
+	if out := ok(t, run(t, root, nil, "template", "ls")).stdout; strings.Contains(out, "\nbase:1 ") || !strings.Contains(out, "\napp:1 ") {
+		t.Errorf("template ls after rm --force base:1:\n%s", out)
+	}
+	ok(t, run(t, root, nil, "gc"))
+	ok(t, run(t, root, nil, "fsck"))
+	ok(t, run(t, root, nil, "diff", "c1"))
+	ok(t, run(t, root, nil, "template", "export", "app:1", "--to", filepath.Join(t.TempDir(), "out")))
+	ok(t, run(t, root, nil, "template", "rm", "spare:1"))
+}
+
+// publish, tag and commit refuse to replace an existing NAME:TAG unless
+// --replace, before any work, and no template can be its own base.
+func TestNoSilentOverwrite(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	src := smallTree(t)
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", src))
+	ok(t, run(t, root, nil, "template", "publish", "app:1", "--from", appTree(t), "--on", "base:1"))
+	ok(t, run(t, root, nil, "template", "tag", "base:1", "other:1"))
+	ok(t, run(t, root, nil, "create", "c1", "--from", "base:1"))
+	ok(t, run(t, root, nil, "commit", "c1", "snap:1"))
+	const exists = "template exists: use --replace to replace it, or another name"
+	refused(t, root, exitFailure, "base:1: "+exists, "template", "publish", "base:1", "--from", src)
+	refused(t, root, exitFailure, "other:1: "+exists, "template", "tag", "app:1", "other:1")
+	refused(t, root, exitFailure, "snap:1: "+exists, "commit", "c1", "snap:1")
+	const self = "a template cannot be its own base"
+	refused(t, root, exitFailure, self, "template", "publish", "app:1", "--from", src, "--on", "app:1", "--replace")
+	refused(t, root, exitFailure, "base:1 is c1's template: "+self, "commit", "c1", "base:1", "--replace")
+	refused(t, root, exitFailure, self, "template", "tag", "app:1", "base:1", "--replace")
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", src, "--replace"))
+	ok(t, run(t, root, nil, "template", "tag", "app:1", "other:1", "--replace"))
+	ok(t, run(t, root, nil, "commit", "c1", "snap:1", "--replace"))
+	var list []struct{ Name, Tag, Base string }
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "template", "ls", "--format", "json")).stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range list {
+		if tp.Base == tp.Name+":"+tp.Tag {
+			t.Errorf("template %s:%s is its own base", tp.Name, tp.Tag)
+		}
+		if tp.Name == "other" && tp.Base != "base:1" {
+			t.Errorf("other:1 was not replaced by app:1: base %q", tp.Base)
+		}
+	}
+}
+
+// run --from TEMPLATE on an existing container made from another template
+// is refused, naming both, and changes nothing.
+func TestRunFromOtherTemplate(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "template", "publish", "app:1", "--from", appTree(t), "--on", "base:1"))
+	ok(t, run(t, root, nil, "create", "c1", "--from", "base:1"))
+	refused(t, root, exitUsage, "container c1 exists, made from base:1, not app:1: run it without --from, or remove it first", "run", "--from", "app:1", "c1", "--", "/hello")
+	refused(t, root, exitUsage, "container c1 exists, made from base:1, not app:1", "start", "--from", "app:1", "c1")
+	// From the template it was made from, it runs (here a command that
+	// is not executable: the launcher's exit code, not a usage error).
+	if r := run(t, root, nil, "run", "--from", "base:1", "c1", "--", "/etc/hostname"); r.code == exitUsage || strings.Contains(r.stderr, "exists") {
+		t.Errorf("run --from its own template: exit %d, %q", r.code, r.stderr)
+	}
+}

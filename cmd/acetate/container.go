@@ -12,6 +12,7 @@ import (
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
 	"github.com/acetate/acetate/runtime/launch"
+	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
 
@@ -220,20 +221,33 @@ json gives names as they are.`,
 }
 
 func newCommitCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var replace bool
+	cmd := &cobra.Command{
 		Use:   "commit NAME NEW[:TAG]",
 		Short: "Make a template of a container: its template plus its differences",
 		Long: `Commit stores the container's differences as one new layer (file content
 deduplicated against the store) on top of the container's template layers,
 and points NEW[:TAG] at the result. The container is left as it is. A
 running container is refused (stop it first): it would change its files
-while they are read.`,
+while they are read. An existing NEW[:TAG] is refused unless --replace, and
+NEW[:TAG] cannot be the container's own template (it would be its own
+base).`,
 		Example: `  acetate commit web1 web:v2
   acetate create web2 --from web:v2`,
 		Args: exactArgs(2),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
 			r, err := parseRef(args[0])
 			if err != nil {
+				return err
+			}
+			ct, err := m.Get(name)
+			if err != nil {
+				return err
+			}
+			if ct.Template == r.String() {
+				return fmt.Errorf("commit %s %s: %s is %s's template: %w; commit to another name", name, r, r, name, templates.ErrSelfBase)
+			}
+			if err := refuseReplace(m.Store(), r, replace); err != nil {
 				return err
 			}
 			p, done := a.progress("committing "+name, true)
@@ -248,6 +262,8 @@ while they are read.`,
 			})
 		}),
 	}
+	addReplaceFlag(cmd, &replace)
+	return cmd
 }
 
 func newResetCmd(a *app) *cobra.Command {

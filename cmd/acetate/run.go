@@ -124,18 +124,25 @@ func securityOptions(o *launch.Options, opts []string) error {
 	return nil
 }
 
-// ensure creates the container from --from when it does not exist.
+// ensure creates the container from --from when it does not exist. An
+// existing container made from another template than --from is a usage
+// error: running it would silently run something else than asked.
 func (f *runFlags) ensure(m *container.Manager, name string) error {
 	if f.from == "" {
 		return nil
 	}
-	if _, err := m.Get(name); err == nil {
-		return nil
-	}
-	if _, err := parseRef(f.from); err != nil {
+	r, err := parseRef(f.from)
+	if err != nil {
 		return err
 	}
-	_, err := m.Create(name, f.from)
+	if c, err := m.Get(name); err == nil {
+		if c.Template != r.String() {
+			return usageError{fmt.Errorf("container %s exists, made from %s, not %s: run it without --from, or remove it first (acetate rm %s)",
+				name, c.Template, r, name)}
+		}
+		return nil
+	}
+	_, err = m.Create(name, f.from)
 	return err
 }
 

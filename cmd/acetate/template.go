@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ func newTemplateCmd(a *app) *cobra.Command {
 func newPublishCmd(a *app) *cobra.Command {
 	var from, on, workdir, user, hostname string
 	var cmdline, env []string
-	var ociWhiteouts bool
+	var ociWhiteouts, replace bool
 	var maxHoles int64
 	cmd := &cobra.Command{
 		Use:   "publish NAME[:TAG] --from SOURCE",
@@ -38,7 +39,10 @@ tarball may declare at most 16 GiB of holes in all (--max-holes; each byte
 of a hole is hashed, about 2 GB/s), else the tarball is refused.
 
 With --on, the template is an application template: one layer holding only
-what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
+what differs from BASE (whiteouts for what was removed), stacked on BASE;
+BASE cannot be NAME[:TAG] itself.
+
+An existing NAME[:TAG] is refused before any work, unless --replace.`,
 		Example: `  acetate template publish debian:12 --from /srv/debian-rootfs
   docker export web | acetate template publish web --from -
   acetate template publish debian-py:12 --from /srv/rootfs-with-python --on debian:12
@@ -69,6 +73,9 @@ what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
 			if err != nil {
 				return err
 			}
+			if err := refuseReplace(st, r, replace); err != nil {
+				return err
+			}
 			p, done := a.progress("publishing "+r.String(), true)
 			opts.Progress = p
 			t, err := st.Publish(c.Context(), r, from, opts)
@@ -85,6 +92,7 @@ what differs from BASE (whiteouts for what was removed), stacked on BASE.`,
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "source: a directory, a tarball, or - for stdin")
 	f.StringVar(&on, "on", "", "publish as one layer on top of this base template")
+	addReplaceFlag(cmd, &replace)
 	f.StringArrayVar(&cmdline, "cmd", nil, "default command (repeat for each argument)")
 	f.StringArrayVar(&env, "env", nil, "default environment variable KEY=VALUE (repeatable)")
 	f.StringVar(&workdir, "workdir", "", "default working directory")
@@ -177,11 +185,15 @@ func (a *app) lookup(ref string) (*templates.Store, *templates.Template, error) 
 }
 
 func newTagCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "tag SOURCE[:TAG] TARGET[:TAG]",
-		Short:   "Give a template another name or tag",
-		Example: `  acetate template tag debian:12 debian:stable`,
-		Args:    exactArgs(2),
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "tag SOURCE[:TAG] TARGET[:TAG]",
+		Short: "Give a template another name or tag",
+		Long: `Tag points TARGET at SOURCE's layers and configuration. An existing TARGET
+is refused unless --replace; TARGET cannot be SOURCE's own base.`,
+		Example: `  acetate template tag debian:12 debian:stable
+  acetate template tag debian:12.8 debian:stable --replace`,
+		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			dst, err := parseRef(args[1])
 			if err != nil {
@@ -191,32 +203,105 @@ func newTagCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := refuseReplace(st, dst, replace); err != nil {
+				return err
+			}
 			_, err = st.Tag(t.Ref, dst)
 			return err
 		},
 	}
+	addReplaceFlag(cmd, &replace)
+	return cmd
 }
 
 func newTemplateRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm NAME[:TAG]...",
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm NAME[:TAG]... [--force]",
 		Aliases: []string{"remove"},
 		Short:   "Remove templates (their space is freed by gc)",
-		Example: `  acetate template rm debian:old && acetate gc`,
-		Args:    minArgs(1, "at least one template"),
+		Long: `Rm removes template names. A template that other templates have as their
+base, or that containers were created from, is refused (they are named):
+remove those first, or use --force to remove the name only; its layers
+stay as long as a template or container uses them. Every name is checked
+before any is removed. The space is freed by gc.`,
+		Example: `  acetate template rm debian:old && acetate gc
+  acetate template rm debian:11 --force   # web:1 and c1 keep working`,
+		Args: minArgs(1, "at least one template"),
 		RunE: func(c *cobra.Command, args []string) error {
-			for _, ref := range args {
-				st, t, err := a.lookup(ref)
+			m, err := a.containers()
+			if err != nil {
+				return err
+			}
+			refs := make([]templates.Ref, 0, len(args))
+			for _, arg := range args {
+				r, err := parseRef(arg)
 				if err != nil {
 					return err
 				}
-				if err := st.Remove(t.Ref); err != nil {
+				if _, err := m.Store().Get(r); err != nil {
+					return err
+				}
+				if !force {
+					if err := refuseInUse(m, r); err != nil {
+						return err
+					}
+				}
+				refs = append(refs, r)
+			}
+			for _, r := range refs {
+				if err := m.Store().Remove(r); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove the name even while templates or containers use it (not its layers)")
+	return cmd
+}
+
+// refuseInUse returns an error naming the templates based on r and the
+// containers made from it, if any.
+func refuseInUse(m *container.Manager, r templates.Ref) error {
+	users, err := m.Store().BasedOn(r)
+	if err != nil {
+		return err
+	}
+	for i := range users {
+		users[i] = "template " + users[i]
+	}
+	cs, err := m.List()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.Template == r.String() {
+			users = append(users, "container "+c.Name)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is used by %s: remove them first, or use --force to remove the name only (its layers stay while used)",
+		r, strings.Join(users, ", "))
+}
+
+// addReplaceFlag adds --replace, which lets a command replace an existing
+// template name.
+func addReplaceFlag(cmd *cobra.Command, replace *bool) {
+	cmd.Flags().BoolVar(replace, "replace", false, "replace NAME:TAG if it exists (else refused)")
+}
+
+// refuseReplace returns an error when r exists and replace is not set.
+func refuseReplace(st *templates.Store, r templates.Ref, replace bool) error {
+	if replace {
+		return nil
+	}
+	if err := st.RequireAbsent(r); err != nil {
+		return fmt.Errorf("%w: use --replace to replace it, or another name", err)
+	}
+	return nil
 }
 
 func newExportCmd(a *app) *cobra.Command {
