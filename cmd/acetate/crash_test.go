@@ -20,7 +20,9 @@ func TestKillDuringPublish(t *testing.T) {
 	testtree.RequireRoot(t)
 	src := testtree.DebianRootfs(t)
 	root := t.TempDir()
-	killRepeatedly(t, root, 12, []string{"template", "publish", "debian:crash", "--from", src}, func(i int) {
+	// --replace: a run that finished leaves debian:crash, and the next
+	// must do the work again, not be refused.
+	killRepeatedly(t, root, 12, []string{"template", "publish", "debian:crash", "--from", src, "--replace"}, func(i int) {
 		if i%4 == 3 {
 			ok(t, run(t, root, nil, "gc"))
 			// Start from an empty store again so later kills hit the
@@ -33,7 +35,7 @@ func TestKillDuringPublish(t *testing.T) {
 	if tmp, _ := os.ReadDir(filepath.Join(root, "tmp")); len(tmp) != 0 {
 		t.Fatalf("gc left %d files in tmp/", len(tmp))
 	}
-	ok(t, run(t, root, nil, "template", "publish", "debian:crash", "--from", src))
+	ok(t, run(t, root, nil, "template", "publish", "debian:crash", "--from", src, "--replace"))
 	out := filepath.Join(t.TempDir(), "out")
 	ok(t, run(t, root, nil, "template", "export", "debian:crash", "--to", out))
 	if err := treecmp.Compare(src, out, treecmp.Options{}); err != nil {
