@@ -23,8 +23,12 @@ import (
 // ctime, of the entry and of its directories, each operation updates.
 // A caller's expectations come from the kernel's own rules (caller.may,
 // caller.mayDelete, setidKept), so that each target must satisfy them,
-// not merely agree with the reference. Cases are named
-// posix/<system call>/<what>.
+// not merely agree with the reference. Each caller is a thread of the
+// test with its own credentials (caller.enter). Cases are named
+// posix/<system call>/<what>. Left out: pjdfstest's chflags and granular
+// (BSD flags, NFSv4 ACLs), and EROFS, ENOSPC, EMLINK, EFAULT and ETXTBSY,
+// which need a read-only or full filesystem, 65000 links, a bad pointer
+// or a running program on the mount.
 func posixCases() map[string]func(f fsT) {
 	m := map[string]func(f fsT){}
 	for _, group := range []map[string]func(f fsT){posixPathCases(), posixPermCases(), posixSetidCases(),
