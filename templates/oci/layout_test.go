@@ -72,8 +72,9 @@ func lie(t *testing.T, dir string, change func(*v1.Manifest, *v1.ConfigFile)) {
 // Image layouts that lie about their blobs are refused as a registry pull
 // refuses them, with the store unchanged: layer sizes of 1<<62 and -1, a
 // layer one byte shorter than declared, a diff_id that is not the hash of
-// the uncompressed layer, and a config whose declared size is wrong. The
-// same layout unchanged imports.
+// the uncompressed layer, a config whose declared size is wrong, and a
+// manifest that is not the one the index names. The same layout rewritten
+// without a lie imports.
 func TestImportRefusesLyingLayouts(t *testing.T) {
 	need(t)
 	st := ocitest.NewStore(t)
@@ -112,6 +113,22 @@ func TestImportRefusesLyingLayouts(t *testing.T) {
 			}
 		})
 	}
+	t.Run("manifest changed", func(t *testing.T) {
+		dir := writeLayout(t, img)
+		var index v1.IndexManifest
+		readJSON(t, filepath.Join(dir, "index.json"), &index)
+		p := filepath.Join(dir, "blobs", "sha256", index.Manifests[0].Digest.Hex)
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(p, append(b, ' '), 0o644) // still the same JSON
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oci.OpenSource("oci:" + dir + ":t"); err == nil || !strings.Contains(err.Error(), "image manifest") {
+			t.Fatalf("a layout whose manifest does not match the index opened: %v", err)
+		}
+	})
 	dir := writeLayout(t, img)
 	lie(t, dir, func(*v1.Manifest, *v1.ConfigFile) {})
 	src, err := oci.OpenSource("oci:" + dir + ":t")

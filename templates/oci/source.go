@@ -1,7 +1,9 @@
 package oci
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 
@@ -68,7 +70,11 @@ func layoutImage(dir, ref string) (v1.Image, error) {
 // when d is an index.
 func pickImage(ii v1.ImageIndex, d v1.Descriptor) (v1.Image, error) {
 	if !d.MediaType.IsIndex() {
-		return ii.Image(d.Digest)
+		img, err := ii.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return img, verifyManifest(img, d)
 	}
 	child, err := ii.ImageIndex(d.Digest)
 	if err != nil {
@@ -84,4 +90,18 @@ func pickImage(ii v1.ImageIndex, d v1.Descriptor) (v1.Image, error) {
 		}
 	}
 	return nil, fmt.Errorf("index %s has no image for linux/%s", d.Digest, runtime.GOARCH)
+}
+
+// verifyManifest checks the manifest of img against the digest and size of
+// the descriptor that named it, as a registry client does (an image
+// layout's reader does not).
+func verifyManifest(img v1.Image, d v1.Descriptor) error {
+	raw, err := img.RawManifest()
+	if err == nil {
+		_, err = io.Copy(io.Discard, Verify(bytes.NewReader(raw), d.Digest, d.Size))
+	}
+	if err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	return nil
 }
