@@ -283,3 +283,32 @@ func TestRunFromOtherTemplate(t *testing.T) {
 		t.Errorf("run --from its own template: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// Commands that read a store never create one: a mistyped --root says "no
+// store at PATH" (exit 3) and leaves nothing behind; so does a directory
+// that holds other files. publish makes a store, also in an empty
+// directory made for it.
+func TestNoStoreAtRoot(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "acetat")
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "notes"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"template", "ls"}, {"template", "inspect", "a:1"}, {"ps"}, {"ls"},
+		{"df"}, {"fsck"}, {"gc"}, {"diff", "c1"}, {"logs", "c1"}, {"rm", "c1"}, {"create", "c1", "--from", "a:1"}} {
+		r := run(t, missing, nil, args...)
+		if r.code != exitNotFound || !strings.Contains(r.stderr, "no store at "+missing+": check --root") || r.stdout != "" {
+			t.Errorf("%v with a missing root: exit %d, stderr %q, stdout %q", args, r.code, r.stderr, r.stdout)
+		}
+		if _, err := os.Stat(missing); !os.IsNotExist(err) {
+			t.Fatalf("%v made %s: %v", args, missing, err)
+		}
+		refused(t, other, exitNotFound, "no store at "+other+" (a directory that holds other files)", args...)
+	}
+	empty := t.TempDir()
+	ok(t, run(t, empty, nil, "template", "ls"))
+	ok(t, run(t, missing, nil, "template", "publish", "a:1", "--from", smallTree(t)))
+	if out := ok(t, run(t, missing, nil, "template", "ls")).stdout; !strings.Contains(out, "a:1") {
+		t.Errorf("template ls after publish: %q", out)
+	}
+}

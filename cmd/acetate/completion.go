@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"strings"
 
@@ -83,11 +82,8 @@ func (a *app) addCompletions(cmd *cobra.Command) {
 }
 
 // templateNames lists the store's templates as NAME:TAG; none when there
-// is no store (completion never creates one).
+// is no store (a.store never creates one).
 func templateNames(a *app) []string {
-	if _, err := os.Stat(a.root); err != nil {
-		return nil
-	}
 	st, err := a.store()
 	if err != nil {
 		return nil
@@ -106,9 +102,6 @@ func templateNames(a *app) []string {
 // containerNames lists the store's containers; none when there is no
 // store.
 func containerNames(a *app) []string {
-	if _, err := os.Stat(a.root); err != nil {
-		return nil
-	}
 	m, err := a.containers()
 	if err != nil {
 		return nil

@@ -39,7 +39,7 @@ verified against its digest; on error the store is unchanged.`,
 			if err != nil {
 				return usageError{err}
 			}
-			st, err := a.store()
+			st, err := a.createStore()
 			if err != nil {
 				return err
 			}
@@ -151,7 +151,7 @@ stalled".`,
 			if err != nil {
 				return err
 			}
-			st, err := a.store()
+			st, err := a.createStore()
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -45,7 +47,40 @@ type app struct {
 	stderr io.Writer
 }
 
-func (a *app) store() (*templates.Store, error) { return templates.Open(a.root) }
+// store opens the existing store at --root; see requireStore.
+func (a *app) store() (*templates.Store, error) {
+	if err := requireStore(a.root); err != nil {
+		return nil, err
+	}
+	return templates.Open(a.root)
+}
+
+// createStore opens the store at --root, making it when missing: only the
+// commands that put templates into a store (publish, import, pull) do.
+func (a *app) createStore() (*templates.Store, error) { return templates.Open(a.root) }
+
+// errNoStore is wrapped by the error about a --root that is no store.
+var errNoStore = errors.New("no store")
+
+// requireStore returns an error wrapping errNoStore unless root is a store,
+// or an empty directory made for one. So a mistyped --root on a command
+// that reads (template ls, ps, df, ...) says so, and creates nothing.
+func requireStore(root string) error {
+	const hint = "check --root (or ACETATE_ROOT); template publish, template import and pull make a store"
+	ents, err := os.ReadDir(root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w at %s: %s", errNoStore, root, hint)
+	case err != nil:
+		return fmt.Errorf("store %s: %w", root, err)
+	case len(ents) == 0:
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Join(root, "templates")); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w at %s (a directory that holds other files): %s", errNoStore, root, hint)
+	}
+	return nil
+}
 
 func execute(args []string) int {
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
@@ -71,7 +106,7 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe problemsError
 	switch {
-	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound):
+	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound), errors.Is(err, errNoStore):
 		return exitNotFound
 	case errors.As(err, &pe):
 		return exitProblems

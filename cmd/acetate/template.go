@@ -69,7 +69,7 @@ An existing NAME[:TAG] is refused before any work, unless --replace.`,
 				}
 				opts.Base = &base
 			}
-			st, err := a.store()
+			st, err := a.createStore()
 			if err != nil {
 				return err
 			}
