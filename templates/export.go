@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/acetate/acetate/internal/atomicfile"
@@ -17,7 +18,9 @@ import (
 // Export writes the merged tree of t to dst: a directory (which must not
 // exist or be empty), or a tar file when dst ends in .tar, .tar.gz, .tgz,
 // .tar.zst. The output appears only complete: it is written beside dst and
-// renamed into place, so a corrupt object leaves nothing behind. Sparse
+// renamed into place, so a corrupt object leaves nothing behind. A tar file
+// gets mode 0666 less the umask, as tar and cp give (0644 under umask 022).
+// Sparse
 // files keep their holes: as holes in a directory, as GNU sparse entries
 // in a tar file.
 func (s *Store) Export(ctx context.Context, t *Template, dst string, p layers.Progress) error {
@@ -75,11 +78,34 @@ func (s *Store) writeTar(ctx context.Context, entries []layers.Entry, name strin
 	return zw.Close()
 }
 
+// writeAtomically writes the file dst whole, with mode 0666 less the umask.
 func writeAtomically(dst string, write func(io.Writer) error) error {
-	if err := atomicfile.Write(dst, false, write); err != nil {
+	err := atomicfile.Write(dst, false, write)
+	if err == nil {
+		err = os.Chmod(dst, 0o666&^umask())
+	}
+	if err != nil {
 		return fmt.Errorf("export to %s: %w", dst, err)
 	}
 	return nil
+}
+
+// umask returns the process's umask, read from /proc/self/status (Linux
+// 4.7+) rather than set and restored, which would race with other
+// threads creating files; 022 when it cannot be read.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o022
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return os.FileMode(m)
+			}
+		}
+	}
+	return 0o022
 }
 
 // exportDir exports into a staging directory beside dst and renames it.

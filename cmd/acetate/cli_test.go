@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/acetate/acetate/internal/testtree"
@@ -311,4 +314,120 @@ func TestNoStoreAtRoot(t *testing.T) {
 	if out := ok(t, run(t, missing, nil, "template", "ls")).stdout; !strings.Contains(out, "a:1") {
 		t.Errorf("template ls after publish: %q", out)
 	}
+}
+
+// A registry reference without a tag means latest; one without a registry
+// is a usage error that says so.
+func TestImageReference(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:5000/os/debian":      "127.0.0.1:5000/os/debian:latest",
+		"127.0.0.1:5000/os/debian:12":   "127.0.0.1:5000/os/debian:12",
+		"registry.example.com/debian":   "registry.example.com/debian:latest",
+		"localhost/debian":              "localhost/debian:latest",
+		"reg.example.com/x@sha256:abcd": "reg.example.com/x@sha256:abcd",
+	} {
+		if got, err := imageReference(in); err != nil || got != want {
+			t.Errorf("imageReference(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"os/debian", "debian", "debian:12", "127.0.0.1:5000/", "Bad Ref"} {
+		if got, err := imageReference(in); err == nil || !strings.Contains(err.Error(), "names no registry") {
+			t.Errorf("imageReference(%q) = %q, %v; want a 'names no registry' error", in, got, err)
+		}
+	}
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "hello:1", "--from", smallTree(t)))
+	refused(t, root, exitUsage, `image reference "os/debian" names no registry`, "pull", "os/debian")
+	refused(t, root, exitUsage, `image reference "debian" names no registry`, "push", "hello:1", "debian")
+	// With the tag defaulted, both get as far as the (absent) registry.
+	for _, args := range [][]string{{"pull", "127.0.0.1:1/os/debian", "--insecure"}, {"push", "hello:1", "127.0.0.1:1/os/hello", "--insecure"}} {
+		if r := run(t, root, nil, args...); r.code != exitFailure || !strings.Contains(r.stderr, "cannot reach the registry") {
+			t.Errorf("%v: exit %d, %q; want 1 and 'cannot reach the registry'", args, r.code, r.stderr)
+		}
+	}
+}
+
+// rm takes many names, and checks them all before removing any.
+func TestRmMany(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	for _, c := range []string{"c1", "c2", "c3"} {
+		ok(t, run(t, root, nil, "create", c, "--from", "base:1"))
+	}
+	ok(t, run(t, root, nil, "mount", "c3"))
+	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c3") })
+	refused(t, root, exitNotFound, "nosuch", "rm", "c1", "nosuch", "c2")
+	refused(t, root, exitFailure, "c3 is mounted at ", "rm", "c1", "c3")
+	refused(t, root, exitUsage, "Bad/Name", "rm", "c1", "Bad/Name")
+	ok(t, run(t, root, nil, "rm", "c1", "c2"))
+	ok(t, run(t, root, nil, "rm", "--force", "c3"))
+	if r := ok(t, run(t, root, nil, "ls", "--format", "json")); r.stdout != "[]\n" {
+		t.Errorf("ls after rm of every container: %q", r.stdout)
+	}
+}
+
+// The help texts say what the commands do (issue 19, item 13).
+func TestHelpTexts(t *testing.T) {
+	root := t.TempDir()
+	for _, c := range []struct {
+		cmd       string
+		want, not []string
+	}{
+		{"run", []string{"under acetate's init, which is PID 1", "an existing one made from another template is refused"}, []string{"/bin/sh) as PID 1"}},
+		{"rm", []string{"stop a running container and unmount a mounted one first", "acetate rm web1 web2 web3"}, []string{"unmount a mounted container first"}},
+		{"mount", []string{"splits the group under the overlay driver", "the fuse driver keeps the group", "(default overlay)"}, []string{"the container's, overlay"}},
+		{"template rm", []string{"--force to remove the name only"}, nil},
+		{"template publish", []string{"unless --replace"}, nil},
+		{"commit", []string{"unless --replace"}, nil},
+	} {
+		// Compared with white space folded: line breaks are layout.
+		out := strings.Join(strings.Fields(ok(t, run(t, root, nil, append(strings.Fields(c.cmd), "--help")...)).stdout), " ")
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("acetate %s --help does not say %q", c.cmd, w)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(out, w) {
+				t.Errorf("acetate %s --help still says %q", c.cmd, w)
+			}
+		}
+	}
+}
+
+// template inspect's table shows the run configuration; an exported
+// tarball has mode 0666 less the umask (0644 under 022), as tar makes.
+func TestInspectConfigAndExportMode(t *testing.T) {
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "a:1", "--from", smallTree(t), "--env", "A=1", "--env", "B=2",
+		"--workdir", "/srv", "--user", "1:2", "--hostname", "h1", "--cmd", "/hello"))
+	out := ok(t, run(t, root, nil, "template", "inspect", "a:1")).stdout
+	for _, re := range []string{`(?m)^env +A=1\n +B=2$`, `(?m)^workdir +/srv$`, `(?m)^user +1:2$`, `(?m)^hostname +h1$`, `(?m)^cmd +/hello$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("template inspect does not match %s:\n%s", re, out)
+		}
+	}
+	dir := t.TempDir()
+	defer syscall.Umask(syscall.Umask(0o022)) // the binary inherits it
+	for _, name := range []string{"a.tar", "a.tar.zst"} {
+		ok(t, run(t, root, nil, "template", "export", "a:1", "--to", filepath.Join(dir, name)))
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o644 {
+			t.Errorf("exported %s: mode %v; want 0644 under umask 022", name, fi.Mode())
+		}
+	}
+}
+
+// --cpus above the machine's CPUs and --memory below 6m are refused with
+// a clear message before anything is created.
+func TestRunLimitsChecked(t *testing.T) {
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "a:1", "--from", smallTree(t)))
+	n := goruntime.NumCPU()
+	refused(t, root, exitUsage, fmt.Sprintf("--cpus %d: this machine has %d CPU(s) for acetate: give at most %d", n+1, n, n),
+		"run", "--from", "a:1", "c1", "--cpus", fmt.Sprint(n+1), "--", "/hello")
+	refused(t, root, exitUsage, "--memory 1k: the least is 6m", "run", "--from", "a:1", "c1", "--memory", "1k", "--", "/hello")
+	refused(t, root, exitUsage, "--memory 5m: the least is 6m", "start", "--from", "a:1", "c1", "--memory", "5m")
 }

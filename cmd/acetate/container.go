@@ -149,7 +149,11 @@ on top — at DIR (default: <root>/containers/NAME/rootfs). Writes go to the
 container's upper directory, never to the template.
 
 Drivers: ` + strings.Join(container.DriverNames(), ", ") + `. The overlay driver (kernel
-overlayfs) is the default; its mount stays after acetate exits.`,
+overlayfs) is the default; its mount stays after acetate exits. Both show
+the same tree, with one difference: a write to one name of a template's
+hardlink group splits the group under the overlay driver (the other names
+keep the template's content, in another inode), while the fuse driver
+keeps the group: one inode, all names see the write.`,
 		Example: `  acetate mount web1
   acetate mount web1 --at /mnt/web1
   acetate mount web1 --driver fuse`,
@@ -171,7 +175,7 @@ overlayfs) is the default; its mount stays after acetate exits.`,
 			return a.renderContainer(ct)
 		}),
 	}
-	cmd.Flags().StringVar(&driver, "driver", "", "union driver: "+strings.Join(container.DriverNames(), " or ")+" (default: the container's, overlay)")
+	cmd.Flags().StringVar(&driver, "driver", "", "union driver: "+strings.Join(container.DriverNames(), " or ")+" (default overlay)")
 	cmd.Flags().StringVar(&at, "at", "", "mount point (default: <root>/containers/NAME/rootfs)")
 	return cmd
 }
@@ -313,32 +317,54 @@ The container must be stopped and unmounted.`,
 func newRmCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "rm NAME [--force]",
-		Short: "Remove a container and its differences",
-		Long: `Rm removes the container. A running or mounted container is refused unless
+		Use:   "rm NAME... [--force]",
+		Short: "Remove containers and their differences",
+		Long: `Rm removes containers. A running or mounted container is refused unless
 --force, which stops it (SIGTERM, then SIGKILL after 10s) and unmounts it
-first. The template's layers stay until gc.`,
+first. Every name is checked before any container is removed: an unknown,
+running or mounted one (without --force) removes none. The template's
+layers stay until gc.`,
 		Example: `  acetate rm web1
-  acetate rm web1 --force`,
-		Args: exactArgs(1),
-		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
-			l := launch.New(m)
-			st, err := l.State(name)
+  acetate rm web1 web2 web3
+  acetate rm --force web1`,
+		Args: minArgs(1, "at least one container NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, m, err := a.launcher()
 			if err != nil {
 				return err
 			}
-			if st.State == launch.StateRunning || st.State == launch.StateBroken {
-				if !force {
-					return fmt.Errorf("%s is running (pid %d): stop it first, or use --force", name, st.Pid)
+			running := map[string]bool{}
+			for _, name := range args {
+				if _, err := containerName(name); err != nil {
+					return err
 				}
-				if err := l.Stop(name, 10*time.Second); err != nil {
+				st, err := l.State(name)
+				if err != nil {
+					return err
+				}
+				running[name] = st.State == launch.StateRunning || st.State == launch.StateBroken
+				switch {
+				case force:
+				case running[name]:
+					return fmt.Errorf("%s is running (pid %d): stop it first, or use --force", name, st.Pid)
+				case st.MountedAt != "":
+					return fmt.Errorf("%s is mounted at %s: unmount it first, or use --force", name, st.MountedAt)
+				}
+			}
+			for _, name := range args {
+				if running[name] {
+					if err := l.Stop(name, 10*time.Second); err != nil {
+						return err
+					}
+				}
+				if err := m.Remove(name, force); err != nil {
 					return err
 				}
 			}
-			return m.Remove(name, force)
-		}),
+			return nil
+		},
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "unmount a mounted container first")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "stop a running container and unmount a mounted one first")
 	return cmd
 }
 

@@ -70,36 +70,41 @@ func newPushCmd(a *app) *cobra.Command {
 	var insecure bool
 	var stall time.Duration
 	cmd := &cobra.Command{
-		Use:   "push NAME[:TAG] REGISTRY/REPO:TAG",
+		Use:   "push NAME[:TAG] REGISTRY/REPO[:TAG]",
 		Short: "Push a template to an OCI registry",
 		Long: `push writes the template as an OCI image that any client pulls, and beside it
 (tagged TAG.acetate) an artifact with the template's layer manifests and its
 file objects, so that acetate hosts pull only the objects they lack.
 Credentials come from the docker and podman auth files (docker login,
-podman login). A transfer that moves less than 1 KiB in --stall-timeout
-(default 30s) is abandoned with "registry transfer stalled".`,
+podman login). Without a tag, the image is tagged latest. A transfer that
+moves less than 1 KiB in --stall-timeout (default 30s) is abandoned with
+"registry transfer stalled".`,
 		Example: `  acetate push debian:12 registry.example.com/os/debian:12
   acetate push web 127.0.0.1:5000/web:1 --insecure`,
 		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			image, err := imageReference(args[1])
+			if err != nil {
+				return err
+			}
 			st, t, err := a.lookup(args[0])
 			if err != nil {
 				return err
 			}
 			o := registry.Options{Insecure: insecure, StallTimeout: stall}
-			if _, err := registry.ParseReference(args[1], o); err != nil {
+			if _, err := registry.ParseReference(image, o); err != nil {
 				return usageError{err}
 			}
 			p, done := a.progress("pushing "+t.Ref.String(), true)
 			o.Progress = p
-			d, err := registry.Push(c.Context(), st, t, args[1], o)
+			d, err := registry.Push(c.Context(), st, t, image, o)
 			done()
 			if err != nil {
 				return err
 			}
-			return a.render(map[string]string{"template": t.Ref.String(), "image": args[1], "digest": d.String()}, table{
+			return a.render(map[string]string{"template": t.Ref.String(), "image": image, "digest": d.String()}, table{
 				header: []string{"TEMPLATE", "IMAGE", "DIGEST"},
-				rows:   [][]string{{t.Ref.String(), args[1], d.String()}},
+				rows:   [][]string{{t.Ref.String(), image, d.String()}},
 			})
 		},
 	}
@@ -112,12 +117,13 @@ func newPullCmd(a *app) *cobra.Command {
 	var insecure bool
 	var stall time.Duration
 	cmd := &cobra.Command{
-		Use:   "pull REGISTRY/REPO:TAG [NAME[:TAG]]",
+		Use:   "pull REGISTRY/REPO[:TAG] [NAME[:TAG]]",
 		Short: "Pull a template (or any OCI image) from a registry",
 		Long: `pull makes a template from an image in an OCI registry. When the image was
 pushed by acetate, only the file objects the store lacks are fetched;
-any other image is imported layer by layer. NAME[:TAG] defaults to the last
-part of the repository and the image's tag. Every byte is verified against
+any other image is imported layer by layer. Without a tag, the image
+tagged latest is pulled. NAME[:TAG] defaults to the last part of the
+repository and the image's tag. Every byte is verified against
 its digest before it enters the store, and the template appears only when
 complete.
 
@@ -142,8 +148,12 @@ stalled".`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			image, err := imageReference(args[0])
+			if err != nil {
+				return err
+			}
 			o := registry.Options{Insecure: insecure, StallTimeout: stall}
-			src, err := registry.ParseReference(args[0], o)
+			src, err := registry.ParseReference(image, o)
 			if err != nil {
 				return usageError{err}
 			}
@@ -159,7 +169,7 @@ stalled".`,
 			o.Progress = p
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			t, err := registry.Pull(ctx, st, args[0], r, o)
+			t, err := registry.Pull(ctx, st, image, r, o)
 			done()
 			if err != nil {
 				return err
@@ -170,6 +180,21 @@ stalled".`,
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd
+}
+
+// imageReference completes REGISTRY/REPO[:TAG|@DIGEST] as docker does: a
+// reference without tag or digest means the tag latest. One without a
+// registry (os/debian) is a usage error that says what is missing: acetate
+// has no default registry.
+func imageReference(s string) (string, error) {
+	host, repo, ok := strings.Cut(s, "/")
+	if !ok || repo == "" || !strings.ContainsAny(host, ".:") && host != "localhost" {
+		return "", usageError{fmt.Errorf("image reference %q names no registry: give REGISTRY/REPO[:TAG], as registry.example.com/os/debian:12 or 127.0.0.1:5000/os/debian", s)}
+	}
+	if last := repo[strings.LastIndex(repo, "/")+1:]; !strings.ContainsAny(last, ":@") {
+		s += ":" + templates.DefaultTag
+	}
+	return s, nil
 }
 
 // Compiled on first use: package init runs at every container start.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,10 @@ import (
 // fails (not the command), as docker uses 125; 126 and 127 come from the
 // launcher for a command that cannot run or does not exist.
 const exitLaunchFailed = 125
+
+// minMemory is the least --memory accepted: what the container's init
+// needs to start a command, with docker's margin (docker's minimum too).
+const minMemory = 6 << 20
 
 // newRunCmds returns the launcher commands.
 func newRunCmds(a *app) []*cobra.Command {
@@ -79,10 +84,16 @@ func (f *runFlags) options(a *app, args []string) (launch.Options, error) {
 		if o.Limits.Memory, err = runtime.ParseMemory(f.memory); err != nil {
 			return o, usageError{fmt.Errorf("--memory: %w", err)}
 		}
+		if o.Limits.Memory < minMemory {
+			return o, usageError{fmt.Errorf("--memory %s: the least is 6m (6 MiB, docker's minimum too): with less, the container's init can be killed before the command starts", f.memory)}
+		}
 	}
 	if f.cpus != "" {
 		if o.Limits.CPUs, err = runtime.ParseCPUs(f.cpus); err != nil {
 			return o, usageError{fmt.Errorf("--cpus: %w", err)}
+		}
+		if n := goruntime.NumCPU(); o.Limits.CPUs > float64(n) {
+			return o, usageError{fmt.Errorf("--cpus %s: this machine has %d CPU(s) for acetate: give at most %d", f.cpus, n, n)}
 		}
 	}
 	if f.pids < -1 {
@@ -96,6 +107,21 @@ func (f *runFlags) options(a *app, args []string) (launch.Options, error) {
 		o.Stdin = a.stdin
 	}
 	return o, nil
+}
+
+// runE builds the RunE of run and start: it checks the flags and the
+// command (args after NAME) first, so that bad ones touch nothing, then
+// validates NAME, opens the manager and calls do.
+func (f *runFlags) runE(a *app, do func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		o, err := f.options(a, args[1:])
+		if err != nil {
+			return err
+		}
+		return a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			return do(c, m, name, o)
+		})(c, args)
+	}
 }
 
 // securityOptions applies the --security-opt values to o.
@@ -152,24 +178,23 @@ func newRunCmd(a *app) *cobra.Command {
 		Use:   "run NAME [flags] [-- CMD ARGS...]",
 		Short: "Run a command in a container, in the foreground",
 		Long: `Run mounts the container if needed and runs CMD (default: the template's
-command, else /bin/sh) as PID 1 of new mount, PID, UTS, IPC, cgroup and
-network namespaces, with pivot_root into the container's root, a fresh
-/proc, read-only /sys, a minimal /dev, reduced capabilities, Docker's
-default seccomp profile, a new session keyring, and at most 4096 processes
-unless --pids says otherwise. Standard streams are relayed through pipes
-(never the caller's own descriptors) and signals forwarded; acetate exits
-with the command's exit code (128+n when signal n killed it), 125 when
-acetate itself fails, 127 when the command does not exist.`,
+command, else /bin/sh) under acetate's init, which is PID 1 of new mount,
+PID, UTS, IPC, cgroup and network namespaces, reaps zombies and forwards
+signals; with pivot_root into the container's root, a fresh /proc, read-only
+/sys, a minimal /dev, reduced capabilities, Docker's default seccomp
+profile, a new session keyring, and at most 4096 processes unless --pids
+says otherwise. With --from, a container that does not exist is created from
+TEMPLATE first; an existing one made from another template is refused.
+Standard streams are relayed through pipes (never the caller's own
+descriptors) and signals forwarded; acetate exits with the command's exit
+code (128+n when signal n killed it), 125 when acetate itself fails, 127
+when the command does not exist.`,
 		Example: `  acetate run web1 -- cat /etc/os-release
   acetate run --from debian:12 box -it -- bash
   acetate run web1 --memory 256m --pids 100 --cpus 0.5 -- ./load-test
   acetate run web1 --user nobody --read-only --net host -- id`,
 		Args: minArgs(1, "a container NAME"),
-		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
-			o, err := f.options(a, args)
-			if err != nil {
-				return err
-			}
+		RunE: f.runE(a, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
 			if o.Terminal && !isTerminal(a.stdin) {
 				return usageError{fmt.Errorf("-t needs standard input to be a terminal")}
 			}
@@ -228,11 +253,7 @@ acetate stop.`,
 		Example: `  acetate start web1 -- /usr/sbin/nginx -g 'daemon off;'
   acetate start --from debian:12 sleeper -- sleep infinity && acetate ps`,
 		Args: minArgs(1, "a container NAME"),
-		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
-			o, err := f.options(a, args)
-			if err != nil {
-				return err
-			}
+		RunE: f.runE(a, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
 			if err := f.ensure(m, name); err != nil {
 				return err
 			}

@@ -164,6 +164,10 @@ func newInspectCmd(a *app) *cobra.Command {
 					{"unique on disk", humanBytes(in.UniqueBytes)},
 					{"shared on disk", humanBytes(in.SharedBytes)},
 					{"cmd", strings.Join(t.Config.Cmd, " ")},
+					{"env", strings.Join(t.Config.Env, "\n\t")},
+					{"workdir", t.Config.WorkingDir},
+					{"user", t.Config.User},
+					{"hostname", t.Config.Hostname},
 				},
 			})
 		},
