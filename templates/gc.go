@@ -9,6 +9,7 @@ import (
 	"github.com/acetate/acetate/internal/du"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // GCReport says what GC removed.
@@ -67,6 +68,40 @@ func (s *Store) GC(ctx context.Context, extra ...Roots) (*GCReport, error) {
 		}
 	}
 	return r, nil
+}
+
+// RemoveStaleStaging removes the objects in tmp/ that a writer killed
+// before it could clean up staged (kill -9, a crash): the staged files
+// named object-PID-N (as the layers package names them) whose process PID
+// no longer runs. It holds the
+// shared store lock, so it runs beside other writers, whose processes
+// run. Publish calls it; a pull should. It returns the files removed.
+// (A writer in another PID namespace looks dead from here: share a store
+// between PID namespaces only with gc, not this.)
+func (s *Store) RemoveStaleStaging() (int, error) {
+	lock, err := s.Layers.LockShared()
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Unlock()
+	tmps, err := os.ReadDir(s.Layers.TmpDir())
+	if err != nil {
+		return 0, fmt.Errorf("remove stale staging: %w", err)
+	}
+	n := 0
+	for _, t := range tmps {
+		var pid, seq int
+		if _, err := fmt.Sscanf(t.Name(), "object-%d-%d", &pid, &seq); err != nil || pid <= 0 {
+			continue
+		}
+		if unix.Kill(pid, 0) != unix.ESRCH {
+			continue // it runs (EPERM: as another user)
+		}
+		if os.Remove(filepath.Join(s.Layers.TmpDir(), t.Name())) == nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // liveLayers is every layer a template or an extra root references.

@@ -33,6 +33,9 @@ func (s *Store) Publish(ctx context.Context, r Ref, source string, opts PublishO
 	if opts.Base != nil && *opts.Base == r {
 		return nil, fmt.Errorf("publish %s --on %s: %w", r, *opts.Base, ErrSelfBase)
 	}
+	if _, err := s.RemoveStaleStaging(); err != nil {
+		return nil, err
+	}
 	lock, err := s.Layers.LockShared()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/acetate/acetate/internal/du"
 
@@ -114,6 +115,11 @@ type Usage struct {
 	Layers    int   `json:"layers"`
 	// Savings is LogicalBytes / DiskBytes.
 	Savings float64 `json:"savings"`
+	// TempBytes is the disk used by the TempFiles entries of tmp/: what
+	// running writers stage, or what interrupted ones left (gc removes
+	// it). Not in DiskBytes.
+	TempBytes int64 `json:"tempBytes"`
+	TempFiles int   `json:"tempFiles"`
 }
 
 // DiskUsage measures the store.
@@ -138,6 +144,13 @@ func (s *Store) DiskUsage() (*Usage, error) {
 	ls, _ := os.ReadDir(s.Layers.LayersDir())
 	u.Layers = len(ls)
 	u.DiskBytes = u.ObjectBytes + u.LayerBytes
+	// Each entry of tmp/, not tmp/ itself: a directory keeps the blocks
+	// its largest listing needed.
+	tmp, _ := os.ReadDir(s.Layers.TmpDir())
+	u.TempFiles = len(tmp)
+	for _, e := range tmp {
+		u.TempBytes += c.Tree(filepath.Join(s.Layers.TmpDir(), e.Name())).Disk
+	}
 	if u.DiskBytes > 0 {
 		u.Savings = float64(u.LogicalBytes) / float64(u.DiskBytes)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/internal/testtree"
 )
@@ -430,4 +431,74 @@ func TestRunLimitsChecked(t *testing.T) {
 		"run", "--from", "a:1", "c1", "--cpus", fmt.Sprint(n+1), "--", "/hello")
 	refused(t, root, exitUsage, "--memory 1k: the least is 6m", "run", "--from", "a:1", "c1", "--memory", "1k", "--", "/hello")
 	refused(t, root, exitUsage, "--memory 5m: the least is 6m", "start", "--from", "a:1", "c1", "--memory", "5m")
+}
+
+// SIGINT during publish removes what the publish staged, says
+// "interrupted" and exits 130; the store is as before.
+func TestInterruptedPublish(t *testing.T) {
+	testtree.RequireRoot(t)
+	src := testtree.DebianRootfs(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	before := listing(t, root)
+	cmd := exec.Command(binary, "--root", root, "template", "publish", "debian:12", "--from", src)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt it once it has staged something.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if tmp, _ := os.ReadDir(filepath.Join(root, "tmp")); len(tmp) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("publish staged nothing in 20 s")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() != exitInterrupted ||
+		!strings.Contains(stderr.String(), "interrupted: nothing was published, and the files this publish staged are removed") {
+		t.Fatalf("publish interrupted: %v, stderr %q; want exit 130 and 'interrupted'", err, stderr.String())
+	}
+	if after := listing(t, root); after != before {
+		t.Errorf("an interrupted publish changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// df counts what tmp/ holds; a later publish removes the objects that a
+// killed writer staged, and keeps those of a writer that runs.
+func TestStaleStaging(t *testing.T) {
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, "tmp", fmt.Sprintf("object-%d-1", dead.Process.Pid))
+	live := filepath.Join(root, "tmp", fmt.Sprintf("object-%d-1", os.Getpid()))
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, make([]byte, 64<<10), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var df struct {
+		Templates struct{ TempFiles, TempBytes int64 }
+	}
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "df", "--format", "json")).stdout), &df); err != nil ||
+		df.Templates.TempFiles != 2 || df.Templates.TempBytes < 128<<10 {
+		t.Errorf("df of a store with two staged files: %v %+v", err, df)
+	}
+	if out := ok(t, run(t, root, nil, "df")).stdout; !regexp.MustCompile(`(?m)^staging \(tmp/\) +2 +- +1[0-9.]+kB`).MatchString(out) {
+		t.Errorf("df does not show tmp/:\n%s", out)
+	}
+	ok(t, run(t, root, nil, "template", "publish", "other:1", "--from", smallTree(t)))
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("publish left the staged file of a dead writer: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("publish removed the staged file of a running writer: %v", err)
+	}
 }

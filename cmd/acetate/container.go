@@ -251,19 +251,17 @@ base).`,
 			if ct.Template == r.String() {
 				return fmt.Errorf("commit %s %s: %s is %s's template: %w; commit to another name", name, r, r, name, templates.ErrSelfBase)
 			}
-			if err := refuseReplace(m.Store(), r, replace); err != nil {
+			if err := beforeStaging(m.Store(), r, replace); err != nil {
 				return err
 			}
 			p, done := a.progress("committing "+name, true)
-			t, err := m.Commit(c.Context(), name, r, p)
+			ctx, finish := interruptible(c.Context(), "nothing was committed, and the files this commit staged are removed")
+			t, err := m.Commit(ctx, name, r, p)
 			done()
-			if err != nil {
+			if err := finish(err); err != nil {
 				return err
 			}
-			return a.render(t, table{
-				header: []string{"TEMPLATE", "LAYERS", "TOP LAYER"},
-				rows:   [][]string{{t.Ref.String(), fmt.Sprint(len(t.Layers)), string(t.Layers[len(t.Layers)-1])}},
-			})
+			return a.renderTemplate(t)
 		}),
 	}
 	addReplaceFlag(cmd, &replace)

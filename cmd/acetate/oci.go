@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os/signal"
 	"path"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/acetate/acetate/templates"
@@ -18,14 +16,16 @@ import (
 )
 
 func newImportCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var replace bool
+	cmd := &cobra.Command{
 		Use:   "import SOURCE NAME[:TAG]",
 		Short: "Make a template from an OCI image layout or a docker save archive",
 		Long: `import reads an OCI image — an image layout directory (oci:DIR[:REF], REF
 picks the image by ref name) or a "docker save" archive
 (docker-archive:FILE.tar) — and makes NAME[:TAG] from it, one layer per image
 layer, keeping Entrypoint+Cmd, Env, WorkingDir and User. Every blob is
-verified against its digest; on error the store is unchanged.`,
+verified against its digest; on error the store is unchanged. An existing
+NAME[:TAG] is refused before any work, unless --replace.`,
 		Example: `  skopeo copy docker://debian:12 oci:/tmp/debian:12
   acetate template import oci:/tmp/debian:12 debian:12
   docker save alpine:3 -o alpine.tar && acetate template import docker-archive:alpine.tar alpine:3`,
@@ -43,15 +43,24 @@ verified against its digest; on error the store is unchanged.`,
 			if err != nil {
 				return err
 			}
+			if err := beforeStaging(st, r, replace); err != nil {
+				return err
+			}
 			p, done := a.progress("importing "+r.String(), true)
-			t, err := oci.Import(c.Context(), st, r, img, p)
+			ctx, finish := interruptible(c.Context(), "nothing was imported, and the files this import staged are removed")
+			t, err := oci.Import(ctx, st, r, img, p)
 			done()
 			if err != nil {
-				return fmt.Errorf("import %s: %w", args[0], err)
+				err = fmt.Errorf("import %s: %w", args[0], err)
+			}
+			if err := finish(err); err != nil {
+				return err
 			}
 			return a.renderTemplate(t)
 		},
 	}
+	addReplaceFlag(cmd, &replace)
+	return cmd
 }
 
 // exportOCI writes template t into the image layout dest (DIR[:REF], REF
@@ -114,7 +123,7 @@ moves less than 1 KiB in --stall-timeout (default 30s) is abandoned with
 }
 
 func newPullCmd(a *app) *cobra.Command {
-	var insecure bool
+	var insecure, replace bool
 	var stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "pull REGISTRY/REPO[:TAG] [NAME[:TAG]]",
@@ -125,7 +134,8 @@ any other image is imported layer by layer. Without a tag, the image
 tagged latest is pulled. NAME[:TAG] defaults to the last part of the
 repository and the image's tag. Every byte is verified against
 its digest before it enters the store, and the template appears only when
-complete.
+complete. An existing NAME[:TAG] is refused before any transfer, unless
+--replace (to update a template from its image).
 
 Interrupted pulls of images pushed by acetate resume: fetched objects are
 committed at least every 2 seconds and when a pull is stopped (SIGINT,
@@ -165,18 +175,21 @@ stalled".`,
 			if err != nil {
 				return err
 			}
+			if err := beforeStaging(st, r, replace); err != nil {
+				return err
+			}
 			p, done := a.progress("pulling "+r.String(), true)
 			o.Progress = p
-			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			ctx, finish := interruptible(c.Context(), "no template was made; the objects verified so far are kept, and the next pull fetches only the rest")
 			t, err := registry.Pull(ctx, st, image, r, o)
 			done()
-			if err != nil {
+			if err := finish(err); err != nil {
 				return err
 			}
 			return a.renderTemplate(t)
 		},
 	}
+	addReplaceFlag(cmd, &replace)
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd

@@ -15,7 +15,10 @@ func newDFCmd(a *app) *cobra.Command {
 		Short: "Show the store's use of disk and the savings from sharing",
 		Long: `df shows, for templates and for containers, the logical size (what full
 copies would hold) against the disk really used (allocated blocks), and the
-savings ratio of the whole store.`,
+savings ratio of the whole store. The row "staging (tmp/)" is what the
+store's tmp/ holds: files that a running publish, commit or pull stages, or
+that an interrupted one left behind (gc removes those); the total counts
+it.`,
 		Example: `  acetate df
   acetate df --format json | jq .savings`,
 		Args: exactArgs(0),
@@ -33,7 +36,8 @@ savings ratio of the whole store.`,
 				return err
 			}
 			total := storeUsage{Templates: u, Containers: cu}
-			if disk := u.DiskBytes + cu.DiskBytes; disk > 0 {
+			disk := u.DiskBytes + cu.DiskBytes + u.TempBytes
+			if disk > 0 {
 				total.Savings = float64(u.LogicalBytes+cu.LogicalBytes) / float64(disk)
 			}
 			return a.render(total, table{
@@ -41,7 +45,8 @@ savings ratio of the whole store.`,
 				rows: [][]string{
 					{"templates", fmt.Sprint(u.Templates), humanBytes(u.LogicalBytes), humanBytes(u.DiskBytes), fmt.Sprintf("%.2fx", u.Savings)},
 					{"containers", fmt.Sprint(cu.Containers), humanBytes(cu.LogicalBytes), humanBytes(cu.DiskBytes), ratio(cu.LogicalBytes, cu.DiskBytes)},
-					{"total", "", humanBytes(u.LogicalBytes + cu.LogicalBytes), humanBytes(u.DiskBytes + cu.DiskBytes), fmt.Sprintf("%.2fx", total.Savings)},
+					{"staging (tmp/)", fmt.Sprint(u.TempFiles), "-", humanBytes(u.TempBytes), "-"},
+					{"total", "", humanBytes(u.LogicalBytes + cu.LogicalBytes), humanBytes(disk), fmt.Sprintf("%.2fx", total.Savings)},
 				},
 			})
 		},

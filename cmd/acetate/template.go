@@ -78,15 +78,13 @@ An existing NAME[:TAG] is refused before any work, unless --replace.`,
 			}
 			p, done := a.progress("publishing "+r.String(), true)
 			opts.Progress = p
-			t, err := st.Publish(c.Context(), r, from, opts)
+			ctx, finish := interruptible(c.Context(), "nothing was published, and the files this publish staged are removed")
+			t, err := st.Publish(ctx, r, from, opts)
 			done()
-			if err != nil {
+			if err := finish(err); err != nil {
 				return err
 			}
-			return a.render(t, table{
-				header: []string{"TEMPLATE", "LAYERS", "TOP LAYER"},
-				rows:   [][]string{{t.Ref.String(), fmt.Sprint(len(t.Layers)), string(t.Layers[len(t.Layers)-1])}},
-			})
+			return a.renderTemplate(t)
 		},
 	}
 	f := cmd.Flags()
@@ -308,6 +306,17 @@ func refuseReplace(st *templates.Store, r templates.Ref, replace bool) error {
 	return nil
 }
 
+// beforeStaging is what publish, commit, import and pull check before they
+// stage files: that r may be written (refuseReplace), and it removes what
+// killed writers left staged in tmp/.
+func beforeStaging(st *templates.Store, r templates.Ref, replace bool) error {
+	if err := refuseReplace(st, r, replace); err != nil {
+		return err
+	}
+	_, err := st.RemoveStaleStaging()
+	return err
+}
+
 func newExportCmd(a *app) *cobra.Command {
 	var to, ociDir string
 	cmd := &cobra.Command{
@@ -334,7 +343,8 @@ func newExportCmd(a *app) *cobra.Command {
 			}
 			p, done := a.progress("exporting "+t.Ref.String(), true)
 			defer done()
-			return st.Export(c.Context(), t, to, p)
+			ctx, finish := interruptible(c.Context(), "nothing was written to "+to)
+			return finish(st.Export(ctx, t, to, p))
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination directory, tarball (.tar, .tar.gz, .tar.zst) or - for a tar on stdout")
