@@ -6,6 +6,7 @@ import (
 
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
+	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
 
@@ -88,15 +89,7 @@ func templateNames(a *app) []string {
 	if err != nil {
 		return nil
 	}
-	all, err := st.List()
-	if err != nil {
-		return nil
-	}
-	names := make([]string, 0, len(all))
-	for _, t := range all {
-		names = append(names, t.Ref.String())
-	}
-	return names
+	return namesOf(st.List, func(t *templates.Template) string { return t.Ref.String() })
 }
 
 // containerNames lists the store's containers; none when there is no
@@ -106,13 +99,18 @@ func containerNames(a *app) []string {
 	if err != nil {
 		return nil
 	}
-	all, err := m.List()
+	return namesOf(m.List, func(c *container.Container) string { return c.Name })
+}
+
+// namesOf returns the name of everything list returns; none on error.
+func namesOf[T any](list func() ([]T, error), name func(T) string) []string {
+	all, err := list()
 	if err != nil {
 		return nil
 	}
 	names := make([]string, 0, len(all))
-	for _, c := range all {
-		names = append(names, c.Name)
+	for _, x := range all {
+		names = append(names, name(x))
 	}
 	return names
 }

@@ -122,9 +122,6 @@ func newTemplateLsCmd(a *app) *cobra.Command {
 			for _, tp := range all {
 				t.rows = append(t.rows, []string{tp.Ref.String(), fmt.Sprint(len(tp.Layers)), tp.Base, tp.Created.Format("2006-01-02 15:04:05")})
 			}
-			if all == nil {
-				all = []*templates.Template{}
-			}
 			return a.render(all, t)
 		},
 	}
