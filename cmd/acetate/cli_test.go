@@ -502,3 +502,28 @@ func TestStaleStaging(t *testing.T) {
 		t.Errorf("publish removed the staged file of a running writer: %v", err)
 	}
 }
+
+// Rebasing a container of an application template onto a bare base would
+// drop the application's layer: refused unless --force; onto the
+// application re-published on the new base, or from an OS template, it
+// goes through.
+func TestRebaseKeepsApplication(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	patched := smallTree(t)
+	if err := os.WriteFile(filepath.Join(patched, "etc/patch"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "template", "publish", "base:2", "--from", patched))
+	ok(t, run(t, root, nil, "template", "publish", "app:1", "--from", appTree(t), "--on", "base:1"))
+	ok(t, run(t, root, nil, "template", "publish", "app:2", "--from", appTree(t), "--on", "base:2"))
+	for _, c := range []string{"a1", "a2", "a3"} {
+		ok(t, run(t, root, nil, "create", c, "--from", "app:1"))
+	}
+	ok(t, run(t, root, nil, "create", "b1", "--from", "base:1"))
+	refused(t, root, exitFailure, "a1 is from app:1 on base:1; base:2 stands on fewer bases: rebasing would drop the layers of app:1;", "rebase", "a1", "base:2")
+	ok(t, run(t, root, nil, "rebase", "a2", "app:2"))
+	ok(t, run(t, root, nil, "rebase", "b1", "base:2"))
+	ok(t, run(t, root, nil, "rebase", "a3", "base:2", "--force"))
+}

@@ -282,18 +282,31 @@ func newResetCmd(a *app) *cobra.Command {
 }
 
 func newRebaseCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rebase NAME TEMPLATE[:TAG]",
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rebase NAME TEMPLATE[:TAG] [--force]",
 		Short: "Move a container onto another template, keeping its differences",
 		Long: `Rebase puts the container on TEMPLATE (a patched base, say): files it never
 touched now come from TEMPLATE, files it changed stay its own. It lists the
 files changed on both sides: the container's version is kept for those.
-The container must be stopped and unmounted.`,
-		Example: `  acetate rebase web1 debian:12.8`,
-		Args:    exactArgs(2),
+The container must be stopped and unmounted.
+
+A container made from an application template (one published with --on, or
+committed from a container) has layers above its base: rebasing it onto a
+TEMPLATE that stands on fewer bases (the bare patched base) would drop the
+application, and is refused unless --force.`,
+		Example: `  acetate rebase web1 debian:12.8
+  acetate rebase app1 web:2        # web:2: the application on the patched base`,
+		Args: exactArgs(2),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
-			if _, err := parseRef(args[0]); err != nil {
+			to, err := parseRef(args[0])
+			if err != nil {
 				return err
+			}
+			if !force {
+				if err := refuseDroppedLayers(m, name, to); err != nil {
+					return err
+				}
 			}
 			r, err := m.Rebase(name, args[0])
 			if err != nil {
@@ -310,6 +323,42 @@ The container must be stopped and unmounted.`,
 			return nil
 		}),
 	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebase even when TEMPLATE lacks the layers above the container's base")
+	return cmd
+}
+
+// refuseDroppedLayers returns an error when rebasing container name onto
+// template to would drop layers: when to stands on fewer bases than the
+// container's template (web:1 on debian:12 onto debian:12.1 drops web's
+// layer; onto web:2 on debian:12.1 it does not).
+func refuseDroppedLayers(m *container.Manager, name string, to templates.Ref) error {
+	ct, err := m.Get(name)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Store().Get(to); err != nil {
+		return err
+	}
+	from, onto := baseChain(m.Store(), ct.Template), baseChain(m.Store(), to.String())
+	if len(onto) >= len(from) {
+		return nil
+	}
+	return fmt.Errorf("%s is from %s; %s stands on fewer bases: rebasing would drop the layers of %s; rebase onto a template that has them (publish it with --on the new base), or use --force",
+		name, strings.Join(from, " on "), strings.Join(onto, " on "), strings.Join(from[:len(from)-len(onto)], " and "))
+}
+
+// baseChain is ref followed by its base, its base's base, ...; a base that
+// no longer exists ends the chain.
+func baseChain(st *templates.Store, ref string) []string {
+	chain := []string{ref}
+	for len(chain) <= 16 { // deeper is a loop
+		t, err := st.Lookup(chain[len(chain)-1])
+		if err != nil || t.Base == "" {
+			break
+		}
+		chain = append(chain, t.Base)
+	}
+	return chain
 }
 
 func newRmCmd(a *app) *cobra.Command {
