@@ -527,3 +527,48 @@ func TestRebaseKeepsApplication(t *testing.T) {
 	ok(t, run(t, root, nil, "rebase", "b1", "base:2"))
 	ok(t, run(t, root, nil, "rebase", "a3", "base:2", "--force"))
 }
+
+// template rebase re-stacks an application template's layer on a patched
+// base: the application's files stay its own, the rest comes from the new
+// base, paths changed on both sides are listed.
+func TestTemplateRebase(t *testing.T) {
+	root := t.TempDir()
+	patched, app := smallTree(t), appTree(t)
+	for _, f := range []struct{ path, data string }{{patched + "/hello", "patched\n"}, {patched + "/etc/patch", "1\n"}, {app + "/hello", "app\n"}} {
+		if err := os.WriteFile(f.path, []byte(f.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig := smallTree(t)
+	for _, dir := range []string{orig, patched, app} { // only what the test changes differs
+		filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error {
+			return os.Chtimes(p, time.Unix(1e9, 0), time.Unix(1e9, 0))
+		})
+	}
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", orig))
+	ok(t, run(t, root, nil, "template", "publish", "base:2", "--from", patched))
+	ok(t, run(t, root, nil, "template", "publish", "app:1", "--from", app, "--on", "base:1", "--cmd", "/app"))
+	refused(t, root, exitFailure, "rebase base:1: it has no base", "template", "rebase", "base:1", "--onto", "base:2", "x:1")
+	refused(t, root, exitUsage, "--onto BASE[:TAG] is required", "template", "rebase", "app:1", "x:1")
+	refused(t, root, exitNotFound, "nope:1", "template", "rebase", "app:1", "--onto", "nope:1", "x:1")
+	refused(t, root, exitFailure, "app:1: template exists", "template", "rebase", "app:1", "--onto", "base:2", "app:1")
+	r := ok(t, run(t, root, nil, "template", "rebase", "app:1", "--onto", "base:2", "app:2"))
+	if r.stdout != "app:2: app:1 re-stacked on base:2, 1 path(s) changed on both sides (kept the application's)\nboth changed: /hello\n" {
+		t.Errorf("template rebase: %q", r.stdout)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	ok(t, run(t, root, nil, "template", "export", "app:2", "--to", out))
+	for path, want := range map[string]string{"hello": "app\n", "app": "app\n", "etc/patch": "1\n", "etc/hostname": "box\n"} {
+		if b, err := os.ReadFile(filepath.Join(out, path)); err != nil || string(b) != want {
+			t.Errorf("app:2 /%s: %q, %v; want %q", path, b, err, want)
+		}
+	}
+	var in struct {
+		Base   string
+		Config struct{ Cmd []string }
+	}
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "template", "inspect", "app:2", "--format", "json")).stdout), &in); err != nil ||
+		in.Base != "base:2" || !slices.Equal(in.Config.Cmd, []string{"/app"}) {
+		t.Errorf("app:2: %v %+v; want base base:2 and app:1's command", err, in)
+	}
+}

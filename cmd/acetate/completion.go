@@ -40,6 +40,7 @@ var argCompletions = map[string]struct {
 	"template tag":     {[]lister{templateNames}, false},
 	"template rm":      {[]lister{templateNames}, true},
 	"template export":  {[]lister{templateNames}, false},
+	"template rebase":  {[]lister{templateNames}, false},
 }
 
 // flagCompletions completes the values of flags, by flag name, in every
@@ -47,6 +48,7 @@ var argCompletions = map[string]struct {
 var flagCompletions = map[string]lister{
 	"from":   templateNames,
 	"on":     templateNames,
+	"onto":   templateNames,
 	"driver": func(*app) []string { return container.DriverNames() },
 	"net":    func(*app) []string { return []string{runtime.NetworkNone, runtime.NetworkHost} },
 	"format": func(*app) []string { return []string{"table", "json"} },

@@ -315,11 +315,8 @@ application, and is refused unless --force.`,
 			if a.format == "json" {
 				return a.render(r, table{})
 			}
-			fmt.Fprintf(a.stdout, "%s: %s -> %s, %d file(s) changed on both sides (kept the container's)\n",
-				name, r.From, r.To, len(r.Conflicts))
-			for _, p := range r.Conflicts {
-				fmt.Fprintln(a.stdout, "both changed:", quoteName(p))
-			}
+			a.printRebase(fmt.Sprintf("%s: %s -> %s, %d file(s) changed on both sides (kept the container's)",
+				name, r.From, r.To, len(r.Conflicts)), r.Conflicts)
 			return nil
 		}),
 	}
@@ -413,6 +410,15 @@ layers stay until gc.`,
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "stop a running container and unmount a mounted one first")
 	return cmd
+}
+
+// printRebase prints a rebase's summary and the paths changed on both
+// sides, one a line.
+func (a *app) printRebase(summary string, conflicts []string) {
+	fmt.Fprintln(a.stdout, summary)
+	for _, p := range conflicts {
+		fmt.Fprintln(a.stdout, "both changed:", quoteName(p))
+	}
 }
 
 // quoteName returns a path from a container as it can be printed on one

@@ -17,7 +17,7 @@ func newTemplateCmd(a *app) *cobra.Command {
 		Short:   "Publish, list, inspect, tag, export and remove templates",
 	}
 	cmd.AddCommand(newPublishCmd(a), newTemplateLsCmd(a), newInspectCmd(a),
-		newTagCmd(a), newTemplateRmCmd(a), newExportCmd(a), newImportCmd(a))
+		newTagCmd(a), newTemplateRmCmd(a), newExportCmd(a), newImportCmd(a), newTemplateRebaseCmd(a))
 	return cmd
 }
 
@@ -209,6 +209,58 @@ is refused unless --replace; TARGET cannot be SOURCE's own base.`,
 			return err
 		},
 	}
+	addReplaceFlag(cmd, &replace)
+	return cmd
+}
+
+func newTemplateRebaseCmd(a *app) *cobra.Command {
+	var onto string
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "rebase SRC[:TAG] --onto BASE[:TAG] NEW[:TAG]",
+		Short: "Re-stack an application template on another base (a patched OS template)",
+		Long: `Rebase makes NEW from the application template SRC (published with --on,
+or committed from a container) with its application's layers stacked on
+BASE instead of SRC's base: the Virtuozzo template-update path. Files the
+application changed or removed stay its own; everything else comes from
+BASE. Nothing is copied. It lists the paths changed on both sides (the
+application's version is kept). An existing NEW is refused unless
+--replace; containers of SRC move with acetate rebase.`,
+		Example: `  acetate template rebase web:1 --onto debian:12.1 web:2
+  acetate rebase app1 web:2`,
+		Args: exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if onto == "" {
+				return usageError{fmt.Errorf("--onto BASE[:TAG] is required")}
+			}
+			refs := make([]templates.Ref, 3)
+			for i, s := range []string{args[0], onto, args[1]} {
+				r, err := parseRef(s)
+				if err != nil {
+					return err
+				}
+				refs[i] = r
+			}
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			if err := refuseReplace(st, refs[2], replace); err != nil {
+				return err
+			}
+			r, err := st.Rebase(refs[0], refs[1], refs[2])
+			if err != nil {
+				return err
+			}
+			if a.format == "json" {
+				return a.render(r, table{})
+			}
+			a.printRebase(fmt.Sprintf("%s: %s re-stacked on %s, %d path(s) changed on both sides (kept the application's)",
+				refs[2], refs[0], refs[1], len(r.Conflicts)), r.Conflicts)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&onto, "onto", "", "the new base template")
 	addReplaceFlag(cmd, &replace)
 	return cmd
 }
