@@ -119,8 +119,16 @@ func newTemplateLsCmd(a *app) *cobra.Command {
 				return err
 			}
 			t := table{header: []string{"TEMPLATE", "LAYERS", "BASE", "CREATED"}}
+			names := map[string]bool{}
 			for _, tp := range all {
-				t.rows = append(t.rows, []string{tp.Ref.String(), fmt.Sprint(len(tp.Layers)), tp.Base, tp.Created.Format("2006-01-02 15:04:05")})
+				names[tp.Ref.String()] = true
+			}
+			for _, tp := range all {
+				base := tp.Base
+				if base != "" && !names[base] { // template rm --force: its layers stay
+					base += " (removed)"
+				}
+				t.rows = append(t.rows, []string{tp.Ref.String(), fmt.Sprint(len(tp.Layers)), base, tp.Created.Format("2006-01-02 15:04:05")})
 			}
 			return a.render(all, t)
 		},
