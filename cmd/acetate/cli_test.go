@@ -572,3 +572,30 @@ func TestTemplateRebase(t *testing.T) {
 		t.Errorf("app:2: %v %+v; want base base:2 and app:1's command", err, in)
 	}
 }
+
+// logs --tail N prints the last N lines of a detached container's output.
+func TestLogsTail(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "start", "--from", "debian", "c1", "--", "sh", "-c", "printf '1\\n2\\n3\\n4\\nend'"))
+	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c1") })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ok(t, run(t, root, nil, "ps", "-a")).stdout, "Exited (0)"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("c1 did not exit in 10 s")
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "1\n2\n3\n4\nend"},
+		{[]string{"--tail", "2"}, "4\nend"},
+		{[]string{"-n", "0"}, ""},
+		{[]string{"--tail", "9"}, "1\n2\n3\n4\nend"},
+		{[]string{"--tail", "1", "-f"}, "end"},
+	} {
+		if r := ok(t, run(t, root, nil, append([]string{"logs", "c1"}, c.args...)...)); r.stdout != c.want {
+			t.Errorf("logs %v: %q, want %q", c.args, r.stdout, c.want)
+		}
+	}
+	refused(t, root, exitUsage, "--tail -2: give a number of lines, or -1 for all", "logs", "c1", "--tail", "-2")
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -346,22 +349,76 @@ func newStopCmd(a *app) *cobra.Command {
 
 func newLogsCmd(a *app) *cobra.Command {
 	var follow bool
+	var tail int
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print the output of a detached container",
+		Long: `Logs prints what a detached container (acetate start) wrote to its standard
+output and standard error, in one stream as it was written. --tail N
+starts at the last N lines; with -f it then keeps printing.`,
 		Example: `  acetate logs web1
-  acetate logs -f web1`,
+  acetate logs -f --tail 20 web1`,
 		Args: exactArgs(1),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
+			if tail < -1 {
+				return usageError{fmt.Errorf("--tail %d: give a number of lines, or -1 for all", tail)}
+			}
 			l := launch.New(m)
 			if _, err := l.State(name); err != nil {
 				return err
 			}
-			return launch.FollowLog(c.Context(), l, name, a.stdout, follow)
+			w := a.stdout
+			if tail >= 0 {
+				n, err := countLines(l.LogPath(name))
+				if err != nil {
+					return err
+				}
+				w = &skipLines{w: w, skip: max(0, n-tail)}
+			}
+			return launch.FollowLog(c.Context(), l, name, w, follow)
 		}),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the container ends")
+	cmd.Flags().IntVarP(&tail, "tail", "n", -1, "start at the last N lines (-1: all)")
 	return cmd
+}
+
+// countLines counts the lines of the file at path, a last one without a
+// newline too; a missing file has none.
+func countLines(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := bytes.Count(b, []byte("\n"))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		n++
+	}
+	return n, nil
+}
+
+// skipLines writes to w what is written to it after its first skip lines.
+type skipLines struct {
+	w    io.Writer
+	skip int
+}
+
+func (s *skipLines) Write(p []byte) (int, error) {
+	n := len(p)
+	for s.skip > 0 && len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		p, s.skip = p[i+1:], s.skip-1
+	}
+	if _, err := s.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func newPsCmd(a *app) *cobra.Command {
