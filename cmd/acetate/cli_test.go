@@ -599,3 +599,45 @@ func TestLogsTail(t *testing.T) {
 	}
 	refused(t, root, exitUsage, "--tail -2: give a number of lines, or -1 for all", "logs", "c1", "--tail", "-2")
 }
+
+// The README's commands and the .ci scripts run as root without sudo,
+// which a minimal Debian lacks; only the benchmarks a user runs write
+// /proc/sys/vm/drop_caches (acetate bench, when allowed, and the fuse
+// package's Go benchmarks), never a test.
+func TestNoSudoNoDropCaches(t *testing.T) {
+	writesDropCaches := regexp.MustCompile(`(WriteFile|OpenFile|Create)\(\s*"/proc/sys/vm/drop_caches"|>\s*/proc/sys/vm/drop_caches`)
+	repo := filepath.Join("..", "..")
+	sudo := regexp.MustCompile(`(?m)(^|[\s;&|(])sudo\s+[\w./-]`)
+	for _, f := range []string{"README.md", "bench/RESULTS.md", ".ci/demo", ".ci/test", ".ci/run", ".ci/setup"} {
+		b, err := os.ReadFile(filepath.Join(repo, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := sudo.Find(b); m != nil {
+			t.Errorf("%s runs sudo: %q", f, m)
+		}
+	}
+	allowed := map[string]bool{"bench/env.go": true, "fs/fuse/bench_test.go": true}
+	found := 0
+	err := filepath.WalkDir(repo, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		script := strings.HasSuffix(p, ".sh") || filepath.Base(filepath.Dir(p)) == ".ci"
+		if d.IsDir() || !strings.HasSuffix(p, ".go") && !script || strings.HasSuffix(p, "cli_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || !writesDropCaches.Match(b) {
+			return err
+		}
+		rel, _ := filepath.Rel(repo, p)
+		if found++; !allowed[rel] {
+			t.Errorf("%s writes /proc/sys/vm/drop_caches: only bench code a user runs may", rel)
+		}
+		return nil
+	})
+	if err != nil || found == 0 {
+		t.Fatalf("walk of the repository: %v, %d files found writing drop_caches (want bench's)", err, found)
+	}
+}
