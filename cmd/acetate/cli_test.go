@@ -607,7 +607,7 @@ func TestLogsTail(t *testing.T) {
 func TestNoSudoNoDropCaches(t *testing.T) {
 	writesDropCaches := regexp.MustCompile(`(WriteFile|OpenFile|Create)\(\s*"/proc/sys/vm/drop_caches"|>\s*/proc/sys/vm/drop_caches`)
 	repo := filepath.Join("..", "..")
-	sudo := regexp.MustCompile(`(?m)(^|[\s;&|(])sudo\s+[\w./-]`)
+	sudo := regexp.MustCompile(`(?m)(^|[\s;&|(\x60])sudo\s+[\w./-]`) // \x60: a backquote
 	for _, f := range []string{"README.md", "bench/RESULTS.md", ".ci/demo", ".ci/test", ".ci/run", ".ci/setup"} {
 		b, err := os.ReadFile(filepath.Join(repo, f))
 		if err != nil {
