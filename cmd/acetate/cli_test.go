@@ -232,7 +232,15 @@ func TestTemplateRmInUse(t *testing.T) {
 	ok(t, run(t, root, nil, "fsck"))
 	ok(t, run(t, root, nil, "diff", "c1"))
 	ok(t, run(t, root, nil, "template", "export", "app:1", "--to", filepath.Join(t.TempDir(), "out")))
-	ok(t, run(t, root, nil, "template", "rm", "spare:1"))
+	ok(t, run(t, root, nil, "template", "rm", "spare:1", "spare:1"))
+	// A template and the ones based on it go together.
+	ok(t, run(t, root, nil, "template", "publish", "x:1", "--from", smallTree(t)))
+	ok(t, run(t, root, nil, "template", "publish", "y:1", "--from", appTree(t), "--on", "x:1"))
+	ok(t, run(t, root, nil, "template", "rm", "x:1", "y:1"))
+	ok(t, run(t, root, nil, "rm", "c1", "c1"))
+	if out := ok(t, run(t, root, nil, "template", "ls")).stdout; strings.Contains(out, "x:1") || strings.Contains(out, "spare:1") {
+		t.Errorf("template ls after rm: %s", out)
+	}
 }
 
 // publish, tag and commit refuse to replace an existing NAME:TAG unless

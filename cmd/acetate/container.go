@@ -378,10 +378,15 @@ layers stay until gc.`,
 				return err
 			}
 			running := map[string]bool{}
+			var names []string
 			for _, name := range args {
 				if _, err := containerName(name); err != nil {
 					return err
 				}
+				if slices.Contains(names, name) {
+					continue
+				}
+				names = append(names, name)
 				st, err := l.State(name)
 				if err != nil {
 					return err
@@ -395,7 +400,7 @@ layers stay until gc.`,
 					return fmt.Errorf("%s is mounted at %s: unmount it first, or use --force", name, st.MountedAt)
 				}
 			}
-			for _, name := range args {
+			for _, name := range names {
 				if running[name] {
 					if err := l.Stop(name, 10*time.Second); err != nil {
 						return err

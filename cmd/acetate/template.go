@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/acetate/acetate/fs/container"
@@ -301,12 +302,17 @@ before any is removed. The space is freed by gc.`,
 				if _, err := m.Store().Get(r); err != nil {
 					return err
 				}
-				if !force {
-					if err := refuseInUse(m, r); err != nil {
-						return err
-					}
+				if !slices.Contains(refs, r) {
+					refs = append(refs, r)
 				}
-				refs = append(refs, r)
+			}
+			for _, r := range refs {
+				if force {
+					break
+				}
+				if err := refuseInUse(m, r, refs); err != nil {
+					return err
+				}
 			}
 			for _, r := range refs {
 				if err := m.Store().Remove(r); err != nil {
@@ -321,14 +327,18 @@ before any is removed. The space is freed by gc.`,
 }
 
 // refuseInUse returns an error naming the templates based on r and the
-// containers made from it, if any.
-func refuseInUse(m *container.Manager, r templates.Ref) error {
-	users, err := m.Store().BasedOn(r)
+// containers made from it, if any; the templates being removed with it
+// (removing) do not count.
+func refuseInUse(m *container.Manager, r templates.Ref, removing []templates.Ref) error {
+	based, err := m.Store().BasedOn(r)
 	if err != nil {
 		return err
 	}
-	for i := range users {
-		users[i] = "template " + users[i]
+	var users []string
+	for _, u := range based {
+		if !slices.ContainsFunc(removing, func(x templates.Ref) bool { return x.String() == u }) {
+			users = append(users, "template "+u)
+		}
 	}
 	cs, err := m.List()
 	if err != nil {
