@@ -36,6 +36,14 @@ func (f fsT) asNobody(script string) (string, bool) {
 	return strings.TrimSpace(string(out)), err == nil
 }
 
+// nobodyMust runs script as Nobody and fails the case unless it succeeds.
+func (f fsT) nobodyMust(script string) {
+	f.Helper()
+	if out, ok := f.asNobody(script); !ok {
+		f.Fatalf("as nobody, %s: %s", script, out)
+	}
+}
+
 // denied fails unless script fails as Nobody with EACCES or EPERM.
 func (f fsT) denied(what, script string) {
 	f.Helper()
@@ -90,9 +98,7 @@ func securityCases() map[string]func(f fsT) {
 				f.write("tmp/"+name, "")
 				f.ok(os.Chmod(f.p("tmp/"+name), os.FileMode(mode&0o777)|setidBits(mode)))
 				f.wantMode("tmp/"+name, mode)
-				if out, ok := f.asNobody("echo x >> tmp/" + name); !ok {
-					f.Fatalf("append as nobody: %s", out)
-				}
+				f.nobodyMust("echo x >> tmp/" + name)
 			}
 			f.wantMode("tmp/u", 0o777)
 			f.wantMode("tmp/g", 0o777)
@@ -103,17 +109,13 @@ func securityCases() map[string]func(f fsT) {
 			f.write("tmp/in-group", "")
 			f.ok(os.Chown(f.p("tmp/in-group"), 0, Nobody))
 			f.ok(os.Chmod(f.p("tmp/in-group"), 0o767|os.ModeSetgid))
-			if out, ok := f.asNobody("echo x >> tmp/in-group"); !ok {
-				f.Fatalf("append as nobody: %s", out)
-			}
+			f.nobodyMust("echo x >> tmp/in-group")
 			f.wantMode("tmp/in-group", 0o2767)
 		},
 		"perm/setid-cleared-by-truncate": func(f fsT) {
 			f.write("tmp/t", "content")
 			f.ok(os.Chmod(f.p("tmp/t"), 0o777|os.ModeSetuid))
-			if out, ok := f.asNobody("truncate -s 1 tmp/t"); !ok {
-				f.Fatalf("truncate as nobody: %s", out)
-			}
+			f.nobodyMust("truncate -s 1 tmp/t")
 			f.wantMode("tmp/t", 0o777)
 		},
 		"perm/setid-kept-by-root-write": func(f fsT) {
