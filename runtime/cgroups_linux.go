@@ -94,58 +94,112 @@ func (cg *cgroup) createV1(hier map[string]string, name string, lim Limits) erro
 		}
 		cg.dirs[c] = dir
 	}
-	if lim.Memory > 0 {
-		dir, ok := cg.dirs["memory"]
-		if !ok {
-			return errors.New("memory limit set but no memory controller")
-		}
-		v := strconv.FormatInt(lim.Memory, 10)
-		if err := writeCgroupFile(dir, "memory.limit_in_bytes", v); err != nil {
-			return err
-		}
-		// Without swap accounting this file is absent; with it, the same
-		// value forbids swap, as the v2 path does.
-		if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
-			if err := writeCgroupFile(dir, "memory.memsw.limit_in_bytes", v); err != nil {
-				return err
-			}
-		}
-	}
-	if err := cg.limitPidsV1(lim); err != nil {
-		return err
-	}
 	if dir, ok := cg.dirs["devices"]; ok {
 		if err := limitDevicesV1(dir); err != nil {
 			return err
 		}
 	}
-	if lim.CPUs > 0 {
-		dir, ok := cg.dirs["cpu"]
-		if !ok {
-			return errors.New("cpu limit set but no cpu controller")
-		}
-		if err := writeCgroupFile(dir, "cpu.cfs_period_us", strconv.Itoa(cgroupPeriodUS)); err != nil {
+	return cg.writeLimits(lim)
+}
+
+// writeLimits writes lim into the cgroup's files. A zero Memory or CPUs,
+// or a negative Pids, writes "no limit" where the file exists, so that the
+// limits of a running container can be changed and lifted too (see
+// [UpdateLimits]).
+func (cg *cgroup) writeLimits(lim Limits) error {
+	if err := cg.writeMemory(lim.Memory); err != nil {
+		return err
+	}
+	if err := cg.writePids(lim); err != nil {
+		return err
+	}
+	return cg.writeCPUs(lim.CPUs)
+}
+
+// writeMemory writes the memory limit, swap included: where the kernel
+// accounts swap, the same value forbids swap (v2: swap.max 0; v1: memsw,
+// lifted first so that it is never below the limit).
+func (cg *cgroup) writeMemory(mem int64) error {
+	dir, ok := cg.dirs["memory"]
+	if !ok {
+		return missingController("memory", mem > 0)
+	}
+	set := mem > 0
+	if cg.v2 {
+		if err := writeLimit(dir, "memory.max", limitValue(mem, "max"), set); err != nil {
 			return err
 		}
-		if err := writeCgroupFile(dir, "cpu.cfs_quota_us", strconv.FormatInt(cpuQuota(lim.CPUs), 10)); err != nil {
+		swap := "max"
+		if set {
+			swap = "0"
+		}
+		return writeLimit(dir, "memory.swap.max", swap, false)
+	}
+	v := limitValue(mem, "-1")
+	for _, f := range [][2]string{{"memory.memsw.limit_in_bytes", "-1"}, {"memory.limit_in_bytes", v}, {"memory.memsw.limit_in_bytes", v}} {
+		if err := writeLimit(dir, f[0], f[1], set && f[0] == "memory.limit_in_bytes"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// limitPidsV1 writes the pids limit; the default one only where the pids
-// controller is mounted.
-func (cg *cgroup) limitPidsV1(lim Limits) error {
-	pids := lim.pidsMax()
-	dir, ok := cg.dirs["pids"]
-	switch {
-	case pids == 0 || (!ok && lim.Pids == 0):
-		return nil
-	case !ok:
-		return errors.New("pids limit set but no pids controller")
+// limitValue is n in decimal when positive, else none (the file's word for
+// no limit).
+func limitValue(n int64, none string) string {
+	if n <= 0 {
+		return none
 	}
-	return writeCgroupFile(dir, "pids.max", strconv.FormatInt(pids, 10))
+	return strconv.FormatInt(n, 10)
+}
+
+// writePids writes the pids limit; the default one only where the pids
+// controller is there.
+func (cg *cgroup) writePids(lim Limits) error {
+	dir, ok := cg.dirs["pids"]
+	if !ok {
+		return missingController("pids", lim.Pids > 0)
+	}
+	return writeLimit(dir, "pids.max", limitValue(lim.pidsMax(), "max"), lim.Pids > 0)
+}
+
+// writeCPUs writes the CPU bandwidth limit.
+func (cg *cgroup) writeCPUs(cpus float64) error {
+	dir, ok := cg.dirs["cpu"]
+	if !ok {
+		return missingController("cpu", cpus > 0)
+	}
+	set, quota := cpus > 0, int64(0)
+	if set {
+		quota = cpuQuota(cpus)
+	}
+	if cg.v2 {
+		return writeLimit(dir, "cpu.max", fmt.Sprintf("%s %d", limitValue(quota, "max"), cgroupPeriodUS), set)
+	}
+	if err := writeLimit(dir, "cpu.cfs_period_us", strconv.Itoa(cgroupPeriodUS), set); err != nil {
+		return err
+	}
+	return writeLimit(dir, "cpu.cfs_quota_us", limitValue(quota, "-1"), set)
+}
+
+// missingController fails when a limit is set for a controller this host
+// lacks; without a limit, the controller is not needed.
+func missingController(name string, set bool) error {
+	if set {
+		return fmt.Errorf("%s limit set but no %s controller", name, name)
+	}
+	return nil
+}
+
+// writeLimit writes value to the cgroup file; one that is not set (a
+// "no limit" value) is skipped where the file does not exist.
+func writeLimit(dir, file, value string, set bool) error {
+	if !set {
+		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+			return nil
+		}
+	}
+	return writeCgroupFile(dir, file, value)
 }
 
 func cpuQuota(cpus float64) int64 {
@@ -184,26 +238,8 @@ func (cg *cgroup) createV2(root, name string, lim Limits) error {
 	for _, c := range cgroupV1Controllers {
 		cg.dirs[c] = dir
 	}
-	if lim.Memory > 0 {
-		if err := writeCgroupFile(dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
-			return err
-		}
-		if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err == nil {
-			if err := writeCgroupFile(dir, "memory.swap.max", "0"); err != nil {
-				return err
-			}
-		}
-	}
-	if pids := lim.pidsMax(); pids > 0 && (lim.Pids > 0 || containsField(string(avail), "pids")) {
-		if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(pids, 10)); err != nil {
-			return err
-		}
-	}
-	if lim.CPUs > 0 {
-		v := fmt.Sprintf("%d %d", cpuQuota(lim.CPUs), cgroupPeriodUS)
-		if err := writeCgroupFile(dir, "cpu.max", v); err != nil {
-			return err
-		}
+	if err := cg.writeLimits(lim); err != nil {
+		return err
 	}
 	var sfs unix.Statfs_t
 	if unix.Statfs(dir, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
@@ -322,6 +358,32 @@ func (cg *cgroup) cpuUsage() (time.Duration, error) {
 	}
 	ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
 	return time.Duration(ns), err
+}
+
+// UpdateLimits changes the limits of the running container whose state
+// directory is dir, in its cgroup files: the kernel applies them at once
+// (a memory limit below what the container uses makes the kernel reclaim,
+// and fails on cgroup v1 when it cannot). It fails with [ErrNotRunning]
+// when the container does not run, and for one started without a cgroup.
+func UpdateLimits(dir string, lim Limits) error {
+	st, err := LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return ErrNotRunning
+	}
+	if st.Spec.CgroupName == "" {
+		return fmt.Errorf("container in %s has no cgroup of its own: its limits cannot change", dir)
+	}
+	cg, err := cgroupOf(cgroupRoot, st.Pid)
+	if err != nil {
+		return fmt.Errorf("failed to find the container's cgroup: %w", err)
+	}
+	if err := cg.writeLimits(lim); err != nil {
+		return fmt.Errorf("failed to update limits: %w", err)
+	}
+	return nil
 }
 
 // cgroupOf reads /proc/<pid>/cgroup and returns the directories of the

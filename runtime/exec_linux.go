@@ -70,7 +70,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 		return -1, fmt.Errorf("exec in %s: %w", dir, ErrNotRunning)
 	}
 	cfg := &execConfig{
-		Pid: st.Pid, Args: args, Env: mergeEnv(st.Spec.commandEnv(), opts.Env),
+		Pid: st.Pid, Args: args, Env: MergeEnv(st.Spec.commandEnv(), opts.Env),
 		Workdir: st.Spec.Workdir, User: st.Spec.User, Group: st.Spec.Group,
 		Terminal: opts.Terminal, NoNewPrivileges: st.Spec.NoNewPrivileges,
 	}

@@ -23,7 +23,7 @@ func initMain() {
 	spec := m.Spec
 	fwd := startSignalForwarder()
 	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
-	if err := setupRootfs(spec.Rootfs, spec.ReadOnly); err != nil {
+	if err := setupRootfs(spec.Rootfs, spec.ReadOnly, spec.etcHostname()); err != nil {
 		fatalf(sock, "init: %v", err)
 	}
 	if spec.Hostname != "" {

@@ -81,14 +81,20 @@ var devLinks = [][2]string{
 }
 
 // setupRootfs turns the mount namespace of the calling process into the
-// container's: it must run in a fresh mount namespace, as root.
-func setupRootfs(rootfs string, readonly bool) error {
+// container's: it must run in a fresh mount namespace, as root. A host file
+// etcHostname ("" for none) is bound over the root's /etc/hostname.
+func setupRootfs(rootfs string, readonly bool, etcHostname string) error {
 	// Nothing we do here may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("failed to make mounts private: %w", err)
 	}
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("failed to bind-mount root %s: %w", rootfs, err)
+	}
+	if etcHostname != "" {
+		if err := bindInRoot(rootfs, etcHostname, "etc/hostname"); err != nil {
+			return err
+		}
 	}
 	if err := remountRoot(rootfs, 0); err != nil {
 		return err
@@ -115,6 +121,54 @@ func setupRootfs(rootfs string, readonly bool) error {
 		return remountRoot("/", unix.MS_RDONLY)
 	}
 	return nil
+}
+
+// bindInRoot binds the host file src, read-only, over the container's file
+// path, which resolves inside rootfs (symlinks and ".." included, openat2
+// RESOLVE_IN_ROOT, Linux 5.6+) and so never reaches a host file. A path the
+// root lacks, or that is not a regular file, is left alone: the container
+// chose so. The bind is made, then the path opened again to reach the new
+// mount and make it read-only, the way runc mounts through descriptors.
+func bindInRoot(rootfs, src, path string) error {
+	regular := false
+	err := atPath(rootfs, path, func(target string, st *unix.Stat_t) error {
+		if regular = st.Mode&unix.S_IFMT == unix.S_IFREG; !regular {
+			return nil
+		}
+		return unix.Mount(src, target, "", unix.MS_BIND, "")
+	})
+	if err == nil && regular {
+		err = atPath(rootfs, path, func(target string, _ *unix.Stat_t) error {
+			return unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|msProc, "")
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("failed to bind %s on the container's /%s: %w", src, path, err)
+	}
+	return nil
+}
+
+// atPath calls do with a /proc/self/fd path of path, opened (O_PATH)
+// inside rootfs, and its status; a missing path is no error and no call.
+func atPath(rootfs, path string, do func(target string, st *unix.Stat_t) error) error {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, path, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	return do(fmt.Sprintf("/proc/self/fd/%d", fd), &st)
 }
 
 // remountRoot sets the flags of the container's bind mount of its root:

@@ -159,7 +159,7 @@ func (s *Spec) validate() error {
 // commandEnv returns the environment the command gets: Env with PATH and
 // HOSTNAME defaulted.
 func (s *Spec) commandEnv() []string {
-	env := mergeEnv(nil, s.Env)
+	env := MergeEnv(nil, s.Env)
 	if envValue(env, "PATH") == "" {
 		env = append(env, "PATH="+DefaultPath)
 	}
@@ -169,9 +169,9 @@ func (s *Spec) commandEnv() []string {
 	return env
 }
 
-// mergeEnv returns base with the entries of extra added, an entry of extra
+// MergeEnv returns base with the entries of extra added, an entry of extra
 // replacing the one of base with the same key (programs read the first).
-func mergeEnv(base, extra []string) []string {
+func MergeEnv(base, extra []string) []string {
 	out := append([]string(nil), base...)
 	for _, e := range extra {
 		key, _, _ := strings.Cut(e, "=")

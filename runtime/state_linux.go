@@ -30,6 +30,9 @@ const (
 	logFile = "log"
 	// exitFile is an ExitStatus as JSON, written when the container ends.
 	exitFile = "exit.json"
+	// hostnameFile is the container's /etc/hostname, bound read-only over
+	// the root's own (see setupRootfs).
+	hostnameFile = "hostname"
 )
 
 // ErrRunning is returned when a state directory already has a running
@@ -179,11 +182,28 @@ func (s *stateDir) prepare(spec *Spec) error {
 			return fmt.Errorf("failed to clear state: %w", err)
 		}
 	}
+	if f := spec.etcHostname(); f != "" {
+		if err := writeState(f, []byte(spec.Hostname+"\n")); err != nil {
+			return err
+		}
+		if err := os.Chmod(f, 0o644); err != nil { // every user of the container reads it
+			return fmt.Errorf("failed to write state: %w", err)
+		}
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
 	return writeState(filepath.Join(s.dir, configFile), data)
+}
+
+// etcHostname is the host file holding the container's /etc/hostname,
+// written by Start and Run in StateDir; "" when there is none.
+func (s *Spec) etcHostname() string {
+	if s.StateDir == "" || s.Hostname == "" {
+		return ""
+	}
+	return filepath.Join(s.StateDir, hostnameFile)
 }
 
 func (s *stateDir) writePid(pid int) error {
@@ -219,6 +239,7 @@ func writeState(path string, data []byte) error {
 //	pid          the init's host pid, while it runs
 //	log          the command's stdout and stderr (stdin is /dev/null)
 //	exit.json    the ExitStatus, once the container has ended
+//	hostname     the container's /etc/hostname, bound read-only over the root's
 //
 // A monitor process (the binary re-executed, in a session of its own) starts
 // the init, waits for it, records the exit status and removes the cgroups. The

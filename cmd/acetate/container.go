@@ -53,7 +53,7 @@ func containerName(s string) (string, error) {
 // newContainerCmds returns the container lifecycle commands.
 func newContainerCmds(a *app) []*cobra.Command {
 	return []*cobra.Command{newCreateCmd(a), newCloneCmd(a), newMountCmd(a), newUnmountCmd(a),
-		newDiffCmd(a), newCommitCmd(a), newResetCmd(a), newRebaseCmd(a), newRmCmd(a)}
+		newDiffCmd(a), newCommitCmd(a), newResetCmd(a), newRebaseCmd(a), newRmCmd(a), newSetCmd(a), newContainerInspectCmd(a)}
 }
 
 // containerRun builds a command's RunE that validates NAME (args[0]),
@@ -90,31 +90,41 @@ func containerTable(cs []*container.Container) table {
 }
 
 func newCreateCmd(a *app) *cobra.Command {
-	var from string
+	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME --from TEMPLATE[:TAG]",
-		Short: "Create a container from a template",
+		Use:   "create NAME --from TEMPLATE[:TAG] [flags] [-- CMD ARGS...]",
+		Short: "Create a container from a template, with its settings",
 		Long: `Create makes a container: the template's layers plus an empty upper
 directory for the container's own differences. It copies no template file,
-so it takes the same time whatever the template's size.`,
+so it takes the same time whatever the template's size.
+
+The flags and the command are the container's settings, kept with it:
+acetate start NAME and acetate run NAME use them, acetate set changes them
+and acetate inspect shows them.`,
 		Example: `  acetate create web1 --from debian:12
+  acetate create web1 --from debian:12 --memory 256m --pids 100 -e MODE=prod --hostname web -- sleep infinity
   acetate create web1 --from debian:12 && acetate mount web1`,
-		Args: exactArgs(1),
-		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
-			if from == "" {
+		Args: minArgs(1, "a container NAME"),
+		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, args []string) error {
+			if f.from == "" {
 				return usageError{fmt.Errorf("--from TEMPLATE[:TAG] is required")}
 			}
-			if _, err := parseRef(from); err != nil {
+			if _, err := parseRef(f.from); err != nil {
 				return err
 			}
-			ct, err := m.Create(name, from)
+			var s container.Settings
+			if _, err := f.apply(c, args, &s); err != nil {
+				return err
+			}
+			ct, err := m.Create(name, f.from, container.WithSettings(s))
 			if err != nil {
 				return err
 			}
 			return a.renderContainer(ct)
 		}),
 	}
-	cmd.Flags().StringVar(&from, "from", "", "template to create the container from")
+	f.add(cmd, false)
+	cmd.Flags().StringVar(&f.from, "from", "", "template to create the container from")
 	return cmd
 }
 

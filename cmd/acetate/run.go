@@ -43,7 +43,9 @@ func (a *app) launcher() (*launch.Launcher, *container.Manager, error) {
 	return launch.New(m), m, nil
 }
 
-// runFlags are the flags run and start share.
+// runFlags are the flags of a container's settings, which create, set,
+// run and start share, with run's terminal flags and run and start's
+// --from.
 type runFlags struct {
 	from, hostname, workdir, user, net, memory, cpus, driver string
 	env, securityOpts                                        []string
@@ -51,17 +53,17 @@ type runFlags struct {
 	readOnly, tty, interactive                               bool
 }
 
+// add registers the settings flags on cmd; foreground adds -t and -i.
 func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.from, "from", "", "create the container from this template first if it does not exist")
 	fl.StringVar(&f.hostname, "hostname", "", "hostname (default: the template's, else the container's name)")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "user[:group], as numbers or names from the container's /etc/passwd")
 	fl.StringVar(&f.net, "net", runtime.NetworkNone, "network: none (own namespace, loopback up) or host")
-	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g")
+	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g (0: none)")
 	fl.Int64Var(&f.pids, "pids", 0, fmt.Sprintf("maximum number of processes and threads (default %d; -1: no limit)", runtime.DefaultPids))
-	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5")
+	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5 (0: none)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root read-only")
 	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=unconfined (no system call filter), seccomp=PROFILE.json\n(a Docker-format profile instead of Docker's default one), or\nno-new-privileges (set-uid binaries gain nothing); repeatable")
 	fl.StringVar(&f.driver, "driver", "", "mount driver when not mounted: "+strings.Join(container.DriverNames(), " or "))
@@ -71,71 +73,145 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	}
 }
 
-// options turns the flags into launch options, with usage errors for bad
-// values.
-func (f *runFlags) options(a *app, args []string) (launch.Options, error) {
-	o := launch.Options{Args: args, Env: f.env, Workdir: f.workdir, Hostname: f.hostname, User: f.user,
-		Network: f.net, ReadOnly: f.readOnly, Driver: f.driver, Terminal: f.tty, Stdout: a.stdout, Stderr: a.stderr}
+// addFrom registers run and start's --from.
+func (f *runFlags) addFrom(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.from, "from", "", "create the container from this template first if it does not exist")
+}
+
+// liveSettings are the flags whose values set applies to a running
+// container at once: the limits the kernel changes in its cgroup files.
+var liveSettings = []string{"memory", "cpus", "pids"}
+
+// setting is how one flag, when given, changes a container's settings.
+type setting struct {
+	flag  string
+	apply func(s *container.Settings) error
+}
+
+// settings lists the settings flags, each with how it changes Settings
+// and checks its value.
+func (f *runFlags) settings() []setting {
+	return []setting{
+		{"hostname", func(s *container.Settings) error { s.Hostname = f.hostname; return nil }},
+		{"user", func(s *container.Settings) error { s.User = f.user; return nil }},
+		{"read-only", func(s *container.Settings) error { s.ReadOnly = f.readOnly; return nil }},
+		{"env", f.setEnv},
+		{"workdir", f.setWorkdir},
+		{"net", f.setNet},
+		{"driver", f.setDriver},
+		{"memory", f.setMemory},
+		{"cpus", f.setCPUs},
+		{"pids", f.setPids},
+		{"security-opt", f.setSecurity},
+	}
+}
+
+// apply changes s by the flags given on cmd's command line, and sets its
+// command when args has one; it returns the flags given. Bad values are
+// usage errors, found before s is changed by any of them.
+func (f *runFlags) apply(cmd *cobra.Command, args []string, s *container.Settings) ([]string, error) {
+	next := *s
+	var given []string
+	for _, st := range f.settings() {
+		if !cmd.Flags().Changed(st.flag) {
+			continue
+		}
+		if err := st.apply(&next); err != nil {
+			return nil, usageError{err}
+		}
+		given = append(given, st.flag)
+	}
+	if len(args) > 0 {
+		next.Args, given = args, append(given, "command")
+	}
+	*s = next
+	return given, nil
+}
+
+func (f *runFlags) setEnv(s *container.Settings) error {
+	for _, e := range f.env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("--env %q: use KEY=VALUE", e)
+		}
+	}
+	s.Env = runtime.MergeEnv(s.Env, f.env)
+	return nil
+}
+
+func (f *runFlags) setWorkdir(s *container.Settings) error {
+	if f.workdir != "" && !filepath.IsAbs(f.workdir) {
+		return fmt.Errorf("--workdir %q: give an absolute path", f.workdir)
+	}
+	s.Workdir = f.workdir
+	return nil
+}
+
+func (f *runFlags) setNet(s *container.Settings) error {
 	if f.net != runtime.NetworkNone && f.net != runtime.NetworkHost {
-		return o, usageError{fmt.Errorf("--net %q: use none or host", f.net)}
+		return fmt.Errorf("--net %q: use none or host", f.net)
 	}
+	s.Network = f.net
+	return nil
+}
+
+func (f *runFlags) setDriver(s *container.Settings) error {
 	if f.driver != "" && !slices.Contains(container.DriverNames(), f.driver) {
-		return o, usageError{fmt.Errorf("--driver %q: use one of %s", f.driver, strings.Join(container.DriverNames(), ", "))}
+		return fmt.Errorf("--driver %q: use one of %s", f.driver, strings.Join(container.DriverNames(), ", "))
 	}
-	var err error
-	if f.memory != "" {
-		if o.Limits.Memory, err = runtime.ParseMemory(f.memory); err != nil {
-			return o, usageError{fmt.Errorf("--memory: %w", err)}
-		}
-		if o.Limits.Memory < minMemory {
-			return o, usageError{fmt.Errorf("--memory %s: the least is 6m (6 MiB, docker's minimum too): with less, the container's init can be killed before the command starts", f.memory)}
-		}
+	s.Driver = f.driver
+	return nil
+}
+
+func (f *runFlags) setMemory(s *container.Settings) error {
+	if f.memory == "" || f.memory == "0" {
+		s.Memory = 0
+		return nil
 	}
-	if f.cpus != "" {
-		if o.Limits.CPUs, err = runtime.ParseCPUs(f.cpus); err != nil {
-			return o, usageError{fmt.Errorf("--cpus: %w", err)}
-		}
-		if n := goruntime.NumCPU(); o.Limits.CPUs > float64(n) {
-			return o, usageError{fmt.Errorf("--cpus %s: this machine has %d CPU(s) for acetate: give at most %d", f.cpus, n, n)}
-		}
+	n, err := runtime.ParseMemory(f.memory)
+	if err != nil {
+		return fmt.Errorf("--memory: %w", err)
 	}
+	if n < minMemory {
+		return fmt.Errorf("--memory %s: the least is 6m (6 MiB, docker's minimum too): with less, the container's init can be killed before the command starts", f.memory)
+	}
+	s.Memory = n
+	return nil
+}
+
+func (f *runFlags) setCPUs(s *container.Settings) error {
+	if f.cpus == "" || f.cpus == "0" {
+		s.CPUs = 0
+		return nil
+	}
+	n, err := runtime.ParseCPUs(f.cpus)
+	if err != nil {
+		return fmt.Errorf("--cpus: %w", err)
+	}
+	if ncpu := goruntime.NumCPU(); n > float64(ncpu) {
+		return fmt.Errorf("--cpus %s: this machine has %d CPU(s) for acetate: give at most %d", f.cpus, ncpu, ncpu)
+	}
+	s.CPUs = n
+	return nil
+}
+
+func (f *runFlags) setPids(s *container.Settings) error {
 	if f.pids < -1 {
-		return o, usageError{fmt.Errorf("--pids %d: must be positive, or -1 for no limit", f.pids)}
+		return fmt.Errorf("--pids %d: must be positive, or -1 for no limit", f.pids)
 	}
-	o.Limits.Pids = f.pids
-	if err := securityOptions(&o, f.securityOpts); err != nil {
-		return o, usageError{err}
-	}
-	if f.interactive {
-		o.Stdin = a.stdin
-	}
-	return o, nil
+	s.Pids = f.pids
+	return nil
 }
 
-// runE builds the RunE of run and start: it checks the flags and the
-// command (args after NAME) first, so that bad ones touch nothing, then
-// validates NAME, opens the manager and calls do.
-func (f *runFlags) runE(a *app, do func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error) func(*cobra.Command, []string) error {
-	return func(c *cobra.Command, args []string) error {
-		o, err := f.options(a, args[1:])
-		if err != nil {
-			return err
-		}
-		return a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
-			return do(c, m, name, o)
-		})(c, args)
-	}
-}
-
-// securityOptions applies the --security-opt values to o.
-func securityOptions(o *launch.Options, opts []string) error {
-	for _, opt := range opts {
+// setSecurity replaces the security settings by the --security-opt values.
+func (f *runFlags) setSecurity(s *container.Settings) error {
+	s.Seccomp, s.NoNewPrivileges = "", false
+	for _, opt := range f.securityOpts {
 		key, value, _ := strings.Cut(opt, "=")
 		switch {
 		case key == "no-new-privileges" && (value == "" || value == "true"):
-			o.NoNewPrivileges = true
+			s.NoNewPrivileges = true
 		case key == "seccomp" && value == runtime.SeccompUnconfined:
-			o.Seccomp = value
+			s.Seccomp = value
 		case key == "seccomp" && value != "":
 			// Read by each start, from wherever the command runs.
 			abs, err := filepath.Abs(value)
@@ -145,7 +221,7 @@ func securityOptions(o *launch.Options, opts []string) error {
 			if _, err := os.Stat(abs); err != nil {
 				return fmt.Errorf("--security-opt %s: %w", opt, err)
 			}
-			o.Seccomp = abs
+			s.Seccomp = abs
 		default:
 			return fmt.Errorf("--security-opt %q: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges", opt)
 		}
@@ -153,27 +229,78 @@ func securityOptions(o *launch.Options, opts []string) error {
 	return nil
 }
 
-// ensure creates the container from --from when it does not exist. An
-// existing container made from another template than --from is a usage
-// error: running it would silently run something else than asked.
-func (f *runFlags) ensure(m *container.Manager, name string) error {
-	if f.from == "" {
-		return nil
+// options are the launch options of settings s, with run's terminal and
+// streams.
+func (f *runFlags) options(a *app, s container.Settings) launch.Options {
+	o := launch.FromSettings(s)
+	o.Terminal, o.Stdout, o.Stderr = f.tty, a.stdout, a.stderr
+	if f.tty {
+		o.Term = os.Getenv("TERM")
 	}
-	r, err := parseRef(f.from)
-	if err != nil {
-		return err
+	if f.interactive {
+		o.Stdin = a.stdin
 	}
-	if c, err := m.Get(name); err == nil {
-		if c.Template != r.String() {
-			return usageError{fmt.Errorf("container %s exists, made from %s, not %s: run it without --from, or remove it first (acetate rm %s)",
-				name, c.Template, r, name)}
-		}
-		return nil
-	}
-	_, err = m.Create(name, f.from)
-	return err
+	return o
 }
+
+// runE builds the RunE of run and start: it checks the flags, the command
+// (args after NAME) and NAME first, so that bad ones touch nothing, then
+// creates the container if --from says so (fail wraps an error there),
+// and calls do with the container's settings changed by the flags given,
+// for this run only.
+func (f *runFlags) runE(a *app, fail func(error) error, do func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		var given container.Settings
+		if _, err := f.apply(c, args[1:], &given); err != nil {
+			return err
+		}
+		if f.tty && !isTerminal(a.stdin) {
+			return usageError{fmt.Errorf("-t needs standard input to be a terminal")}
+		}
+		return a.containerRun(func(c *cobra.Command, m *container.Manager, name string, cmdArgs []string) error {
+			ct, err := f.ensure(m, name, given)
+			if err != nil {
+				return fail(err)
+			}
+			s := ct.Settings
+			if _, err := f.apply(c, cmdArgs, &s); err != nil {
+				return err
+			}
+			return do(c, m, name, f.options(a, s))
+		})(c, args)
+	}
+}
+
+// ensure returns container name, created from --from with settings s
+// when it does not exist. An existing container made from another
+// template than --from is a usage error: running it would silently run
+// something else than asked.
+func (f *runFlags) ensure(m *container.Manager, name string, s container.Settings) (*container.Container, error) {
+	c, err := m.Get(name)
+	if f.from == "" || (err != nil && !errors.Is(err, container.ErrNotFound)) {
+		return c, err
+	}
+	r, perr := parseRef(f.from)
+	if perr != nil {
+		return nil, perr
+	}
+	if err != nil {
+		return m.Create(name, f.from, container.WithSettings(s))
+	}
+	if c.Template != r.String() {
+		return nil, usageError{fmt.Errorf("container %s exists, made from %s, not %s: run it without --from, or remove it first (acetate rm %s)",
+			name, c.Template, r, name)}
+	}
+	return c, nil
+}
+
+// runOnly is what the help of run and start says of their flags.
+const runOnly = `
+
+Without flags, the container runs with its settings (acetate create, acetate
+set; acetate inspect shows them). Flags and a command given here apply to
+this run only and change no setting, except when --from creates the
+container: they are then its settings.`
 
 func newRunCmd(a *app) *cobra.Command {
 	var f runFlags
@@ -191,19 +318,13 @@ TEMPLATE first; an existing one made from another template is refused.
 Standard streams are relayed through pipes (never the caller's own
 descriptors) and signals forwarded; acetate exits with the command's exit
 code (128+n when signal n killed it), 125 when acetate itself fails, 127
-when the command does not exist.`,
+when the command does not exist.` + runOnly,
 		Example: `  acetate run web1 -- cat /etc/os-release
   acetate run --from debian:12 box -it -- bash
   acetate run web1 --memory 256m --pids 100 --cpus 0.5 -- ./load-test
   acetate run web1 --user nobody --read-only --net host -- id`,
 		Args: minArgs(1, "a container NAME"),
-		RunE: f.runE(a, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
-			if o.Terminal && !isTerminal(a.stdin) {
-				return usageError{fmt.Errorf("-t needs standard input to be a terminal")}
-			}
-			if err := f.ensure(m, name); err != nil {
-				return launchFailed(err)
-			}
+		RunE: f.runE(a, launchFailed, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
 			code, err := launch.New(m).Run(c.Context(), name, o)
 			if err != nil {
 				return launchFailed(err)
@@ -212,6 +333,7 @@ when the command does not exist.`,
 		}),
 	}
 	f.add(cmd, true)
+	f.addFrom(cmd)
 	return cmd
 }
 
@@ -252,14 +374,11 @@ func newStartCmd(a *app) *cobra.Command {
 		Long: `Start mounts the container if needed and starts CMD detached, under an init
 that is PID 1, reaps zombies and forwards signals. Output goes to the
 container's log (acetate logs NAME). The container stays mounted until
-acetate stop.`,
+acetate stop.` + runOnly,
 		Example: `  acetate start web1 -- /usr/sbin/nginx -g 'daemon off;'
   acetate start --from debian:12 sleeper -- sleep infinity && acetate ps`,
 		Args: minArgs(1, "a container NAME"),
-		RunE: f.runE(a, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
-			if err := f.ensure(m, name); err != nil {
-				return err
-			}
+		RunE: f.runE(a, func(err error) error { return err }, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
 			pid, err := launch.New(m).Start(c.Context(), name, o)
 			if err != nil {
 				return err
@@ -272,6 +391,7 @@ acetate stop.`,
 		}),
 	}
 	f.add(cmd, false)
+	f.addFrom(cmd)
 	return cmd
 }
 

@@ -38,6 +38,8 @@ type Container struct {
 	Config  templates.Config `json:"config"`
 	Driver  string           `json:"driver"`
 	Created time.Time        `json:"created"`
+	// Settings are what it runs with (see [Settings]).
+	Settings Settings `json:"settings"`
 	// Mount is set while the container is mounted.
 	Mount *MountState `json:"mount,omitempty"`
 }

@@ -21,7 +21,7 @@ const DefaultDriver = "overlay"
 // Create makes container name from template (NAME[:TAG]). It does no
 // per-file work: the layers' metadata trees are built the first time a
 // layer is used and shared afterwards.
-func (m *Manager) Create(name, template string) (*Container, error) {
+func (m *Manager) Create(name, template string, opts ...CreateOpt) (*Container, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -40,6 +40,9 @@ func (m *Manager) Create(name, template string) (*Container, error) {
 	}
 	c := &Container{Name: name, Template: t.Ref.String(), Layers: t.Layers, Config: t.Config,
 		Driver: DefaultDriver, Created: time.Now().UTC()}
+	for _, o := range opts {
+		o(c)
+	}
 	err = m.install(c, func(dir string) error { return upper.Init(dir, root) })
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)

@@ -5,7 +5,8 @@
 // A container lives in <root>/containers/<name>/:
 //
 //	config.json  the template it came from and that template's layer
-//	             digests at creation, its run config, default driver, time
+//	             digests at creation, its run config, default driver, time,
+//	             and its Settings (command, env, limits...: see Settings)
 //	upper/       its differences
 //	work/        overlayfs scratch space (made at the first mount)
 //	rootfs/      the default mount point (made at the first mount)

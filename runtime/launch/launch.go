@@ -36,8 +36,10 @@ type Options struct {
 	ReadOnly bool
 	// Driver mounts the root when it is not mounted ("" = the container's).
 	Driver string
-	// Terminal allocates a pseudo-terminal.
+	// Terminal allocates a pseudo-terminal; the command's TERM is then Term
+	// (the caller's), unless the environment sets one.
 	Terminal bool
+	Term     string
 	Stdin    io.Reader
 	Stdout   io.Writer
 	Stderr   io.Writer
@@ -47,6 +49,14 @@ type Options struct {
 	// profile file) and no_new_privs.
 	Seccomp         string
 	NoNewPrivileges bool
+}
+
+// FromSettings returns the options a container's saved settings give; a
+// caller adds its streams, and the flags of one run, to them.
+func FromSettings(s container.Settings) Options {
+	return Options{Args: s.Args, Env: s.Env, Workdir: s.Workdir, Hostname: s.Hostname, User: s.User,
+		Network: s.Network, ReadOnly: s.ReadOnly, Driver: s.Driver, Seccomp: s.Seccomp, NoNewPrivileges: s.NoNewPrivileges,
+		Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}}
 }
 
 // Launcher runs the containers of one store.
@@ -128,10 +138,13 @@ func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec ru
 }
 
 // spec merges the template config and the options into a runtime spec.
+// The environment is, later entries winning: HOME, USER and SHELL of the
+// user's entry in the container's /etc/passwd and TERM of a terminal (as
+// docker and systemd-nspawn give them), the template's, the options'.
 func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error) {
 	cfg := c.Config
 	s := runtime.Spec{
-		Rootfs: c.Mount.Target, Args: o.Args, Env: append(append([]string(nil), cfg.Env...), o.Env...),
+		Rootfs: c.Mount.Target, Args: o.Args,
 		Workdir: firstNonEmpty(o.Workdir, cfg.WorkingDir), Hostname: firstNonEmpty(o.Hostname, cfg.Hostname, c.Name),
 		Network: o.Network, ReadOnly: o.ReadOnly, Limits: o.Limits, Terminal: o.Terminal,
 		Seccomp: o.Seccomp, NoNewPrivileges: o.NoNewPrivileges,
@@ -149,6 +162,11 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 	if err != nil {
 		return s, err
 	}
+	s.Env = userEnv(c.Mount.Target, s.User)
+	if o.Terminal && o.Term != "" {
+		s.Env = append(s.Env, "TERM="+o.Term)
+	}
+	s.Env = runtime.MergeEnv(runtime.MergeEnv(s.Env, cfg.Env), o.Env)
 	return s, os.MkdirAll(s.StateDir, 0o700)
 }
 
@@ -194,6 +212,19 @@ func (l *Launcher) Stop(name string, timeout time.Duration) error {
 	// A foreground run unmounts what it mounted as it ends.
 	if err := l.m.Unmount(name); err != nil && !errors.Is(err, container.ErrNotMounted) {
 		return err
+	}
+	return nil
+}
+
+// UpdateLimits changes the limits of the running container name at once
+// (see runtime.UpdateLimits); it wraps runtime.ErrNotRunning when the
+// container does not run.
+func (l *Launcher) UpdateLimits(name string, lim runtime.Limits) error {
+	if _, err := l.m.Get(name); err != nil {
+		return err
+	}
+	if err := runtime.UpdateLimits(l.m.RunDir(name), lim); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

@@ -47,30 +47,55 @@ func lookupID(rootfs, file, name string) (id, gid uint32, err error) {
 }
 
 func scanIDs(rootfs, file string, match func([]string) bool) (id, gid uint32, err error) {
+	fields, err := findEntry(rootfs, file, match)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := strconv.ParseUint(fields[2], 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: bad id %q", file, fields[2])
+	}
+	id, gid = uint32(n), uint32(n)
+	if len(fields) > 3 {
+		if g, err := strconv.ParseUint(fields[3], 10, 32); err == nil {
+			gid = uint32(g)
+		}
+	}
+	return id, gid, nil
+}
+
+// findEntry returns the fields of the first line of a passwd-format file
+// of the container that match accepts; it has at least three.
+func findEntry(rootfs, file string, match func([]string) bool) ([]string, error) {
 	f, err := openInRoot(rootfs, file)
 	if err != nil {
-		return 0, 0, fmt.Errorf("no such user or group: the container's %s: %w", file, err)
+		return nil, fmt.Errorf("no such user or group: the container's %s: %w", file, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 3 || !match(fields) {
-			continue
+		if len(fields) >= 3 && match(fields) {
+			return fields, nil
 		}
-		n, err := strconv.ParseUint(fields[2], 10, 32)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s: bad id %q", file, fields[2])
-		}
-		id, gid = uint32(n), uint32(n)
-		if len(fields) > 3 {
-			if g, err := strconv.ParseUint(fields[3], 10, 32); err == nil {
-				gid = uint32(g)
-			}
-		}
-		return id, gid, nil
 	}
-	return 0, 0, fmt.Errorf("no such user or group in the container's %s", file)
+	return nil, fmt.Errorf("no such user or group in the container's %s", file)
+}
+
+// userEnv returns HOME, USER and SHELL from uid's entry in the container's
+// /etc/passwd (name:password:uid:gid:gecos:home:shell), as login, docker
+// and systemd-nspawn set them; without an entry, HOME=/ alone, as docker.
+func userEnv(rootfs string, uid uint32) []string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	f, err := findEntry(rootfs, "/etc/passwd", func(f []string) bool { return f[2] == id })
+	if err != nil || len(f) < 7 {
+		return []string{"HOME=/"}
+	}
+	env := []string{"HOME=" + firstNonEmpty(f[5], "/"), "USER=" + f[0]}
+	if f[6] != "" {
+		env = append(env, "SHELL="+f[6])
+	}
+	return env
 }
 
 // openInRoot opens path as the container would see it: symlinks and ".."
