@@ -20,7 +20,19 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "__probe" {
 		os.Exit(probeMain(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTestCgroupParents()
+	os.Exit(code)
+}
+
+// removeTestCgroupParents removes the parent cgroups the tests' containers
+// were made in (see testCgroupName), in every hierarchy, once empty: the
+// tests leave no cgroup behind.
+func removeTestCgroupParents() {
+	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", testCgroupParent))
+	for _, d := range append(dirs, filepath.Join(cgroupRoot, testCgroupParent)) {
+		os.Remove(d) // rmdir: only an empty cgroup goes
+	}
 }
 
 // testRootfs returns the read-only Debian rootfs the tests run on, or
@@ -58,9 +70,12 @@ func overlayRoot(tb testing.TB) string {
 
 var cgroupSeq atomic.Int64
 
+// testCgroupParent is the cgroup the tests' containers are made in.
+const testCgroupParent = "acetate-test"
+
 // testCgroupName returns a cgroup name unique to this test process.
 func testCgroupName() string {
-	return fmt.Sprintf("acetate-test/%d-%d", os.Getpid(), cgroupSeq.Add(1))
+	return fmt.Sprintf("%s/%d-%d", testCgroupParent, os.Getpid(), cgroupSeq.Add(1))
 }
 
 // result is the outcome of a foreground run.
