@@ -360,6 +360,28 @@ func (cg *cgroup) cpuUsage() (time.Duration, error) {
 	return time.Duration(ns), err
 }
 
+// oomKills returns how many processes of the cgroup the kernel's OOM
+// killer has killed (v2 memory.events, v1 memory.oom_control: oom_kill,
+// Linux 4.13+); 0 when it cannot tell.
+func (cg *cgroup) oomKills() int64 {
+	dir, ok := cg.dirs["memory"]
+	if !ok {
+		return 0
+	}
+	file := "memory.oom_control"
+	if cg.v2 {
+		file = "memory.events"
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, file))
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // UpdateLimits changes the limits of the running container whose state
 // directory is dir, in its cgroup files: the kernel applies them at once
 // (a memory limit below what the container uses makes the kernel reclaim,

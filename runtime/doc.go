@@ -12,7 +12,11 @@
 // the parent moves it into the container's cgroups, it sets the container
 // up, as PID 1 of the container:
 //
-//  1. makes every mount private, bind-mounts the root onto itself and
+//  1. makes every mount private, bind-mounts the root onto itself, binds
+//     StateDir/hostname read-only over the root's /etc/hostname (when the
+//     root has that file: the container's hostname, not its template
+//     builder's; a bind rather than a write into the root, so that the
+//     container's differences hold only what its processes changed), and
 //     pivot_roots into it, detaching the old root;
 //  2. mounts a fresh /proc (kernel paths masked or read-only), a read-only
 //     /sys, a tmpfs /dev holding only null, zero, full, random, urandom, tty,
@@ -159,7 +163,8 @@
 // Memory, pids and CPU limits work on cgroup v2 (a unified hierarchy with
 // controllers at /sys/fs/cgroup) and on cgroup v1 (per-controller hierarchies
 // under /sys/fs/cgroup, also in hybrid mode, where the v2 tree has no
-// controllers). See [Limits].
+// controllers). See [Limits]. [UpdateLimits] changes them while the
+// container runs.
 //
 // Kernel requirements: Linux 5.3+ (pidfd_open), cgroup namespaces (4.6+),
 // seccomp filters with SECCOMP_RET_KILL_PROCESS (4.14+); BPF device

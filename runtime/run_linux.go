@@ -75,6 +75,9 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error)
 			return -1, err
 		}
 		defer func() {
+			if opts.state != nil {
+				opts.state.oomKilled = cg.oomKills() > 0
+			}
 			if rerr := cg.remove(cgroupRemoveWait); rerr != nil && err == nil {
 				err = rerr
 			}

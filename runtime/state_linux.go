@@ -49,6 +49,9 @@ type ExitStatus struct {
 	Code int `json:"exitCode"`
 	// Finished is when the container ended.
 	Finished time.Time `json:"finishedAt"`
+	// OOMKilled reports that the kernel's OOM killer killed a process of
+	// the container: it reached its memory limit.
+	OOMKilled bool `json:"oomKilled,omitempty"`
 }
 
 // State is what a state directory says about a container.
@@ -105,6 +108,8 @@ func LoadState(dir string) (*State, error) {
 type stateDir struct {
 	dir  string
 	lock *os.File
+	// oomKilled is recorded in the ExitStatus (see run).
+	oomKilled bool
 }
 
 // lockStateDir creates dir when missing and takes its lock, failing with
@@ -211,7 +216,7 @@ func (s *stateDir) writePid(pid int) error {
 }
 
 func (s *stateDir) writeExit(code int) error {
-	data, err := json.Marshal(ExitStatus{Code: code, Finished: time.Now().UTC()})
+	data, err := json.Marshal(ExitStatus{Code: code, Finished: time.Now().UTC(), OOMKilled: s.oomKilled})
 	if err != nil {
 		return err
 	}

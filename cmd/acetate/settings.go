@@ -92,7 +92,8 @@ func listOrDash(l []string) string {
 // settings.
 type inspection struct {
 	*launch.Status
-	// ExitReason says what ended an exited container, when a signal did.
+	// ExitReason says what ended an exited container: the OOM killer or a
+	// signal.
 	ExitReason string             `json:"exitReason,omitempty"`
 	Settings   container.Settings `json:"settings"`
 }
@@ -116,20 +117,22 @@ hostname, limits...: see acetate create and acetate set).`,
 			if err != nil {
 				return err
 			}
-			in := inspection{Status: st, Settings: ct.Settings, ExitReason: exitReason(st.ExitCode)}
+			in := inspection{Status: st, Settings: ct.Settings, ExitReason: exitReason(st)}
 			return a.render(in, inspectTable(in))
 		}),
 	}
 }
 
-// exitReason names the signal that ended a container, from its exit code
-// (128+n for signal n); a process the kernel killed for lack of memory
-// shows as SIGKILL.
-func exitReason(code *int) string {
-	if code == nil || *code <= 128 || *code > 128+64 {
+// exitReason says what ended an exited container: the OOM killer, or the
+// signal of its exit code (128+n for signal n).
+func exitReason(st *launch.Status) string {
+	switch {
+	case st.OOMKilled:
+		return "OOM-killed: a process reached the memory limit"
+	case st.ExitCode == nil || *st.ExitCode <= 128 || *st.ExitCode > 128+64:
 		return ""
 	}
-	sig := syscall.Signal(*code - 128)
+	sig := syscall.Signal(*st.ExitCode - 128)
 	return fmt.Sprintf("killed by signal %d (%s)", int(sig), unix.SignalName(sig))
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,6 +141,35 @@ func TestSavedSettings(t *testing.T) {
 	}
 	if in.State != "exited" || in.ExitCode == nil || *in.ExitCode != 0 {
 		t.Errorf("inspect after run: %+v, want exited 0", in)
+	}
+	liftLimits(t, root, "c")
+}
+
+// liftLimits checks that set lifts the limits of the running container c.
+func liftLimits(t *testing.T, root, c string) {
+	ok(t, run(t, root, nil, "start", c))
+	defer run(t, root, nil, "stop", "--time", "1", c)
+	ok(t, run(t, root, nil, "set", c, "--memory", "0", "--pids", "-1", "--cpus", "0"))
+	pid := inspect(t, root, c).Pid
+	memory := cgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max")
+	pids := cgroupFile(t, pid, "pids", "pids.max", "pids.max")
+	cpu := strings.Fields(cgroupFile(t, pid, "cpu", "cpu.cfs_quota_us", "cpu.max"))[0]
+	if n, _ := strconv.ParseInt(memory, 10, 64); (memory != "max" && n < 1<<62) || pids != "max" || (cpu != "max" && cpu != "-1") {
+		t.Errorf("limits after set --memory 0 --pids -1 --cpus 0: memory %s, pids %s, cpu quota %s; want none", memory, pids, cpu)
+	}
+}
+
+// inspect says a container's end: the OOM killer, or a signal.
+func TestInspectExitReason(t *testing.T) {
+	root := debianStore(t)
+	hog := `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`
+	r := run(t, root, nil, "run", "--from", "debian", "c", "--memory", "16m", "--", "sh", "-c", hog)
+	if in := inspect(t, root, "c"); r.code != 137 || !strings.Contains(in.Reason, "OOM") {
+		t.Errorf("a command over its memory limit: exit %d, %q, inspect %+v; want 137, OOM-killed", r.code, r.stdout, in)
+	}
+	r = run(t, root, nil, "run", "c", "--", "sh", "-c", "kill -TERM $$")
+	if in := inspect(t, root, "c"); r.code != 143 || in.Reason != "killed by signal 15 (SIGTERM)" {
+		t.Errorf("a command killed by SIGTERM: exit %d, inspect %+v", r.code, in)
 	}
 }
 

@@ -3,6 +3,13 @@
 // into a runtime.Spec, and keeps the launcher's state in the container's
 // run directory (<root>/containers/NAME/run).
 //
+// A container's saved settings (container.Settings: command, env, limits,
+// ...) become Options through FromSettings; a caller changes them for one
+// run only by changing those Options. The command's environment starts
+// with HOME, USER and SHELL from the user's entry in the container's
+// /etc/passwd and, on a terminal, the caller's TERM, as docker and
+// systemd-nspawn set them.
+//
 // A container is "created" until it first runs, "running" while its init
 // lives, and "exited" after, with its exit code. A foreground Run unmounts
 // the root again if it mounted it; Start leaves it mounted until Stop.

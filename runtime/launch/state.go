@@ -32,6 +32,9 @@ type Status struct {
 	Pid int `json:"pid,omitempty"`
 	// ExitCode is set once it has exited.
 	ExitCode *int `json:"exitCode,omitempty"`
+	// OOMKilled: the kernel killed a process of the exited container at its
+	// memory limit.
+	OOMKilled bool `json:"oomKilled,omitempty"`
 	// Started is when the running container started.
 	Started *time.Time `json:"started,omitempty"`
 	// Finished is when the exited container ended.
@@ -94,7 +97,7 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 			s.Started = &t
 		}
 	case rs.Exit != nil:
-		s.State, s.ExitCode, s.Finished = StateExited, &rs.Exit.Code, &rs.Exit.Finished
+		s.State, s.ExitCode, s.Finished, s.OOMKilled = StateExited, &rs.Exit.Code, &rs.Exit.Finished, rs.Exit.OOMKilled
 	}
 	return s, nil
 }
