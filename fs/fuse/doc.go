@@ -63,10 +63,12 @@
 // store's stack by re-executing the current binary as a background server,
 // so the binary's main must call ServeIfRequested first.
 //
-// Not done yet: inode numbers of copied-up files are stable while mounted,
-// not across remounts (overlayfs keeps them with trusted.overlay.origin);
-// O_TMPFILE is refused; a descriptor opened read-only before a copy-up
-// keeps reading the template's data, as overlayfs before Linux 4.19 did
-// (with passthrough the copied-up file is a new kernel inode: see
+// Each directory node keeps an O_PATH descriptor of its directory in the
+// upper directory once it has one (closed when the kernel forgets the
+// node), so that a request on a name in it costs no path resolution.
+//
+// Not done yet: O_TMPFILE is refused; a descriptor opened read-only before
+// a copy-up keeps reading the template's data, as overlayfs before Linux
+// 4.19 did (with passthrough the copied-up file is a new kernel inode: see
 // node.upperHandle).
 package fuse
