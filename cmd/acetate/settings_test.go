@@ -220,6 +220,10 @@ func TestUserEnvironment(t *testing.T) {
 	if want := "/nonexistent nobody /usr/sbin/nologin TERM= h1\n"; r.stdout != want {
 		t.Errorf("nobody: %q, want %q", r.stdout, want)
 	}
+	r = ok(t, run(t, root, nil, "run", "box", "--driver", "fuse", "--read-only", "--", "cat", "/etc/hostname"))
+	if r.stdout != "h1\n" {
+		t.Errorf("/etc/hostname under the fuse driver, read-only: %q, want h1", r.stdout)
+	}
 	out := onTerminal(t, "xterm-test", "--root", root, "run", "-t", "box", "--", "sh", "-c", show)
 	if want := "/root root /bin/bash TERM=xterm-test h1"; !strings.Contains(out, want) {
 		t.Errorf("run -t: %q, want %q", out, want)
