@@ -18,9 +18,10 @@ import (
 // DefaultDriver is the driver a container mounts with unless told.
 const DefaultDriver = "overlay"
 
-// Create makes container name from template (NAME[:TAG]). It does no
-// per-file work: the layers' metadata trees are built the first time a
-// layer is used and shared afterwards.
+// Create makes container name from template (NAME[:TAG]), with what opts
+// set (its settings: WithSettings). It does no per-file work: the layers'
+// metadata trees are built the first time a layer is used and shared
+// afterwards.
 func (m *Manager) Create(name, template string, opts ...CreateOpt) (*Container, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
