@@ -204,7 +204,7 @@ func compileSeccomp(p *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 	}
 	const kill = unix.SECCOMP_RET_KILL_PROCESS
 	if nativeAuditArch == unix.AUDIT_ARCH_X86_64 {
-		tree = b.jump(unix.BPF_JGE, x32SyscallBit, b.ret(kill), tree)
+		b.jump(unix.BPF_JGE, x32SyscallBit, b.ret(kill), tree) // the load below falls through to it
 	}
 	nr := b.load(seccompNrOff)
 	b.jump(unix.BPF_JEQ, nativeAuditArch, nr, b.ret(kill))

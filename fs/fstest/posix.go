@@ -535,8 +535,8 @@ var chmodSetgid = []struct {
 // times says whether an operation changes mtime and ctime.
 type times struct{ m, c bool }
 
+// The times an operation changes; the zero times changes none.
 var (
-	unchanged = times{}
 	ctimeOnly = times{c: true}
 	both      = times{true, true}
 )

@@ -103,16 +103,6 @@ func (u *union) close() {
 // upper directory; the caller closes it.
 func (u *union) at(rel string) (beneath.At, error) { return beneath.Resolve(u.upperFd, rel) }
 
-// lstat stats rel in the upper directory.
-func (u *union) lstat(rel string, st *unix.Stat_t) error {
-	a, err := u.at(rel)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return a.Lstat(st)
-}
-
 // xattrIno keeps, on an upper file made by a copy-up, the inode number the
 // merged view shows for it (8 bytes, little-endian), so that the file keeps
 // its number across remounts.
