@@ -649,3 +649,34 @@ func TestNoSudoNoDropCaches(t *testing.T) {
 		t.Fatalf("walk of the repository: %v, %d files found writing drop_caches (want bench's)", err, found)
 	}
 }
+
+// The mount points the launcher makes in a container whose template lacks
+// them (/dev, /proc, /sys) are neither in diff nor in a committed template;
+// what the container itself adds still is.
+func TestDiffLeavesOutLauncherMountPoints(t *testing.T) {
+	testtree.RequireRoot(t)
+	root := t.TempDir()
+	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
+	if r := run(t, root, nil, "run", "c1", "--from", "base:1", "--", "/nosuch"); r.code != 127 {
+		t.Fatalf("run /nosuch: exit %d, want 127: %s", r.code, r.stderr)
+	}
+	if r := ok(t, run(t, root, nil, "diff", "c1")); r.stdout != "" {
+		t.Errorf("diff after a run: %q, want nothing", r.stdout)
+	}
+	ok(t, run(t, root, nil, "commit", "c1", "base:2"))
+	out := filepath.Join(t.TempDir(), "tree")
+	ok(t, run(t, root, nil, "template", "export", "base:2", "--to", out))
+	names, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 { // etc, hello
+		t.Errorf("committed template holds %v, want etc and hello only", names)
+	}
+	if err := os.Mkdir(filepath.Join(root, "containers/c1/upper/proc/own"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := ok(t, run(t, root, nil, "diff", "c1")); r.stdout != "C /\t0B\nA /proc\t0B\nA /proc/own\t0B\n" {
+		t.Errorf("diff after a change in /proc: %q", r.stdout)
+	}
+}

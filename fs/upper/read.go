@@ -20,7 +20,8 @@ import (
 // holds in full have no digest yet (Layer stages their content); a metacopy
 // file takes its digest from the base entry its data comes from. Every
 // directory of the upper directory is in the layer, with the metadata it
-// has there, so every entry's parent is too.
+// has there, so every entry's parent is too. The empty mount points the
+// launcher made are left out (see LauncherDirs).
 //
 // The upper directory belongs to the container, which may change it while
 // it is read: see walk for what that cannot do.
@@ -69,6 +70,7 @@ func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
 		return nil, err
 	}
 	r.m.Sort()
+	r.dropLauncherDirs()
 	return r, nil
 }
 
