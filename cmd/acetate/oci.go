@@ -135,7 +135,9 @@ tagged latest is pulled. NAME[:TAG] defaults to the last part of the
 repository and the image's tag. Every byte is verified against
 its digest before it enters the store, and the template appears only when
 complete. An existing NAME[:TAG] is refused before any transfer, unless
---replace (to update a template from its image).
+--replace (to update a template from its image). An application template
+pushed by acetate names its base: the pulled template's BASE is that
+template when this store has it (the same layers); otherwise it has none.
 
 Interrupted pulls of images pushed by acetate resume: fetched objects are
 committed at least every 2 seconds and when a pull is stopped (SIGINT,

@@ -24,6 +24,10 @@ const (
 	// ConfigAnnotation, on the image manifest, is the digest of the
 	// artifact's config blob: where a puller starts.
 	ConfigAnnotation = "org.acetate.template.config"
+	// BaseAnnotation, on the image manifest, names the template (NAME:TAG)
+	// an application template was stacked on, for the puller to name it
+	// as the pulled template's base when it has that template.
+	BaseAnnotation = "org.acetate.template.base"
 
 	configType types.MediaType = "application/vnd.acetate.template.config.v1+json"
 	layerType  types.MediaType = "application/vnd.acetate.layer.v1.tar+zstd"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
@@ -39,6 +40,19 @@ func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref,
 	if err != nil {
 		return nil, explain(p.what, err)
 	}
+	t, err := p.image(ctx, r, img, man)
+	if err != nil {
+		return nil, err
+	}
+	if err := restoreBase(st, t, man.Annotations[BaseAnnotation]); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.what, err)
+	}
+	return t, nil
+}
+
+// image makes template r from img, whose manifest is man: through its
+// artifact when it has one made for it, else from its layers.
+func (p *puller) image(ctx context.Context, r templates.Ref, img v1.Image, man *v1.Manifest) (*templates.Template, error) {
 	if cd := man.Annotations[ConfigAnnotation]; cd != "" {
 		cfg, err := p.config(digest.Digest(cd))
 		if err != nil {
@@ -48,11 +62,36 @@ func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref,
 			return p.pull(ctx, r, cfg)
 		}
 	}
-	t, err := oci.Import(ctx, st, r, img, o.Progress)
+	t, err := oci.Import(ctx, p.st, r, img, p.progress)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.what, err)
 	}
 	return t, nil
+}
+
+// restoreBase names base (the image's BaseAnnotation) as t's base when the
+// store has that template and it is what t stands on: its layers are the
+// bottom of t's. A base this store lacks, or has in another version, is not
+// named: Base always names a local template, which template rm protects.
+// An annotation that is no NAME:TAG is ignored like a missing one.
+func restoreBase(st *templates.Store, t *templates.Template, base string) error {
+	r, err := templates.ParseRef(base)
+	if base == "" || err != nil || r == t.Ref {
+		return nil
+	}
+	bt, err := st.Get(r)
+	if errors.Is(err, templates.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n := len(bt.Layers)
+	if n >= len(t.Layers) || !slices.Equal(bt.Layers, t.Layers[:n]) {
+		return nil
+	}
+	t.Base = r.String()
+	return st.Save(t)
 }
 
 // puller fetches one template's artifact blobs from one repository.

@@ -16,7 +16,8 @@ import (
 // Push writes template t to dst (REGISTRY/REPO:TAG) as an OCI image, and
 // beside it, tagged TAG.acetate, the artifact that lets acetate hosts fetch
 // only the objects they lack. Blobs the registry already has are not sent
-// again. It returns the image's manifest digest.
+// again. An application template's image names its base in
+// BaseAnnotation. It returns the image's manifest digest.
 func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst string, o Options) (v1.Hash, error) {
 	ref, err := ParseReference(dst, o)
 	if err != nil {
@@ -38,7 +39,11 @@ func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst s
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	img, ok := mutate.Annotations(plain, map[string]string{ConfigAnnotation: art.configDigest().String()}).(v1.Image)
+	ann := map[string]string{ConfigAnnotation: art.configDigest().String()}
+	if t.Base != "" {
+		ann[BaseAnnotation] = t.Base
+	}
+	img, ok := mutate.Annotations(plain, ann).(v1.Image)
 	if !ok {
 		return v1.Hash{}, fmt.Errorf("push %s: annotating the image failed", dst)
 	}
