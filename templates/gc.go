@@ -75,7 +75,7 @@ func (s *Store) GC(ctx context.Context, extra ...Roots) (*GCReport, error) {
 // named object-PID-N (as the layers package names them) whose process PID
 // no longer runs. It holds the
 // shared store lock, so it runs beside other writers, whose processes
-// run. Publish calls it; a pull should. It returns the files removed.
+// run. Publish and registry.Pull call it. It returns the files removed.
 // (A writer in another PID namespace looks dead from here: share a store
 // between PID namespaces only with gc, not this.)
 func (s *Store) RemoveStaleStaging() (int, error) {

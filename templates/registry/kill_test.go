@@ -71,7 +71,9 @@ func (s *stallAfter) Read(b []byte) (int, error) {
 // 2 MiB template, keeps the objects it had verified: with kill -9 (which
 // nothing can catch) those a periodic commit saved, with SIGTERM all of
 // them (the cancelled pull commits them; periodic commits are off). The
-// second pull fetches only the rest, and the template equals its source.
+// second pull fetches only the rest and leaves nothing in the store's tmp/
+// (not even what the killed pull staged), and the template equals its
+// source.
 func TestPullKilledKeepsObjects(t *testing.T) {
 	reg := startRegistry(t)
 	dir := pushRandom(t, reg, "many:1", 64)
@@ -96,12 +98,37 @@ func TestPullKilledKeepsObjects(t *testing.T) {
 			if second > whole-stallAt*3/4 {
 				t.Errorf("the second pull fetched %d bytes: the first pull's %d were not kept", second, passed.Load())
 			}
+			storetest.TmpEmpty(t, st)
 			if err := treecmp.Compare(dir, exportDir(t, st, tp), treecmp.Options{IgnoreDirMtime: true}); err != nil {
 				t.Fatal(err)
 			}
 			storetest.FsckClean(t, st)
 		})
 	}
+}
+
+// A pull killed with kill -9 before it committed anything leaves what it
+// staged in tmp/; the next pull removes it, and tmp/ is empty afterwards.
+func TestPullAfterKillLeavesNoStaging(t *testing.T) {
+	reg := startRegistry(t)
+	pushRandom(t, reg, "many:1", 64)
+	p := startProxy(t, reg)
+	const stallAt = 1 << 20
+	var passed atomic.Int64
+	p.setChange(func(_ *http.Request, resp *http.Response) {
+		if isBlobGet(resp.Request) {
+			resp.Body = &stallAfter{ReadCloser: resp.Body, req: resp.Request, passed: &passed, limit: stallAt}
+		}
+	})
+	st := ocitest.NewStore(t)
+	killPull(t, st, p.addr+"/acetate/many:1", "1h", syscall.SIGKILL, func() bool { return passed.Load() >= stallAt })
+	p.setChange(nil)
+	if left, err := os.ReadDir(st.Layers.TmpDir()); err != nil || len(left) == 0 {
+		t.Fatalf("the killed pull left nothing staged (%v): the case tests nothing", err)
+	}
+	pull(t, st, p.addr+"/acetate/many:1", "many:1")
+	storetest.TmpEmpty(t, st)
+	storetest.FsckClean(t, st)
 }
 
 // killPull runs a pull of src into st in a child process, waits until

@@ -21,11 +21,18 @@ import (
 // Pull makes template r from src (REGISTRY/REPO:TAG or @DIGEST). When the
 // image carries ConfigAnnotation and the registry holds that artifact, made
 // for this very image, only the objects the store lacks are fetched;
-// otherwise the image layers are imported. The ref is written last: on error there is no new template, and
-// objects already fetched and verified stay in the store for the next try.
+// otherwise the image layers are imported. The ref is written last: on
+// error there is no new template, and objects already fetched and verified
+// stay in the store for the next try. It first removes what pulls and
+// publishes killed before they could clean up left staged in tmp/
+// (templates.Store.RemoveStaleStaging), so a pull resumed after kill -9
+// leaves nothing there.
 func Pull(ctx context.Context, st *templates.Store, src string, r templates.Ref, o Options) (*templates.Template, error) {
 	ref, err := ParseReference(src, o)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := st.RemoveStaleStaging(); err != nil {
 		return nil, err
 	}
 	p := &puller{st: st, repo: ref.Context(), opts: o.remoteOptions(ctx), progress: o.Progress, what: "pull " + src}

@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/acetate/acetate/templates"
@@ -19,5 +20,18 @@ func FsckClean(t testing.TB, st *templates.Store) {
 	}
 	if err := r.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TmpEmpty fails the test unless the store's tmp/ holds nothing: no staged
+// object, no temporary file or directory is left behind.
+func TmpEmpty(t testing.TB, st *templates.Store) {
+	t.Helper()
+	left, err := os.ReadDir(st.Layers.TmpDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("%s/%s left behind", st.Layers.TmpDir(), e.Name())
 	}
 }
