@@ -18,6 +18,25 @@ import (
 // across processes by their pid.
 var stagedFiles atomic.Int64
 
+// stagedName is a new path in tmp/ for what this process stages, named
+// KIND-PID-N (see StagedBy).
+func (s *Store) stagedName(kind string) string {
+	return filepath.Join(s.TmpDir(), fmt.Sprintf("%s-%d-%d", kind, os.Getpid(), stagedFiles.Add(1)))
+}
+
+// StagedBy returns the pid of the process that staged the tmp/ entry
+// named name: a staged object file (object-PID-N) or a staged layer
+// directory (layer-PID-N). It returns false for any other name.
+func StagedBy(name string) (int, bool) {
+	for _, kind := range []string{"object", "layer"} {
+		var pid, seq int
+		if _, err := fmt.Sscanf(name, kind+"-%d-%d", &pid, &seq); err == nil && pid > 0 {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
 // staging collects the new objects of one ingest in tmp/ until commit makes
 // them durable and moves them into place. Safe for concurrent use.
 type staging struct {
@@ -95,7 +114,7 @@ func (st *staging) stage(write func(f *os.File, buf []byte) (digest.Digest, erro
 	if _, dup := st.pending[d]; dup || st.s.HasObject(d) {
 		return d, nil
 	}
-	name := filepath.Join(st.s.TmpDir(), fmt.Sprintf("object-%d-%d", os.Getpid(), stagedFiles.Add(1)))
+	name := st.s.stagedName("object")
 	if err := linkTemp(f, name); err != nil {
 		return "", fmt.Errorf("stage object: name %s: %w", name, err)
 	}

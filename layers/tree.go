@@ -77,8 +77,8 @@ func (s *Store) WriteLayer(m *Manifest) (digest.Digest, error) {
 	if _, err := os.Stat(filepath.Join(dir, "manifest")); err == nil {
 		return d, nil
 	}
-	tmp, err := os.MkdirTemp(s.TmpDir(), "layer-")
-	if err != nil {
+	tmp := s.stagedName("layer")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("write layer: %w", err)
 	}
 	defer os.RemoveAll(tmp)

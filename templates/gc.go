@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/acetate/acetate/internal/du"
+	"github.com/acetate/acetate/layers"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -70,12 +71,12 @@ func (s *Store) GC(ctx context.Context, extra ...Roots) (*GCReport, error) {
 	return r, nil
 }
 
-// RemoveStaleStaging removes the objects in tmp/ that a writer killed
-// before it could clean up staged (kill -9, a crash): the staged files
-// named object-PID-N (as the layers package names them) whose process PID
-// no longer runs. It holds the
+// RemoveStaleStaging removes what a writer killed before it could clean
+// up left staged in tmp/ (kill -9, a crash): the object files and layer
+// directories named object-PID-N and layer-PID-N (layers.StagedBy) whose
+// process PID no longer runs. It holds the
 // shared store lock, so it runs beside other writers, whose processes
-// run. Publish and registry.Pull call it. It returns the files removed.
+// run. Publish and registry.Pull call it. It returns the entries removed.
 // (A writer in another PID namespace looks dead from here: share a store
 // between PID namespaces only with gc, not this.)
 func (s *Store) RemoveStaleStaging() (int, error) {
@@ -90,14 +91,14 @@ func (s *Store) RemoveStaleStaging() (int, error) {
 	}
 	n := 0
 	for _, t := range tmps {
-		var pid, seq int
-		if _, err := fmt.Sscanf(t.Name(), "object-%d-%d", &pid, &seq); err != nil || pid <= 0 {
+		pid, staged := layers.StagedBy(t.Name())
+		if !staged {
 			continue
 		}
 		if unix.Kill(pid, 0) != unix.ESRCH {
 			continue // it runs (EPERM: as another user)
 		}
-		if os.Remove(filepath.Join(s.Layers.TmpDir(), t.Name())) == nil {
+		if os.RemoveAll(filepath.Join(s.Layers.TmpDir(), t.Name())) == nil {
 			n++
 		}
 	}

@@ -476,8 +476,9 @@ func TestInterruptedPublish(t *testing.T) {
 	}
 }
 
-// df counts what tmp/ holds; a later publish removes the objects that a
-// killed writer staged, and keeps those of a writer that runs.
+// df counts what tmp/ holds; a later publish removes the objects and layer
+// directories that a killed writer staged, and keeps those of a writer
+// that runs.
 func TestStaleStaging(t *testing.T) {
 	root := t.TempDir()
 	ok(t, run(t, root, nil, "template", "publish", "base:1", "--from", smallTree(t)))
@@ -502,12 +503,28 @@ func TestStaleStaging(t *testing.T) {
 	if out := ok(t, run(t, root, nil, "df")).stdout; !regexp.MustCompile(`(?m)^staging \(tmp/\) +2 +- +1[0-9.]+kB`).MatchString(out) {
 		t.Errorf("df does not show tmp/:\n%s", out)
 	}
-	ok(t, run(t, root, nil, "template", "publish", "other:1", "--from", smallTree(t)))
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("publish left the staged file of a dead writer: %v", err)
+	// A layer directory staged by a writer killed before its rename
+	// (layer-PID-N, holding the manifest).
+	staleLayer := filepath.Join(root, "tmp", fmt.Sprintf("layer-%d-1", dead.Process.Pid))
+	liveLayer := filepath.Join(root, "tmp", fmt.Sprintf("layer-%d-1", os.Getpid()))
+	for _, p := range []string{staleLayer, liveLayer} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "manifest"), []byte("x"), 0o444); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := os.Stat(live); err != nil {
-		t.Errorf("publish removed the staged file of a running writer: %v", err)
+	ok(t, run(t, root, nil, "template", "publish", "other:1", "--from", smallTree(t)))
+	for _, p := range []string{stale, staleLayer} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("publish left %s, staged by a dead writer: %v", filepath.Base(p), err)
+		}
+	}
+	for _, p := range []string{live, liveLayer} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("publish removed %s, staged by a running writer: %v", filepath.Base(p), err)
+		}
 	}
 }
 
