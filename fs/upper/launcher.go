@@ -12,8 +12,8 @@ import (
 // the others below /dev land on the tmpfs mounted at /dev). The launcher
 // makes each with os.MkdirAll(target, 0755) and mounts over it, so the
 // upper directory keeps an empty directory, owned like the root, with no
-// extended attribute but overlayfs's own. Keep this list in step with the
-// launcher's.
+// extended attribute but overlayfs's own. runtime's
+// TestMountDirsAreLauncherDirs checks this list against the launcher's.
 var LauncherDirs = []string{"/dev", "/proc", "/sys"}
 
 // dropLauncherDirs removes from the sorted layer the directories the
