@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,8 +154,23 @@ func TestStartStopLog(t *testing.T) {
 	if e := readExit(t, dir); e.Code != 7 {
 		t.Fatalf("exit %+v, want 7 from the TERM trap; log %q", e, log)
 	}
-	if string(log) != "out\nerr\nbye\n" {
-		t.Fatalf("log %q", log)
+	// One record a line, each with its stream and time, in the order of
+	// their times (the two streams' lines may come in either order).
+	got := map[string][]string{}
+	var last time.Time
+	for _, line := range strings.SplitAfter(string(log), "\n") {
+		if line == "" {
+			continue
+		}
+		r := ParseLogLine([]byte(strings.TrimSuffix(line, "\n")))
+		got[r.Stream] = append(got[r.Stream], string(r.Text))
+		if r.Time.Before(last) || time.Since(r.Time) > time.Minute || r.Partial {
+			t.Errorf("record %q: time %v after %v, partial %v", line, r.Time, last, r.Partial)
+		}
+		last = r.Time
+	}
+	if !slices.Equal(got[StreamStdout], []string{"out", "bye"}) || !slices.Equal(got[StreamStderr], []string{"err"}) {
+		t.Fatalf("log %q: records %q, want out and bye on stdout, err on stderr", log, got)
 	}
 	if syscall.Kill(pid, 0) == nil {
 		t.Fatalf("init %d still alive", pid)

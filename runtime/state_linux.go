@@ -26,7 +26,8 @@ const (
 	configFile = "config.json"
 	// pidFile is the host pid of the container's init, in decimal.
 	pidFile = "pid"
-	// logFile receives a detached container's stdout and stderr.
+	// logFile receives a detached container's stdout and stderr, a
+	// record a line (see logfile.go).
 	logFile = "log"
 	// exitFile is an ExitStatus as JSON, written when the container ends.
 	exitFile = "exit.json"
@@ -242,7 +243,7 @@ func writeState(path string, data []byte) error {
 //	lock         held while the container runs (a second Start fails with ErrRunning)
 //	config.json  the spec, without streams
 //	pid          the init's host pid, while it runs
-//	log          the command's stdout and stderr (stdin is /dev/null)
+//	log          the command's stdout and stderr, a record a line (see ParseLogLine; stdin is /dev/null)
 //	exit.json    the ExitStatus, once the container has ended
 //	hostname     the container's /etc/hostname, bound read-only over the root's
 //
@@ -320,7 +321,10 @@ func monitorMain() {
 	}
 	spec := m.Spec
 	sd.dir = spec.StateDir
-	spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	// The monitor's stdout is the log: the container's two streams come
+	// through two pipes, and each line becomes a record (see logfile.go).
+	stdout, stderr := newLogWriters(os.Stdout)
+	spec.Stdout, spec.Stderr = stdout, stderr
 	code, err := run(context.Background(), spec, runOptions{
 		state: sd,
 		started: func(pid int) {
@@ -330,6 +334,9 @@ func monitorMain() {
 	})
 	if err != nil && code < 0 {
 		fatalf(sock, "%v", err)
+	}
+	if err := errors.Join(stdout.flush(), stderr.flush()); err != nil {
+		fmt.Fprintln(os.Stderr, "acetate monitor: write log:", err)
 	}
 	if err := sd.writeExit(code); err != nil {
 		fmt.Fprintln(os.Stderr, "acetate monitor:", err)

@@ -603,11 +603,7 @@ func TestLogsTail(t *testing.T) {
 	root := debianStore(t)
 	ok(t, run(t, root, nil, "start", "--from", "debian", "c1", "--", "sh", "-c", "printf '1\\n2\\n3\\n4\\nend'"))
 	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c1") })
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ok(t, run(t, root, nil, "ps", "-a")).stdout, "Exited (0)"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("c1 did not exit in 10 s")
-		}
-	}
+	waitExited(t, root, "c1")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -623,6 +619,103 @@ func TestLogsTail(t *testing.T) {
 		}
 	}
 	refused(t, root, exitUsage, "--tail -2: give a number of lines, or -1 for all", "logs", "c1", "--tail", "-2")
+}
+
+// waitExited waits until the detached container name has exited.
+func waitExited(t *testing.T, root, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ps(t, root)[name].State != "exited"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not exit in 10 s", name)
+		}
+	}
+}
+
+// logs writes a container's stdout lines to stdout and its stderr lines
+// to stderr; --timestamps starts each with its RFC 3339 time; --since and
+// --until (a duration or a time) print the lines logged in between, and
+// refuse other values (exit 2).
+func TestLogsStreams(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "start", "--from", "debian", "c1", "--", "sh", "-c", "echo o1; sleep 0.1; echo e1 >&2; sleep 1; echo o2; sleep 0.1; echo e2 >&2"))
+	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c1") })
+	waitExited(t, root, "c1")
+	if r := ok(t, run(t, root, nil, "logs", "c1")); r.stdout != "o1\no2\n" || r.stderr != "e1\ne2\n" {
+		t.Errorf("logs: stdout %q, stderr %q; want o1 o2 and e1 e2", r.stdout, r.stderr)
+	}
+	r := ok(t, run(t, root, nil, "logs", "c1", "--timestamps"))
+	stamped := regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z) (o1|o2|e1|e2)$`)
+	times := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(r.stdout+r.stderr, "\n"), "\n") {
+		m := stamped.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("logs --timestamps: line %q; stdout %q, stderr %q", line, r.stdout, r.stderr)
+		}
+		times[m[3]] = m[1]
+	}
+	for _, c := range []struct {
+		args           []string
+		stdout, stderr string
+	}{
+		{[]string{"--since", times["o2"]}, "o2\n", "e2\n"},
+		{[]string{"--until", times["e1"]}, "o1\n", "e1\n"},
+		{[]string{"--since", times["e1"], "--until", times["o2"]}, "o2\n", "e1\n"},
+		{[]string{"--since", "1h", "--tail", "1"}, "", "e2\n"},
+		{[]string{"--until", "1h"}, "", ""},
+		{[]string{"--since", "0s", "-f"}, "", ""},
+	} {
+		if r := ok(t, run(t, root, nil, append([]string{"logs", "c1"}, c.args...)...)); r.stdout != c.stdout || r.stderr != c.stderr {
+			t.Errorf("logs %v: stdout %q, stderr %q; want %q, %q", c.args, r.stdout, r.stderr, c.stdout, c.stderr)
+		}
+	}
+	refused(t, root, exitUsage, `--since "yesterday": give a duration before now (10m, 1h30m) or a time`, "logs", "c1", "--since", "yesterday")
+	refused(t, root, exitUsage, `--until "-5m": give a duration`, "logs", "c1", "--until", "-5m")
+}
+
+// logs -f prints what a running container writes after logs started, on
+// each stream, with --since and --timestamps too, and ends with it.
+func TestLogsFollow(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "start", "--from", "debian", "c1", "--", "sh", "-c", "echo before; sleep 2; echo after; echo late >&2"))
+	t.Cleanup(func() { run(t, root, nil, "rm", "--force", "c1") })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(run(t, root, nil, "logs", "c1").stdout, "before"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("c1 wrote nothing in 10 s")
+		}
+	}
+	r := ok(t, run(t, root, nil, "logs", "c1", "-f", "--since", "0s", "--timestamps"))
+	if !regexp.MustCompile(`^\S+Z after\n$`).MatchString(r.stdout) || !regexp.MustCompile(`^\S+Z late\n$`).MatchString(r.stderr) {
+		t.Errorf("logs -f --since 0s --timestamps: stdout %q, stderr %q; want after and late, stamped", r.stdout, r.stderr)
+	}
+	if st := ps(t, root)["c1"].State; st == "running" {
+		t.Errorf("logs -f returned while c1 was %s", st)
+	}
+}
+
+// A log written before records (both streams in one, no times) still
+// prints, all to stdout; --since leaves its timeless lines out.
+func TestLogsPlainFormat(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "create", "c1", "--from", "debian"))
+	dir := filepath.Join(root, "containers", "c1", "run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log"), []byte("out 1\nerr 1\nlast"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "out 1\nerr 1\nlast"},
+		{[]string{"--timestamps", "--tail", "2"}, "err 1\nlast"},
+		{[]string{"--since", "1h"}, ""},
+	} {
+		if r := ok(t, run(t, root, nil, append([]string{"logs", "c1"}, c.args...)...)); r.stdout != c.want || r.stderr != "" {
+			t.Errorf("logs %v of a plain log: stdout %q, stderr %q; want %q", c.args, r.stdout, r.stderr, c.want)
+		}
+	}
 }
 
 // The README's commands and the .ci scripts run as root without sudo,

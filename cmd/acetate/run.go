@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -468,77 +466,65 @@ func newStopCmd(a *app) *cobra.Command {
 }
 
 func newLogsCmd(a *app) *cobra.Command {
-	var follow bool
-	var tail int
+	var o launch.LogOptions
+	var since, until string
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print the output of a detached container",
-		Long: `Logs prints what a detached container (acetate start) wrote to its standard
-output and standard error, in one stream as it was written. --tail N
-starts at the last N lines; with -f it then keeps printing.`,
+		Long: `Logs prints what a detached container (acetate start) wrote: its standard
+output to standard output, its standard error to standard error, in the
+order it was written. --tail N starts at the last N lines; with -f it then
+keeps printing. --since and --until take a duration before now (10m, 1h30m)
+or a time (2026-12-01T07:40:00Z, RFC 3339) and print the lines logged in
+between; lines logged before acetate kept times are then left out.
+--timestamps starts each line with the time it was logged (RFC 3339 with
+nanoseconds).`,
 		Example: `  acetate logs web1
-  acetate logs -f --tail 20 web1`,
+  acetate logs -f --tail 20 web1
+  acetate logs --since 10m --timestamps web1 2>/dev/null`,
 		Args: exactArgs(1),
 		RunE: a.containerRun(func(c *cobra.Command, m *container.Manager, name string, _ []string) error {
-			if tail < -1 {
-				return usageError{fmt.Errorf("--tail %d: give a number of lines, or -1 for all", tail)}
+			if o.Tail < -1 {
+				return usageError{fmt.Errorf("--tail %d: give a number of lines, or -1 for all", o.Tail)}
+			}
+			var err error
+			now := time.Now()
+			if o.Since, err = logTime("--since", since, now); err != nil {
+				return err
+			}
+			if o.Until, err = logTime("--until", until, now); err != nil {
+				return err
 			}
 			l := launch.New(m)
 			if _, err := l.State(name); err != nil {
 				return err
 			}
-			w := a.stdout
-			if tail >= 0 {
-				n, err := countLines(l.LogPath(name))
-				if err != nil {
-					return err
-				}
-				w = &skipLines{w: w, skip: max(0, n-tail)}
-			}
-			return launch.FollowLog(c.Context(), l, name, w, follow)
+			o.Stdout, o.Stderr = a.stdout, a.stderr
+			return launch.FollowLog(c.Context(), l, name, o)
 		}),
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the container ends")
-	cmd.Flags().IntVarP(&tail, "tail", "n", -1, "start at the last N lines (-1: all)")
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing output until the container ends")
+	cmd.Flags().IntVarP(&o.Tail, "tail", "n", -1, "start at the last N lines (-1: all)")
+	cmd.Flags().StringVar(&since, "since", "", "only lines logged since a duration before now (10m) or a time (RFC 3339)")
+	cmd.Flags().StringVar(&until, "until", "", "only lines logged until a duration before now (10m) or a time (RFC 3339)")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "start each line with the time it was logged")
 	return cmd
 }
 
-// countLines counts the lines of the file at path, a last one without a
-// newline too; a missing file has none.
-func countLines(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+// logTime parses the value of flag (--since, --until): "" (no bound), a
+// duration before now, or an RFC 3339 time.
+func logTime(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
 	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return 0, err
+		return t, usageError{fmt.Errorf("%s %q: give a duration before now (10m, 1h30m) or a time (2026-12-01T07:40:00Z)", flag, v)}
 	}
-	n := bytes.Count(b, []byte("\n"))
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		n++
-	}
-	return n, nil
-}
-
-// skipLines writes to w what is written to it after its first skip lines.
-type skipLines struct {
-	w    io.Writer
-	skip int
-}
-
-func (s *skipLines) Write(p []byte) (int, error) {
-	n := len(p)
-	for s.skip > 0 && len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			return n, nil
-		}
-		p, s.skip = p[i+1:], s.skip-1
-	}
-	if _, err := s.w.Write(p); err != nil {
-		return 0, err
-	}
-	return n, nil
+	return t, nil
 }
 
 func newPsCmd(a *app) *cobra.Command {

@@ -236,5 +236,6 @@ func (l *Launcher) UpdateLimits(name string, lim runtime.Limits) error {
 	return nil
 }
 
-// LogPath is the file a detached container's output goes to.
+// LogPath is the file a detached container's output goes to: records of
+// its lines, with their stream and time (see runtime.ParseLogLine).
 func (l *Launcher) LogPath(name string) string { return filepath.Join(l.m.RunDir(name), "log") }
