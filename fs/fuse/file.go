@@ -17,7 +17,6 @@ import (
 // ENOSYS once, and the kernel stops sending one at every close.
 type file struct {
 	lf *fs.LoopbackFile
-	fd int
 	n  *node
 	// lower is set when the descriptor reads lower data.
 	lower bool
@@ -56,7 +55,7 @@ func openFile(p string, flags int, mode uint32) (*os.File, error) {
 
 // newHandle wraps f; with passthrough the kernel may bypass the server.
 func newHandle(n *node, f *os.File, lower, passthrough bool) fs.FileHandle {
-	h := &file{lf: fs.NewLoopbackFileFromOS(f), fd: int(f.Fd()), n: n, lower: lower}
+	h := &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}
 	if lower {
 		n.lowerOpens.Add(1)
 	}
@@ -144,7 +143,8 @@ func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 	if killsSetID(in) {
 		st := unix.Stat_t{Mode: out.Mode, Gid: out.Gid}
 		if mode, drop := callerOf(ctx).withoutSetID(&st, true); drop {
-			if err := unix.Fchmod(f.fd, mode); err != nil {
+			fd, _ := f.lf.PassthroughFd()
+			if err := unix.Fchmod(fd, mode); err != nil {
 				return fs.ToErrno(err)
 			}
 			out.Mode = out.Mode&unix.S_IFMT | mode

@@ -2,11 +2,11 @@ package fuse
 
 import (
 	"context"
+	"errors"
 	"os"
 	"syscall"
 
 	"github.com/acetate/acetate/internal/beneath"
-	"golang.org/x/sys/unix"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -58,11 +58,14 @@ func (n *node) openUpperFile(flags uint32) (*os.File, error) {
 		return nil, nil
 	}
 	defer a.Close()
-	var st unix.Stat_t
-	if a.Lstat(&st) != nil || (n.lower != "" && isMetacopy(a)) {
+	if n.lower != "" && isMetacopy(a) {
 		return nil, nil
 	}
-	return a.Open(int(flags), 0)
+	f, err := a.Open(int(flags), 0) // which looks at what it opens first
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	return f, err
 }
 
 // openUpper copies the node up and opens its upper file for writing. A

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/acetate/acetate/internal/testtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,16 +70,8 @@ func TestSwappedSymlinkNeverFollowed(t *testing.T) {
 	must(os.WriteFile(filepath.Join(dir, "d", "secret"), []byte("mine"), 0o644))
 	must(os.Symlink(hostDir, filepath.Join(dir, "dlnk")))
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the container
-		defer wg.Done()
-		for !stop.Load() {
-			unix.Renameat2(unix.AT_FDCWD, filepath.Join(dir, "f"), unix.AT_FDCWD, filepath.Join(dir, "lnk"), unix.RENAME_EXCHANGE)
-			unix.Renameat2(unix.AT_FDCWD, filepath.Join(dir, "d"), unix.AT_FDCWD, filepath.Join(dir, "dlnk"), unix.RENAME_EXCHANGE)
-		}
-	}()
+	stop := testtree.Swap([2]string{filepath.Join(dir, "f"), filepath.Join(dir, "lnk")},
+		[2]string{filepath.Join(dir, "d"), filepath.Join(dir, "dlnk")})
 	var hits, naiveHits atomic.Int64
 	buf := make([]byte, 16)
 	for i := 0; i < 20000; i++ {
@@ -113,8 +105,7 @@ func TestSwappedSymlinkNeverFollowed(t *testing.T) {
 			a.Close()
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if naiveHits.Load() == 0 {
 		t.Fatal("the swap never fooled a path-based read: the race did not run")
 	}

@@ -4,11 +4,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/acetate/acetate/internal/testtree"
 )
 
 // TestSwappedDirNotFollowed is the attack: a container exchanges a
@@ -31,15 +29,7 @@ func TestSwappedDirNotFollowed(t *testing.T) {
 	if err := os.Symlink(host, filepath.Join(tree, "l")); err != nil {
 		t.Fatal(err)
 	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the container
-		defer wg.Done()
-		for !stop.Load() {
-			unix.Renameat2(unix.AT_FDCWD, filepath.Join(tree, "d"), unix.AT_FDCWD, filepath.Join(tree, "l"), unix.RENAME_EXCHANGE)
-		}
-	}()
+	stop := testtree.Swap([2]string{filepath.Join(tree, "d"), filepath.Join(tree, "l")})
 	fooled := 0
 	for range 2000 {
 		if Tree(tree).Apparent >= hostSize {
@@ -49,8 +39,7 @@ func TestSwappedDirNotFollowed(t *testing.T) {
 			fooled++
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if fooled == 0 {
 		t.Fatal("the walk by path was never fooled: the swap did not run")
 	}
