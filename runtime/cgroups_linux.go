@@ -19,9 +19,9 @@ import (
 var cgroupRoot = "/sys/fs/cgroup"
 
 // cgroupV1Controllers are the v1 controllers a container gets a cgroup in:
-// the three that carry limits, cpuacct for CPU usage, and devices for the
-// devices a container may open (see allowedDevices).
-var cgroupV1Controllers = []string{"memory", "pids", "cpu", "cpuacct", "devices"}
+// the three that carry limits, cpuacct for CPU usage, devices for the
+// devices a container may open (see allowedDevices), and freezer for Pause.
+var cgroupV1Controllers = []string{"memory", "pids", "cpu", "cpuacct", "devices", "freezer"}
 
 // cgroupPeriodUS is the CFS period used for CPU limits, as Docker uses.
 const cgroupPeriodUS = 100000

@@ -357,6 +357,10 @@ func Stop(dir string, timeout time.Duration) error {
 	if !st.Running {
 		return nil
 	}
+	// A paused container's processes take no signal until they are thawed.
+	if err := Resume(dir); err != nil && !errors.Is(err, ErrFreezer) && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
 	pidfd, err := unix.PidfdOpen(st.Pid, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return waitUnlocked(dir)

@@ -1,0 +1,167 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// FreezeTimeout bounds how long Pause waits for every process of a
+// container to be frozen. A process in an uninterruptible sleep (a read of
+// a dead NFS server) cannot be frozen; Pause then thaws what it froze and
+// fails rather than hang.
+const FreezeTimeout = 5 * time.Second
+
+// ErrFreezer is wrapped by the errors of a container started without a
+// cgroup of its own, or on a host that has no freezer: it cannot pause.
+var ErrFreezer = errors.New("no freezer cgroup")
+
+// Pause freezes every process of the running container whose state
+// directory is dir, through the freezer of its cgroup: on cgroup v1 the
+// freezer hierarchy's freezer.state (FROZEN), on v2 cgroup.freeze (and
+// "frozen 1" in cgroup.events). It returns once all of them are frozen,
+// waiting at most FreezeTimeout; on a timeout it thaws them again and fails.
+// The freeze covers the cgroups the container makes below its own, and a
+// frozen process runs no code, so nothing in the container can thaw it:
+// the container never gets its cgroup's freezer file (see the mounts), and
+// a child cgroup of a frozen cgroup stays frozen whatever is written in it.
+// Pausing a paused container is not an error.
+func Pause(dir string) error {
+	f, err := freezerOf(dir)
+	if err != nil {
+		return err
+	}
+	if err := f.set(true); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(FreezeTimeout)
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
+		frozen, err := f.frozen()
+		if err != nil || frozen {
+			return err
+		}
+		if time.Now().After(deadline) {
+			if err := f.set(false); err != nil {
+				return fmt.Errorf("container in %s did not freeze within %v, and thawing it failed: %w", dir, FreezeTimeout, err)
+			}
+			return fmt.Errorf("container in %s did not freeze within %v (a process in uninterruptible sleep?): thawed it again", dir, FreezeTimeout)
+		}
+		time.Sleep(delay)
+	}
+}
+
+// Resume thaws the processes of the container whose state directory is dir,
+// frozen by Pause. Resuming a container that is not paused is not an error.
+func Resume(dir string) error {
+	f, err := freezerOf(dir)
+	if err != nil {
+		return err
+	}
+	return f.set(false)
+}
+
+// Paused reports whether the container whose state directory is dir runs and
+// is frozen (or being frozen). A container that does not run, or runs
+// without a freezer, is not paused.
+func Paused(dir string) (bool, error) {
+	f, err := freezerOf(dir)
+	if errors.Is(err, ErrNotRunning) || errors.Is(err, ErrFreezer) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return f.requested()
+}
+
+// freezer is the freezer of one container's cgroup.
+type freezer struct {
+	dir string
+	v2  bool
+}
+
+// freezerOf finds the freezer of the running container of state directory
+// dir.
+func freezerOf(dir string) (*freezer, error) {
+	st, err := LoadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Running {
+		return nil, ErrNotRunning
+	}
+	if st.Spec.CgroupName == "" {
+		return nil, fmt.Errorf("container in %s has no cgroup of its own: %w", dir, ErrFreezer)
+	}
+	// The cgroup is found from its name, never from the init's
+	// /proc/PID/cgroup: the container may have moved its init into a
+	// cgroup of its own below, which a freeze of would leave the rest
+	// running.
+	v2, v1, err := detectCgroups(cgroupRoot)
+	if err != nil {
+		return nil, err
+	}
+	d := filepath.Join(cgroupRoot, st.Spec.CgroupName)
+	if !v2 {
+		base, ok := v1["freezer"]
+		if !ok {
+			return nil, fmt.Errorf("container in %s: the host has no freezer hierarchy: %w", dir, ErrFreezer)
+		}
+		d = filepath.Join(base, st.Spec.CgroupName)
+	}
+	if _, err := os.Stat(d); err != nil {
+		return nil, fmt.Errorf("container in %s: its cgroup %q is in no freezer hierarchy (started before acetate made one there?): %w", dir, st.Spec.CgroupName, ErrFreezer)
+	}
+	return &freezer{dir: d, v2: v2}, nil
+}
+
+// set freezes (or thaws) the cgroup.
+func (f *freezer) set(frozen bool) error {
+	file, value := "freezer.state", "THAWED"
+	if f.v2 {
+		file, value = "cgroup.freeze", "0"
+	}
+	if frozen {
+		value = map[bool]string{false: "FROZEN", true: "1"}[f.v2]
+	}
+	return writeCgroupFile(f.dir, file, value)
+}
+
+// frozen reports whether every process of the cgroup is frozen.
+func (f *freezer) frozen() (bool, error) {
+	if f.v2 {
+		return f.field("cgroup.events", "frozen 1")
+	}
+	return f.field("freezer.state", "FROZEN")
+}
+
+// requested reports whether the cgroup is frozen or freezing.
+func (f *freezer) requested() (bool, error) {
+	if f.v2 {
+		return f.field("cgroup.freeze", "1")
+	}
+	state, err := f.read("freezer.state")
+	return state == "FROZEN" || state == "FREEZING", err
+}
+
+// field reports whether the cgroup file holds the line want.
+func (f *freezer) field(file, want string) (bool, error) {
+	data, err := f.read(file)
+	for _, line := range strings.Split(data, "\n") {
+		if line == want {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+func (f *freezer) read(file string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(f.dir, file))
+	if err != nil {
+		return "", fmt.Errorf("failed to read the container's freezer: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
