@@ -20,6 +20,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
@@ -301,8 +302,8 @@ const raceRounds = 25
 // TestSwapDuringDiffCommitClone is the attack of issue 13 (item 3): a
 // mounted container exchanges a file with a symbolic link to a host file,
 // and a directory with a link to a host directory, in a loop, while the
-// host runs diff, commit and clone on it, on both drivers. No host byte
-// may reach a template or a clone, no host name any output or error, and
+// host runs diff, commit, snapshot and clone on it, on both drivers. No
+// host byte may reach a template, a snapshot or a clone, no host name any output or error, and
 // the host file and directory stay as they were. A path-based read of the
 // same upper directory, run alongside, must be fooled at least once.
 func TestSwapDuringDiffCommitClone(t *testing.T) {
@@ -312,7 +313,7 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 			e := withContainer(t, map[string]string{"etc/conf": "template"})
 			b := newBait(t)
 			s := startSwapper(t, e.mountWith("c", driver), "swap", true, b)
-			fooled, committed, cloned := 0, 0, 0
+			fooled, committed, cloned, snapshotted := 0, 0, 0, 0
 			for i := range raceRounds {
 				if b.fooled(e.m.UpperDir("c"), "swap") {
 					fooled++
@@ -325,6 +326,14 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 					committed++
 					if layerShows(t, e, tpl, b) {
 						t.Errorf("commit %d put the host into a template", i)
+					}
+				}
+				snap, err := e.m.CreateSnapshot(context.Background(), "c", fmt.Sprintf("s%d", i), container.SnapshotOptions{})
+				b.check(t, "snapshot", err)
+				if err == nil {
+					snapshotted++
+					if layerShows(t, e, &templates.Template{Layers: []digest.Digest{snap.Layer}}, b) {
+						t.Errorf("snapshot %d put the host into the store", i)
 					}
 				}
 				clone := fmt.Sprintf("k%d", i)
@@ -341,13 +350,13 @@ func TestSwapDuringDiffCommitClone(t *testing.T) {
 				}
 			}
 			s.halt()
-			t.Logf("%s: %d exchanges, %d commits and %d clones of %d succeeded, path-based reference fooled %d times",
-				driver, s.swaps, committed, cloned, raceRounds, fooled)
+			t.Logf("%s: %d exchanges, %d commits, %d snapshots and %d clones of %d succeeded, path-based reference fooled %d times",
+				driver, s.swaps, committed, snapshotted, cloned, raceRounds, fooled)
 			if fooled == 0 {
 				t.Error("the path-based reference was never fooled: the swap did not run in the upper directory")
 			}
-			if committed == 0 || cloned == 0 {
-				t.Error("no commit or no clone succeeded: a tool that always fails is no defence")
+			if committed == 0 || cloned == 0 || snapshotted == 0 {
+				t.Error("no commit, snapshot or clone succeeded: a tool that always fails is no defence")
 			}
 			b.unchanged(t)
 		})

@@ -12,6 +12,7 @@
 //	rootfs/      the default mount point (made at the first mount)
 //	state.json   where and by which driver it is mounted, while it is
 //	run/         the launcher's state (RunDir), once it has run
+//	snapshots/   SNAP.json for each snapshot (see Snapshot)
 //
 // Creating a container does no per-file work: the per-layer metadata trees
 // the overlay driver needs are built once per layer and shared, so a create
@@ -25,6 +26,16 @@
 // fs/upper). Unmount, commit, reset and rebase refuse a running container
 // (ErrRunning), which the runtime above tells the Manager of through
 // SetRunning: its processes would change the tree under the tool.
+//
+// A snapshot (CreateSnapshot) is the upper directory read verbatim into a
+// layer of the store (package fs/upper's Snapshot: whiteouts, overlay
+// xattrs, metacopy files, hardlinks and holes as they are, content shared
+// with every other layer), plus the container's record. A running
+// container is snapshotted inside a FreezeFunc the runtime gives (its
+// processes frozen while the upper directory is read). RestoreSnapshot
+// rebuilds the upper directory from the layer in tmp/ and exchanges it in;
+// GC keeps what snapshots use (Roots), and Remove removes them with the
+// container.
 //
 // A typical life:
 //

@@ -32,8 +32,8 @@ func (m *Manager) List() ([]*Container, error) {
 	return out, nil
 }
 
-// Roots lists the layers every container uses, so that GC keeps them; it
-// has the type templates.Roots.
+// Roots lists the layers every container and every snapshot of one uses,
+// so that GC keeps them; it has the type templates.Roots.
 func (m *Manager) Roots() ([]digest.Digest, error) {
 	cs, err := m.List()
 	if err != nil {
@@ -42,6 +42,13 @@ func (m *Manager) Roots() ([]digest.Digest, error) {
 	var out []digest.Digest
 	for _, c := range cs {
 		out = append(out, c.Layers...)
+		snaps, err := m.Snapshots(c.Name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		for _, s := range snaps {
+			out = append(append(out, s.Layer), s.Container.Layers...)
+		}
 	}
 	return out, nil
 }

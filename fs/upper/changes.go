@@ -97,9 +97,16 @@ func change(k Kind, e *layers.Entry) Change {
 // descriptor of the file the walk looked at (see walk). The caller holds
 // the store's shared lock until the tree is committed or aborted.
 func Layer(ctx context.Context, s *layers.Store, dir string, base []layers.Entry, p layers.Progress) (*layers.Tree, error) {
+	return stageTree(ctx, s, dir, &reader{base: base}, p)
+}
+
+// stageTree walks the upper directory dir with r, staging the content of
+// its files in s, and returns the tree of what r read.
+func stageTree(ctx context.Context, s *layers.Store, dir string, r *reader, p layers.Progress) (*layers.Tree, error) {
 	t := s.NewTree(nil)
 	st := newStager(ctx, t, p)
-	r, err := read(dir, base, st.stage)
+	r.stage = st.stage
+	r, err := r.read(dir)
 	if werr := st.wait(); err == nil {
 		err = werr
 	}

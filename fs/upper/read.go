@@ -50,8 +50,14 @@ type stageFunc func(e *layers.Entry, f *os.File) error
 // read walks the upper directory dir; stage, when set, is given every
 // regular file the upper directory holds in full.
 func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
-	r := &reader{metacopies: map[string]string{}, base: base, index: make(map[string]int, len(base)),
-		links: map[[2]uint64]string{}, m: &layers.Manifest{}, stage: stage}
+	return (&reader{base: base, stage: stage}).read(dir)
+}
+
+// read walks the upper directory dir as r says: relative to r.base, or raw.
+func (r *reader) read(dir string) (*reader, error) {
+	base := r.base
+	r.metacopies, r.index = map[string]string{}, make(map[string]int, len(base))
+	r.links, r.m = map[[2]uint64]string{}, &layers.Manifest{}
 	for i := range base {
 		r.index[base[i].Path] = i
 	}
@@ -64,13 +70,17 @@ func read(dir string, base []layers.Entry, stage stageFunc) (*reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upper dir: %w", err)
 	}
-	root.Xattrs = OwnXattrs(root.Xattrs)
+	if !r.raw {
+		root.Xattrs = OwnXattrs(root.Xattrs)
+	}
 	r.m.Entries = append(r.m.Entries, root)
 	if err := r.walk(d, "/", "/", false); err != nil {
 		return nil, err
 	}
 	r.m.Sort()
-	r.dropLauncherDirs()
+	if !r.raw {
+		r.dropLauncherDirs()
+	}
 	return r, nil
 }
 
@@ -94,6 +104,9 @@ type reader struct {
 	// metacopies maps each metacopy file to the base path of its data.
 	metacopies map[string]string
 	stage      stageFunc
+	// raw reads the upper directory as the plain tree it is (see
+	// Snapshot), not as a layer relative to base.
+	raw bool
 }
 
 // walk adds the children of directory rel, open as d, whose content below
@@ -138,6 +151,9 @@ func (r *reader) child(at beneath.At, rel, parentLower, lower string, whole bool
 	e, st, err := layers.EntryBeneath(at, rel)
 	if err != nil {
 		return fmt.Errorf("upper dir: %q: %w", rel, err)
+	}
+	if r.raw {
+		return r.rawChild(at, e, &st)
 	}
 	var ovl map[string]string
 	e.Xattrs, ovl = overlayXattrs(e.Xattrs)
