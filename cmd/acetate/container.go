@@ -11,7 +11,6 @@ import (
 
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
-	"github.com/acetate/acetate/runtime/launch"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
@@ -401,7 +400,7 @@ layers stay until gc.`,
 				if err != nil {
 					return err
 				}
-				running[name] = st.State == launch.StateRunning || st.State == launch.StateBroken
+				running[name] = st.Alive()
 				switch {
 				case force:
 				case running[name]:

@@ -147,6 +147,7 @@ own differences.`,
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
 	root.AddCommand(newContainerCmds(a)...)
 	root.AddCommand(newRunCmds(a)...)
+	root.AddCommand(newPauseCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
 	var showVersion bool

@@ -565,7 +565,7 @@ func (a *app) listContainers(all bool) error {
 	shown := []*launch.Status{}
 	t := table{header: []string{"NAME", "STATE", "PID", "TEMPLATE", "DIFF", "STATUS", "MOUNTED AT"}}
 	for _, s := range list {
-		if !all && s.State != launch.StateRunning && s.State != launch.StateBroken {
+		if !all && !s.Alive() {
 			continue
 		}
 		shown = append(shown, s)

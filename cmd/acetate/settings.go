@@ -67,7 +67,7 @@ func applyLive(l *launch.Launcher, name string, s container.Settings, given []st
 	if err != nil {
 		return err
 	}
-	running := st.State == launch.StateRunning
+	running := st.State == launch.StateRunning || st.State == launch.StatePaused
 	for _, g := range given {
 		if running && slices.Contains(liveSettings, g) {
 			r.Now = append(r.Now, g)

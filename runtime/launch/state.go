@@ -17,6 +17,9 @@ import (
 const (
 	StateCreated = "created"
 	StateRunning = "running"
+	// StatePaused is a running container whose processes are frozen
+	// (acetate pause): they run again after unpause.
+	StatePaused = "paused"
 	StateExited  = "exited"
 	// StateBroken is a container whose processes run but whose root's
 	// mount is gone (its FUSE server died): stop it and run it again.
@@ -45,6 +48,12 @@ type Status struct {
 	MountedAt string    `json:"mountedAt,omitempty"`
 	Driver    string    `json:"driver,omitempty"`
 	Created   time.Time `json:"created"`
+}
+
+// Alive reports whether the container's processes exist: it is running,
+// paused or broken.
+func (s *Status) Alive() bool {
+	return s.State == StateRunning || s.State == StatePaused || s.State == StateBroken
 }
 
 // State returns the status of one container.
@@ -91,6 +100,8 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 		s.State, s.Pid = StateRunning, rs.Pid
 		if alive, err := container.MountAlive(c); err == nil && !alive {
 			s.State = StateBroken
+		} else if paused, err := runtime.Paused(dir); err == nil && paused {
+			s.State = StatePaused
 		}
 		if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
 			t := fi.ModTime()
