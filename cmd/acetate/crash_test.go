@@ -48,13 +48,19 @@ func TestKillDuringPublish(t *testing.T) {
 // runs. It fails when no run was interrupted: then nothing was tested.
 func killRepeatedly(t *testing.T, root string, n int, args []string, check func(i int)) {
 	t.Helper()
+	killWithin(t, root, n, 1500*time.Millisecond, args, check)
+}
+
+// killWithin is killRepeatedly with kills at most maxDelay after the start.
+func killWithin(t *testing.T, root string, n int, maxDelay time.Duration, args []string, check func(i int)) {
+	t.Helper()
 	killed := 0
 	for i := range n {
 		cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rand.IntN(1500)) * time.Millisecond)
+		time.Sleep(rand.N(maxDelay))
 		cmd.Process.Signal(syscall.SIGKILL)
 		if err := cmd.Wait(); err != nil {
 			killed++

@@ -106,7 +106,7 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe problemsError
 	switch {
-	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound), errors.Is(err, errNoStore):
+	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound), errors.Is(err, container.ErrSnapshotNotFound), errors.Is(err, errNoStore):
 		return exitNotFound
 	case errors.As(err, &pe):
 		return exitProblems
@@ -148,8 +148,10 @@ own differences.`,
 	root.AddCommand(newContainerCmds(a)...)
 	root.AddCommand(newRunCmds(a)...)
 	root.AddCommand(newPauseCmds(a)...)
+	root.AddCommand(newSnapshotCmd(a))
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
+	root.AddCommand(newCpCmd(a))
 	var showVersion bool
 	root.Flags().BoolVar(&showVersion, "version", false, "show the version, commit and kernel features (as acetate version)")
 	root.RunE = func(c *cobra.Command, args []string) error {
