@@ -110,7 +110,9 @@ func TestKillDuringSnapshot(t *testing.T) {
 	fillUpper(t, root, "c", "b", 48)
 	ok(t, run(t, root, nil, "clone", "c", "ref-b"))
 	upperOf := func(name string) string { return filepath.Join(root, "containers", name, "upper") }
-	is := func(name, ref string) bool { return treecmp.Compare(upperOf(name), upperOf(ref), treecmp.Options{}) == nil }
+	is := func(name, ref string) bool {
+		return treecmp.Compare(upperOf(name), upperOf(ref), treecmp.Options{}) == nil
+	}
 
 	// Kills fall within the time a whole run takes, measured here.
 	start := time.Now()
