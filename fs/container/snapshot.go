@@ -83,26 +83,55 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, o Snaps
 	if _, err := os.Stat(m.snapshotFile(name, snap)); err == nil {
 		return nil, fmt.Errorf("%s of %s: %w", snap, name, ErrSnapshotExists)
 	}
+	s, err := m.capture(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	s.Name = snap
+	if err := m.saveSnapshots(m.snapshotDir(name), s); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Capture reads container name's differences into a layer of the store as
+// CreateSnapshot does, and returns them as a Snapshot without a name that
+// nothing refers to: the caller holds the store's shared lock
+// (Layers.LockShared) from before the call until it no longer needs the
+// layer, or GC may remove it. Export uses it.
+func (m *Manager) Capture(ctx context.Context, name string, o SnapshotOptions) (*Snapshot, error) {
+	c, unlock, err := m.lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return m.capture(ctx, c, o)
+}
+
+// capture reads c's upper directory into a layer (see CreateSnapshot).
+// The caller holds c's lock and the store's shared lock.
+func (m *Manager) capture(ctx context.Context, c *Container, o SnapshotOptions) (*Snapshot, error) {
 	var tree *layers.Tree
-	capture := func() error {
-		tree, err = upper.Snapshot(ctx, m.store.Layers, m.UpperDir(name), o.Progress)
+	capture := func() (err error) {
+		tree, err = upper.Snapshot(ctx, m.store.Layers, m.UpperDir(c.Name), o.Progress)
 		return err
 	}
-	s := &Snapshot{Name: snap, Container: *c}
+	s := &Snapshot{Container: *c}
 	s.Container.Mount = nil
+	var err error
 	if o.Freeze != nil {
 		s.Frozen, err = o.Freeze(capture)
-	} else if err = m.requireStopped(name); err == nil {
+	} else if err = m.requireStopped(c.Name); err == nil {
 		err = capture()
 	}
 	if err != nil {
 		if tree != nil {
 			tree.Abort()
 		}
-		return nil, fmt.Errorf("snapshot %s: %w", name, err)
+		return nil, fmt.Errorf("snapshot %s: %w", c.Name, err)
 	}
 	if s.Layer, err = tree.Commit(tree.Manifest); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", name, err)
+		return nil, fmt.Errorf("snapshot %s: %w", c.Name, err)
 	}
 	for _, e := range tree.Manifest.Entries {
 		if e.Type == layers.TypeReg && e.LinkTo == "" {
@@ -110,13 +139,26 @@ func (m *Manager) CreateSnapshot(ctx context.Context, name, snap string, o Snaps
 		}
 	}
 	s.Created = time.Now().UTC()
-	if err := os.MkdirAll(m.snapshotDir(name), 0o700); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", name, err)
-	}
-	if err := writeJSON(m.snapshotFile(name, snap), s, durable); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", name, err)
-	}
 	return s, nil
+}
+
+// saveSnapshots writes the records of snaps into dir, durably.
+func (m *Manager) saveSnapshots(dir string, snaps ...*Snapshot) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, s := range snaps {
+		if err := ValidateName(s.Name); err != nil {
+			return fmt.Errorf("snapshot name: %w", err)
+		}
+		if err := writeJSON(filepath.Join(dir, s.Name+".json"), s, durable); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *Manager) snapshotFile(name, snap string) string {
@@ -179,57 +221,102 @@ func (m *Manager) GetSnapshot(name, snap string) (*Snapshot, error) {
 // RestoreSnapshot puts container name back as snapshot snap has it: its
 // upper directory rebuilt entry by entry from the snapshot's layer, and
 // its record (template, layers, settings) as it was. The container must
-// be stopped and unmounted. The new upper directory is built in the
-// store's tmp/ and swapped in in one atomic exchange, then the record is
-// replaced whole: a crash before the exchange leaves the container as it
-// was, and GC removes the half-built directory.
+// be stopped and unmounted (see Replace).
 func (m *Manager) RestoreSnapshot(ctx context.Context, name, snap string, p layers.Progress) error {
+	s, err := m.GetSnapshot(name, snap)
+	if err != nil {
+		return err
+	}
+	rec := s.Container
+	rec.Name = name
+	if err := m.Replace(ctx, &rec, s.Layer, nil, p); err != nil {
+		return fmt.Errorf("restore %s to %s: %w", name, snap, err)
+	}
+	return nil
+}
+
+// Replace gives the existing container rec.Name the record rec (but its
+// name) and the differences of layer state (a Snapshot's Layer), and adds
+// snaps to its snapshots, as an incremental import does. The container
+// must be stopped and unmounted. The new upper directory is built in the
+// store's tmp/ and swapped in in one atomic exchange, then the record is
+// replaced whole: a crash before the exchange leaves the container's
+// differences as they were (with snaps added), and GC removes the
+// half-built directory.
+func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Digest, snaps []*Snapshot, p layers.Progress) error {
+	name := rec.Name
 	c, unlock, err := m.lockWithStore(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if err := m.requireStopped(name); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := m.requireUnmounted(c); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	s, err := m.GetSnapshot(name, snap)
-	if err != nil {
 		return err
 	}
-	man, err := m.store.Layers.ReadLayer(s.Layer)
-	if err != nil {
-		return fmt.Errorf("restore %s to %s: %w", name, snap, err)
+	if err := m.requireUnmounted(c); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp(m.store.Layers.TmpDir(), "restore-")
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	fresh := filepath.Join(tmp, "upper")
-	if err := upper.Restore(ctx, m.store.Layers, man, fresh, p); err != nil {
-		return fmt.Errorf("restore %s to %s: %w", name, snap, err)
+	if err := m.restoreUpper(ctx, state, fresh, p); err != nil {
+		return err
 	}
-	if err := syncfs(fresh); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+	if err := m.saveSnapshots(m.snapshotDir(name), snaps...); err != nil {
+		return err
 	}
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+		return err
 	}
 	if err := atomicfile.SyncDir(m.path(name)); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+		return err
 	}
-	rec := s.Container
-	rec.Name, rec.Mount = name, nil
-	if err := writeJSON(m.path(name, "config.json"), &rec, durable); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+	r := *rec
+	r.Mount = nil
+	if err := writeJSON(m.path(name, "config.json"), &r, durable); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("restore %s: remove old differences: %w", name, err)
+		return fmt.Errorf("remove old differences: %w", err)
 	}
 	return os.RemoveAll(m.path(name, "work"))
+}
+
+// Adopt creates container rec.Name from the record rec, the differences
+// of layer state (a Snapshot's Layer) and the snapshots snaps, as import
+// does: all of it is made in the store's tmp/ and renamed into place, so
+// the container exists whole or not at all. It fails with ErrExists when
+// the name is taken. The layers must be in the store; the caller holds the
+// store's shared lock from before it wrote them.
+func (m *Manager) Adopt(ctx context.Context, rec *Container, state digest.Digest, snaps []*Snapshot, p layers.Progress) error {
+	if err := ValidateName(rec.Name); err != nil {
+		return err
+	}
+	c := *rec
+	c.Mount = nil
+	return m.install(&c, func(dir string) error {
+		if err := m.restoreUpper(ctx, state, dir, p); err != nil {
+			return err
+		}
+		// The container directory being made holds dir.
+		return m.saveSnapshots(filepath.Join(filepath.Dir(dir), "snapshots"), snaps...)
+	})
+}
+
+// restoreUpper writes the upper directory that layer state holds into the
+// new directory dst, durably.
+func (m *Manager) restoreUpper(ctx context.Context, state digest.Digest, dst string, p layers.Progress) error {
+	man, err := m.store.Layers.ReadLayer(state)
+	if err != nil {
+		return err
+	}
+	if err := upper.Restore(ctx, m.store.Layers, man, dst, p); err != nil {
+		return err
+	}
+	return syncfs(dst)
 }
 
 // RemoveSnapshot removes snapshot snap of container name. What only it
