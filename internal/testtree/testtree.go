@@ -1,6 +1,6 @@
 // Package testtree builds trees for tests: a crafted tree with every kind of
-// entry and metadata a template must keep, and access to a real Debian
-// rootfs made by debootstrap.
+// entry and metadata a template must keep, access to a real Debian
+// rootfs made by debootstrap, and network namespaces of the tests' own.
 package testtree
 
 import (
