@@ -23,6 +23,9 @@ func initMain() {
 	spec := m.Spec
 	fwd := startSignalForwarder()
 	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
+	if err := joinNetns(spec.NetNS); err != nil {
+		fatalf(sock, "init: %v", err)
+	}
 	if err := setupRootfs(spec.Rootfs, spec.ReadOnly, spec.etcHostname()); err != nil {
 		fatalf(sock, "init: %v", err)
 	}
@@ -31,7 +34,7 @@ func initMain() {
 			fatalf(sock, "init: failed to set hostname: %v", err)
 		}
 	}
-	if spec.Network != NetworkHost {
+	if spec.Network != NetworkHost && spec.NetNS == "" {
 		if err := loopbackUp(); err != nil {
 			fatalf(sock, "init: %v", err)
 		}

@@ -26,3 +26,22 @@ func loopbackUp() error {
 	}
 	return nil
 }
+
+// joinNetns moves the calling thread into the network namespace bound on
+// path (Spec.NetNS), made and set up before the start; "" does nothing.
+// The init calls it on its locked thread, from which it forks the
+// command, so the command and its children are in it.
+func joinNetns(path string) error {
+	if path == "" {
+		return nil
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("failed to open network namespace: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("failed to join network namespace %s: %w", path, err)
+	}
+	return nil
+}

@@ -125,7 +125,7 @@ type initProcess struct {
 // the command.
 func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if spec.Network != NetworkHost {
+	if spec.Network != NetworkHost && spec.NetNS == "" {
 		flags |= unix.CLONE_NEWNET
 	}
 	filter, err := seccompFilter(spec.Seccomp)

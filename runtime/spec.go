@@ -77,6 +77,14 @@ type Spec struct {
 	// Start; optional for Run, where it makes the container visible to
 	// [Exec], [Stop] and [LoadState] while it runs.
 	StateDir string `json:"stateDir,omitempty"`
+	// NetNS is the path of a network namespace to join (a file that
+	// package runtime/network bound one on, set up before the start),
+	// instead of making one; not with NetworkHost.
+	NetNS string `json:"netns,omitempty"`
+	// EtcFiles are host files bound read-only over the container's own
+	// (a network's /etc/hosts, /etc/resolv.conf), by absolute container
+	// path; a path the root lacks, or that is no regular file, is left.
+	EtcFiles map[string]string `json:"etcFiles,omitempty"`
 }
 
 // DefaultPids is the limit on processes and threads of a container that
@@ -129,6 +137,14 @@ func (s *Spec) validate() error {
 	case "", NetworkNone, NetworkHost:
 	default:
 		return bad("network %q: want %q or %q", s.Network, NetworkNone, NetworkHost)
+	}
+	if s.NetNS != "" && (s.Network == NetworkHost || !filepath.IsAbs(s.NetNS)) {
+		return bad("network namespace %q: want an absolute path, and a network other than %q", s.NetNS, NetworkHost)
+	}
+	for path, src := range s.EtcFiles {
+		if !filepath.IsAbs(path) || !filepath.IsAbs(src) {
+			return bad("file %q bound on %q: want absolute paths", src, path)
+		}
 	}
 	if s.Seccomp != "" && s.Seccomp != SeccompUnconfined && !filepath.IsAbs(s.Seccomp) {
 		return bad("seccomp profile %q is not %q or an absolute path", s.Seccomp, SeccompUnconfined)
