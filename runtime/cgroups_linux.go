@@ -30,9 +30,17 @@ const cgroupPeriodUS = 100000
 type cgroup struct {
 	v2 bool
 	// dirs maps a controller name ("memory", ...) to its directory. On v2
-	// every controller maps to the same directory.
+	// every controller maps to the same directory. A booted container on
+	// a hybrid host also has "unified": its cgroup in the v2 hierarchy
+	// that holds no controllers there (see addBoot).
 	dirs map[string]string
+	// payload, on v2, is the cgroup below the limited one that a booted
+	// container's processes are in (see addBoot).
+	payload string
 }
+
+// unifiedKey is the key of cgroup.dirs for a hybrid host's v2 hierarchy.
+const unifiedKey = "unified"
 
 // detectCgroups reports whether root (normally /sys/fs/cgroup) is a cgroup v2
 // unified hierarchy with controllers, and otherwise lists the v1 controller
@@ -60,8 +68,9 @@ func detectCgroups(root string) (v2 bool, v1 map[string]string, err error) {
 }
 
 // createCgroup creates the cgroups named name below root and writes the
-// limits into them. On error nothing is left behind.
-func createCgroup(root, name string, lim Limits) (*cgroup, error) {
+// limits into them; with boot, also those of a booted container (see
+// addBoot). On error nothing is left behind.
+func createCgroup(root, name string, lim Limits, boot bool) (*cgroup, error) {
 	v2, v1, err := detectCgroups(root)
 	if err != nil {
 		return nil, err
@@ -71,6 +80,9 @@ func createCgroup(root, name string, lim Limits) (*cgroup, error) {
 		err = cg.createV2(root, name, lim)
 	} else {
 		err = cg.createV1(v1, name, lim)
+	}
+	if err == nil && boot {
+		err = cg.addBoot(root, name)
 	}
 	if err != nil {
 		cg.remove(0)
@@ -257,11 +269,46 @@ func containsField(s, f string) bool {
 	return false
 }
 
+// addBoot gives a booted container the cgroup2 subtree that its init
+// manages its services in, and that its cgroup namespace is rooted at
+// (systemd 252 boots on a cgroup2 hierarchy alone, also on a hybrid host).
+// What it must not reach are its limits: on a v2 host they are written in
+// the container's cgroup, and its processes go into "payload" below it,
+// as systemd-nspawn does, so that the limit files are above the
+// namespace's root; on a hybrid host the limits are in the v1 hierarchies,
+// which the container never sees, and its v2 cgroup (which has no
+// controllers there) is made beside them, under the same name.
+func (cg *cgroup) addBoot(root, name string) error {
+	if cg.v2 {
+		cg.payload = filepath.Join(cg.dirs["memory"], "payload")
+		return os.Mkdir(cg.payload, 0o755)
+	}
+	unified := filepath.Join(root, unifiedKey)
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(unified, &sfs); err != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Errorf("no cgroup2 hierarchy at %s: a booted container needs one", unified)
+	}
+	dir := filepath.Join(unified, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cg.dirs[unifiedKey] = dir
+	return nil
+}
+
+// joinDirs returns the directories a container's processes are placed in.
+func (cg *cgroup) joinDirs() []string {
+	if cg.payload != "" {
+		return []string{cg.payload}
+	}
+	return cg.uniqueDirs()
+}
+
 // uniqueDirs returns the cgroup's distinct directories.
 func (cg *cgroup) uniqueDirs() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, c := range cgroupV1Controllers {
+	for _, c := range append(cgroupV1Controllers, unifiedKey) {
 		if d, ok := cg.dirs[c]; ok && !seen[d] {
 			seen[d] = true
 			out = append(out, d)
@@ -272,7 +319,7 @@ func (cg *cgroup) uniqueDirs() []string {
 
 // join moves process pid (all its threads) into the cgroup.
 func (cg *cgroup) join(pid int) error {
-	for _, d := range cg.uniqueDirs() {
+	for _, d := range cg.joinDirs() {
 		if err := writeCgroupFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("failed to move pid %d into cgroup: %w", pid, err)
 		}

@@ -47,7 +47,7 @@ func TestCgroupV2FakeTree(t *testing.T) {
 	if err != nil || !v2 {
 		t.Fatalf("detect: v2=%v, %v", v2, err)
 	}
-	cg, err := createCgroup(root, "acetate/web", Limits{Memory: 64 << 20, Pids: 100, CPUs: 1.5})
+	cg, err := createCgroup(root, "acetate/web", Limits{Memory: 64 << 20, Pids: 100, CPUs: 1.5}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCgroupV1FakeTree(t *testing.T) {
 		"unified/cgroup.controllers":            "",
 		"memory/c1/memory.memsw.limit_in_bytes": "",
 	})
-	cg, err := createCgroup(root, "c1", Limits{Memory: 1 << 30, Pids: 7, CPUs: 0.5})
+	cg, err := createCgroup(root, "c1", Limits{Memory: 1 << 30, Pids: 7, CPUs: 0.5}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

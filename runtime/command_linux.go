@@ -30,6 +30,11 @@ type commandProcess struct {
 	filter []byte
 	// noNewPrivs sets no_new_privs on the command.
 	noNewPrivs bool
+	// caps is the command's capability set.
+	caps []capability
+	// cgroupMount mounts the new cgroup namespace's cgroup2 on
+	// /sys/fs/cgroup (a booted container's).
+	cgroupMount bool
 }
 
 // run starts the command, tells the parent on sock that setup is done, then
@@ -65,30 +70,7 @@ func (p *commandProcess) run(sock *os.File) int {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fatalf(sock, "failed to create working directory %s: %v", dir, err)
 	}
-	if p.awaitJoin {
-		m, _, err := recvMessage(sock, 0)
-		if err != nil || !m.Joined {
-			fatalf(sock, "no word of the cgroup join: %v", err)
-		}
-	}
-	if p.newCgroupNS {
-		// On this thread only, which forks the command; before
-		// CAP_SYS_ADMIN is dropped.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			fatalf(sock, "failed to create cgroup namespace: %v", err)
-		}
-	}
-	if err := p.confine(); err != nil {
-		fatalf(sock, "%v", err)
-	}
-	// Descriptors the helper inherited without close-on-exec (from its
-	// caller's caller: a shell, a test harness) must not reach the
-	// container: one on a host directory would be a way out of the root.
-	// Go passes only stdio to the command, but leaves such descriptors
-	// open across exec.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		fatalf(sock, "failed to mark inherited descriptors close-on-exec: %v", err)
-	}
+	p.enter(sock)
 	if p.awaited {
 		// Signals caught before the command exists, so that a Stop
 		// right after Start reaches it. Else (a foreground Run) the
@@ -120,6 +102,42 @@ func (p *commandProcess) run(sock *os.File) int {
 	return reap(pid)
 }
 
+// enter finishes the helper's way into the container, on the thread that
+// starts the command: it waits until the parent has moved it into the
+// container's cgroups, makes the cgroup namespace, confines the thread
+// (see confine), and marks every inherited descriptor close-on-exec.
+func (p *commandProcess) enter(sock *os.File) {
+	if p.awaitJoin {
+		m, _, err := recvMessage(sock, 0)
+		if err != nil || !m.Joined {
+			fatalf(sock, "no word of the cgroup join: %v", err)
+		}
+	}
+	if p.newCgroupNS {
+		// On this thread only, which forks the command; before
+		// CAP_SYS_ADMIN is dropped.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			fatalf(sock, "failed to create cgroup namespace: %v", err)
+		}
+		if p.cgroupMount {
+			if err := mountCgroupNamespace(); err != nil {
+				fatalf(sock, "%v", err)
+			}
+		}
+	}
+	if err := p.confine(); err != nil {
+		fatalf(sock, "%v", err)
+	}
+	// Descriptors the helper inherited without close-on-exec (from its
+	// caller's caller: a shell, a test harness) must not reach the
+	// container: one on a host directory would be a way out of the root.
+	// Go passes only stdio to the command, but leaves such descriptors
+	// open across exec.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fatalf(sock, "failed to mark inherited descriptors close-on-exec: %v", err)
+	}
+}
+
 // confine gives the calling thread, for the command it forks, a session
 // keyring of its own, the seccomp filter, and the container's capabilities
 // (and no_new_privs). The filter goes first, while the thread still has
@@ -131,7 +149,7 @@ func (p *commandProcess) confine() error {
 	if err := loadSeccomp(filterFromBytes(p.filter)); err != nil {
 		return err
 	}
-	return restrictProcess(defaultCapabilities, p.noNewPrivs)
+	return restrictProcess(p.caps, p.noNewPrivs)
 }
 
 // joinNewSessionKeyring gives the calling thread a new, empty, anonymous

@@ -41,6 +41,9 @@ type execConfig struct {
 	Terminal bool     `json:"terminal"`
 	// NoNewPrivileges is the container's [Spec.NoNewPrivileges].
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// Boot says the container is booted: the command gets its
+	// capabilities.
+	Boot bool `json:"boot,omitempty"`
 }
 
 // execNamespaces are joined in this order; the mount namespace comes last, as
@@ -72,7 +75,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	cfg := &execConfig{
 		Pid: st.Pid, Args: args, Env: MergeEnv(st.Spec.commandEnv(), opts.Env),
 		Workdir: st.Spec.Workdir, User: st.Spec.User, Group: st.Spec.Group,
-		Terminal: opts.Terminal, NoNewPrivileges: st.Spec.NoNewPrivileges,
+		Terminal: opts.Terminal, NoNewPrivileges: st.Spec.NoNewPrivileges, Boot: st.Spec.Boot,
 	}
 	if opts.Workdir != "" {
 		cfg.Workdir = opts.Workdir
@@ -89,7 +92,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 			return -1, fmt.Errorf("failed to find the cgroups of container init %d: %w", st.Pid, err)
 		}
 	}
-	filter, err := seccompFilter(st.Spec.Seccomp)
+	filter, err := seccompFilter(st.Spec.Seccomp, st.Spec.capabilities())
 	if err != nil {
 		return -1, err
 	}
@@ -153,6 +156,7 @@ func execMain() {
 		uid: cfg.User, gid: cfg.Group, terminal: cfg.Terminal,
 		signals: fwd, awaitJoin: m.AwaitJoin, awaited: m.Awaited,
 		filter: m.Filter, noNewPrivs: cfg.NoNewPrivileges,
+		caps: (&Spec{Boot: cfg.Boot}).capabilities(),
 	}
 	os.Exit(p.run(sock))
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	goruntime "runtime"
 
@@ -10,7 +11,8 @@ import (
 // initMain is the container's PID 1. It is started by startInit in new
 // mount, PID, UTS, IPC (and network) namespaces, finds its Spec on the
 // control socket, and sets the container up while its parent places it in
-// the container's cgroups.
+// the container's cgroups. A container that runs a command keeps it as its
+// init (see commandProcess); a booted one becomes the root's own init.
 func initMain() {
 	// Namespaces, capabilities and the fork of the command all act on the
 	// calling thread: stay on one (the main thread, locked since init).
@@ -21,12 +23,15 @@ func initMain() {
 		fatalf(sock, "init: no spec: %v", err)
 	}
 	spec := m.Spec
-	fwd := startSignalForwarder()
+	var fwd *signalForwarder
+	if !spec.Boot {
+		fwd = startSignalForwarder()
+	}
 	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
 	if err := joinNetns(spec.NetNS); err != nil {
 		fatalf(sock, "init: %v", err)
 	}
-	if err := setupRootfs(spec.Rootfs, spec.ReadOnly, spec.etcHostname()); err != nil {
+	if err := setupRootfs(spec); err != nil {
 		fatalf(sock, "init: %v", err)
 	}
 	if spec.Hostname != "" {
@@ -40,13 +45,58 @@ func initMain() {
 		}
 	}
 	p := commandProcess{
-		args: spec.Args, env: spec.commandEnv(), dir: spec.Workdir,
+		args: spec.Args, dir: spec.Workdir,
 		uid: spec.User, gid: spec.Group, terminal: spec.Terminal,
 		signals: fwd, awaitJoin: m.AwaitJoin, awaited: m.Awaited,
-		filter: m.Filter, noNewPrivs: spec.NoNewPrivileges,
+		filter: m.Filter, noNewPrivs: spec.NoNewPrivileges, caps: spec.capabilities(),
 		// The cgroup namespace is made once the parent has moved us
 		// into the container's cgroups, so that they are its root.
-		newCgroupNS: spec.CgroupName != "",
+		newCgroupNS: spec.CgroupName != "", cgroupMount: spec.Boot,
 	}
+	if spec.Boot {
+		p.env = spec.bootEnv(spec.TTYs)
+		p.boot(sock, spec.TTYs)
+	}
+	p.env = spec.commandEnv()
 	os.Exit(p.run(sock))
+}
+
+// boot makes the container's console and ttys, sends their masters to the
+// parent, enters the container's cgroups and confinement, and executes the
+// root's init in place of this process, with the console as its standard
+// streams: the container's PID 1 is then its own init, and nothing of
+// acetate stays inside. It returns only on failure, as exit status 127
+// (not found) or 126, after saying why on the console.
+func (p *commandProcess) boot(sock *os.File, ttys int) {
+	cons, err := openConsoles(ttys)
+	if err != nil {
+		fatalf(sock, "%v", err)
+	}
+	for i, name := range consoleNames(ttys) {
+		if err := sendMessage(sock, message{PTY: true, PTYName: name}, int(cons.masters[i].Fd())); err != nil {
+			fatalf(sock, "%v", err)
+		}
+		cons.masters[i].Close()
+	}
+	if err := unix.Chdir("/"); err != nil {
+		fatalf(sock, "%v", err)
+	}
+	p.enter(sock)
+	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
+	con := int(cons.console.Fd())
+	for fd := 0; fd <= 2; fd++ {
+		if err := unix.Dup3(con, fd, 0); err != nil {
+			fatalf(sock, "failed to give the init its console: %v", err)
+		}
+	}
+	sendMessage(sock, message{Ready: true, Pid: 1}, -1)
+	sock.Close()
+	if err == nil {
+		err = unix.Exec(path, p.args, p.env)
+	}
+	fmt.Fprintf(os.Stderr, "acetate: failed to boot %q: %v\n", p.args[0], err)
+	if os.IsNotExist(err) || err == errNotFound {
+		os.Exit(127)
+	}
+	os.Exit(126)
 }

@@ -48,7 +48,13 @@ func testRootfs(tb testing.TB) string {
 // rootfs itself is never written. It is unmounted at cleanup.
 func overlayRoot(tb testing.TB) string {
 	tb.Helper()
-	lower := testRootfs(tb)
+	return overlayOn(tb, testRootfs(tb))
+}
+
+// overlayOn mounts a kernel overlayfs with lower as its lower layer, as
+// overlayRoot does.
+func overlayOn(tb testing.TB, lower string) string {
+	tb.Helper()
 	base := tb.TempDir()
 	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
 	for _, d := range []string{upper, work, merged} {

@@ -81,9 +81,12 @@ var devLinks = [][2]string{
 }
 
 // setupRootfs turns the mount namespace of the calling process into the
-// container's: it must run in a fresh mount namespace, as root. A host file
-// etcHostname ("" for none) is bound over the root's /etc/hostname.
-func setupRootfs(rootfs string, readonly bool, etcHostname string) error {
+// container's root of spec: it must run in a fresh mount namespace, as root.
+// The files of spec's state directory that stand for the container's own
+// (its /etc/hostname, a booted container's /etc/machine-id) are bound over
+// the root's.
+func setupRootfs(spec *Spec) error {
+	rootfs := spec.Rootfs
 	// Nothing we do here may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("failed to make mounts private: %w", err)
@@ -91,10 +94,23 @@ func setupRootfs(rootfs string, readonly bool, etcHostname string) error {
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("failed to bind-mount root %s: %w", rootfs, err)
 	}
-	if etcHostname != "" {
-		if err := bindInRoot(rootfs, etcHostname, "etc/hostname"); err != nil {
+	// A booted systemd unmounts at shutdown what it finds mounted over
+	// /etc, and fails without CAP_SYS_ADMIN: a booted container's
+	// identity is written into its root instead (see writeIdentity),
+	// unless the root is read-only.
+	bind := !spec.Boot || spec.ReadOnly
+	if f := spec.etcHostname(); f != "" && bind {
+		if err := bindInRoot(rootfs, f, "etc/hostname"); err != nil {
 			return err
 		}
+	}
+	if f := spec.machineIDPath(); f != "" && bind {
+		if err := bindEmptyMachineID(rootfs, f); err != nil {
+			return err
+		}
+	}
+	if err := mountVolumes(rootfs, spec.Mounts); err != nil {
+		return err
 	}
 	if err := remountRoot(rootfs, 0); err != nil {
 		return err
@@ -104,7 +120,11 @@ func setupRootfs(rootfs string, readonly bool, etcHostname string) error {
 	}
 	// From here on every path resolves inside the container, symlinks
 	// included.
-	for _, m := range containerMounts() {
+	mounts := containerMounts()
+	if spec.Boot {
+		mounts = append(mounts, bootMounts()...)
+	}
+	for _, m := range mounts {
 		if err := doMount(m); err != nil {
 			return err
 		}
@@ -117,7 +137,12 @@ func setupRootfs(rootfs string, readonly bool, etcHostname string) error {
 			return err
 		}
 	}
-	if readonly {
+	if !bind {
+		if err := spec.writeIdentity(); err != nil {
+			return err
+		}
+	}
+	if spec.ReadOnly {
 		return remountRoot("/", unix.MS_RDONLY)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/acetate/acetate/runtime/console"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,27 +47,6 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// makeRaw puts the terminal in raw mode and returns a function restoring it.
-func makeRaw(f *os.File) (restore func(), err error) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read terminal mode: %w", err)
-	}
-	t := *old
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN] = 1
-	t.Cc[unix.VTIME] = 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
-		return nil, fmt.Errorf("failed to set terminal raw: %w", err)
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
-}
-
 // copyWinsize copies the window size of terminal from to terminal to.
 func copyWinsize(from, to *os.File) {
 	ws, err := unix.IoctlGetWinsize(int(from.Fd()), unix.TIOCGWINSZ)
@@ -90,7 +70,7 @@ func startPTYRelay(master *os.File, stdin io.Reader, stdout io.Writer) *ptyRelay
 	r := &ptyRelay{master: master, outDone: make(chan struct{})}
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		copyWinsize(f, master)
-		if restore, err := makeRaw(f); err == nil {
+		if restore, err := console.MakeRaw(f); err == nil {
 			r.restore = restore
 		}
 		r.winch = make(chan os.Signal, 1)

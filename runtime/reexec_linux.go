@@ -80,6 +80,9 @@ type message struct {
 	Filter []byte `json:"filter,omitempty"`
 	// PTY says the datagram carries the pty master as SCM_RIGHTS.
 	PTY bool `json:"pty,omitempty"`
+	// PTYName names a booted container's pty: "console" or "ttyN"
+	// (empty for the terminal of a command).
+	PTYName string `json:"ptyName,omitempty"`
 	// AwaitJoin tells the helper that its parent moves it into the
 	// container's cgroups, and that it must wait for Joined before it forks
 	// the command.

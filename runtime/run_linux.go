@@ -42,6 +42,11 @@ func Run(ctx context.Context, spec Spec) (int, error) {
 			return -1, err
 		}
 		defer sd.close()
+	}
+	if err := spec.prepareBoot(); err != nil {
+		return -1, err
+	}
+	if sd != nil {
 		if err := sd.prepare(&spec); err != nil {
 			return -1, err
 		}
@@ -64,6 +69,10 @@ type runOptions struct {
 	state *stateDir
 	// started is called with the init's host pid once it is running.
 	started func(pid int)
+	// consoleLog receives a booted container's console output (the
+	// monitor's log); without, the console is attached to the spec's
+	// streams.
+	consoleLog io.Writer
 }
 
 // run creates the cgroups, starts init, attaches the streams, waits, and
@@ -71,7 +80,7 @@ type runOptions struct {
 func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error) {
 	var cg *cgroup
 	if spec.CgroupName != "" {
-		if cg, err = createCgroup(cgroupRoot, spec.CgroupName, spec.Limits); err != nil {
+		if cg, err = createCgroup(cgroupRoot, spec.CgroupName, spec.Limits, spec.Boot); err != nil {
 			return -1, err
 		}
 		defer func() {
@@ -96,10 +105,22 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error)
 			return -1, err
 		}
 	}
+	if spec.Boot {
+		stop, err := serveConsoles(spec, p.consoles, opts.consoleLog)
+		if err != nil {
+			p.kill()
+			p.wait()
+			return -1, err
+		}
+		defer stop()
+	}
 	if opts.started != nil {
 		opts.started(p.cmd.Process.Pid)
 	}
 	code, err = p.supervise(ctx, opts.forwardSignals, p.kill)
+	if spec.Boot {
+		code = bootExit(code)
+	}
 	if ctx.Err() != nil {
 		return code, fmt.Errorf("container killed: %w", ctx.Err())
 	}
@@ -118,6 +139,8 @@ type initProcess struct {
 	reportErr  error
 	// cmdPid is the pid of the command, as the helper reported it.
 	cmdPid int
+	// consoles are a booted container's pty masters, by name.
+	consoles map[string]*os.File
 }
 
 // startInit re-executes the binary as the container's init and starts it
@@ -128,7 +151,7 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 	if spec.Network != NetworkHost && spec.NetNS == "" {
 		flags |= unix.CLONE_NEWNET
 	}
-	filter, err := seccompFilter(spec.Seccomp)
+	filter, err := seccompFilter(spec.Seccomp, spec.capabilities())
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +167,7 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 		}
 	}
 	msg := message{Spec: spec, Filter: filterBytes(filter)}
-	return startHelper(cmd, msg, cg, waitReady || spec.Terminal, spec.Terminal, spec.Stdin, spec.Stdout)
+	return startHelper(cmd, msg, cg, waitReady || spec.Terminal || spec.Boot, spec.Terminal, spec.Stdin, spec.Stdout)
 }
 
 // relayStreams gives the helper cmd standard streams that this process
@@ -247,10 +270,13 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 		parentSock.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", cmd.Args[0], err)
 	}
-	p := &initProcess{cmd: cmd, sock: parentSock}
+	p := &initProcess{cmd: cmd, sock: parentSock, consoles: map[string]*os.File{}}
 	fail := func(err error) (*initProcess, error) {
 		p.kill()
 		p.wait()
+		for _, f := range p.consoles {
+			f.Close()
+		}
 		return nil, err
 	}
 	if cg != nil {
@@ -277,6 +303,8 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 		switch {
 		case m.Error != "":
 			return fail(fmt.Errorf("failed to start container: %s", m.Error))
+		case m.PTY && fd >= 0 && m.PTYName != "":
+			p.consoles[m.PTYName] = os.NewFile(uintptr(fd), m.PTYName)
 		case m.PTY && fd >= 0:
 			if !terminal {
 				unix.Close(fd)

@@ -75,28 +75,38 @@ func syscallNumber(name string) (uint32, bool) {
 }
 
 // seccompFilter returns the compiled filter that profile names (see
-// [Spec.Seccomp]) for a container's processes, whose bounding set is
-// defaultCapabilities, or nil for [SeccompUnconfined].
-func seccompFilter(profile string) ([]unix.SockFilter, error) {
-	switch profile {
-	case SeccompUnconfined:
+// [Spec.Seccomp]) for a container's processes, whose bounding set is caps
+// (a profile's rules may depend on the capabilities: Docker's allows
+// reboot with CAP_SYS_BOOT), or nil for [SeccompUnconfined].
+func seccompFilter(profile string, caps []capability) ([]unix.SockFilter, error) {
+	switch {
+	case profile == SeccompUnconfined:
 		return nil, nil
-	case "":
+	case profile == "" && len(caps) == len(defaultCapabilities):
 		return defaultFilter()
+	case profile == "" && len(caps) == len(bootCapabilities):
+		return bootFilter()
 	}
-	return compileProfile(profile)
+	return compileProfile(profile, caps)
 }
 
-// defaultFilter is the default profile compiled, once per process (about
-// 0.1 ms).
-var defaultFilter = sync.OnceValues(func() ([]unix.SockFilter, error) {
-	return compileProfile("")
-})
+// defaultFilter and bootFilter are the default profile compiled for a
+// command's and a booted container's capabilities, once per process
+// (about 0.1 ms each).
+var (
+	defaultFilter = sync.OnceValues(func() ([]unix.SockFilter, error) {
+		return compileProfile("", defaultCapabilities)
+	})
+	bootFilter = sync.OnceValues(func() ([]unix.SockFilter, error) {
+		return compileProfile("", bootCapabilities)
+	})
+)
 
-// compileProfile loads and compiles a profile ("" for the default).
-func compileProfile(profile string) ([]unix.SockFilter, error) {
+// compileProfile loads and compiles a profile ("" for the default) for
+// processes with the capabilities caps.
+func compileProfile(profile string, caps []capability) ([]unix.SockFilter, error) {
 	rs := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
-	for _, c := range defaultCapabilities {
+	for _, c := range caps {
 		rs.Process.Capabilities.Bounding = append(rs.Process.Capabilities.Bounding, c.name)
 	}
 	var p *specs.LinuxSeccomp

@@ -24,7 +24,7 @@ func BenchmarkSetupRootfs(b *testing.B) {
 				return
 			}
 			t0 := time.Now()
-			err := setupRootfs(root, false, "")
+			err := setupRootfs(&Spec{Rootfs: root})
 			d := time.Since(t0)
 			total += d
 			best = min(best, d)

@@ -85,7 +85,36 @@ type Spec struct {
 	// (a network's /etc/hosts, /etc/resolv.conf), by absolute container
 	// path; a path the root lacks, or that is no regular file, is left.
 	EtcFiles map[string]string `json:"etcFiles,omitempty"`
+
+	// Boot boots the root's own init (Args, default [DefaultInit]) as
+	// the container's PID 1, with what a distribution's init expects of
+	// a container: see "Booting an OS" in the package doc.
+	Boot bool `json:"boot,omitempty"`
+	// StopSignal is the signal [Stop] sends to ask the container to end
+	// ("SIGRTMIN+3", "TERM", "15"). Empty: what its init expects (see
+	// [Spec.Boot]), SIGTERM for a command.
+	StopSignal string `json:"stopSignal,omitempty"`
+	// Shutdown is the command [Stop] runs inside the container instead of
+	// sending a signal; Start sets it for an init that shuts down only on
+	// request (sysvinit: "telinit 0") when StopSignal is empty.
+	Shutdown []string `json:"shutdown,omitempty"`
+	// TTYs is how many /dev/ttyN a booted container gets besides its
+	// console; Start gives a sysvinit root bootTTYs when it is zero.
+	TTYs int `json:"ttys,omitempty"`
+	// MachineID is a booted container's machine id, which Start keeps in
+	// StateDir across boots.
+	MachineID string `json:"machineID,omitempty"`
+	// Mounts are the volumes, bind mounts and tmpfs mounts made in the
+	// root, in order, before the command runs: see [Mount].
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Restart is what the monitor of a detached container ([Start]) does
+	// when its init ends by itself; Run ignores it.
+	Restart RestartPolicy `json:"restart,omitempty"`
 }
+
+// DefaultInit is the command a booted container runs when its Args are
+// empty.
+const DefaultInit = "/sbin/init"
 
 // DefaultPids is the limit on processes and threads of a container that
 // has cgroups and no Limits.Pids, as systemd's DefaultTasksMax bounds every
@@ -130,8 +159,22 @@ func (s *Spec) validate() error {
 	if s.Rootfs == "" || !filepath.IsAbs(s.Rootfs) {
 		return bad("rootfs %q is not an absolute path", s.Rootfs)
 	}
+	if s.Boot && len(s.Args) == 0 {
+		s.Args = []string{DefaultInit}
+	}
 	if len(s.Args) == 0 || s.Args[0] == "" {
 		return bad("no command")
+	}
+	if s.Boot && s.Terminal {
+		return bad("a booted container has a console, not a terminal")
+	}
+	if s.Boot && s.CgroupName == "" {
+		// Without a cgroup namespace of its own, systemd would make
+		// its cgroups in the host's hierarchies.
+		return bad("a booted container needs a cgroup name")
+	}
+	if _, err := s.stopSignal(); err != nil {
+		return bad("%v", err)
 	}
 	switch s.Network {
 	case "", NetworkNone, NetworkHost:
@@ -162,6 +205,11 @@ func (s *Spec) validate() error {
 		c := filepath.Clean(s.CgroupName)
 		if filepath.IsAbs(c) || c == "." || c == ".." || strings.HasPrefix(c, "../") {
 			return bad("cgroup name %q must be a relative path below the hierarchy root", s.CgroupName)
+		}
+	}
+	for _, m := range s.Mounts {
+		if err := CheckMount(m); err != nil {
+			return bad("%v", err)
 		}
 	}
 	for _, e := range s.Env {

@@ -53,6 +53,8 @@ type ExitStatus struct {
 	// OOMKilled reports that the kernel's OOM killer killed a process of
 	// the container: it reached its memory limit.
 	OOMKilled bool `json:"oomKilled,omitempty"`
+	// Restarts is how many times its restart policy had started it again.
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // State is what a state directory says about a container.
@@ -67,6 +69,9 @@ type State struct {
 	Exit *ExitStatus
 	// Spec is the container's spec, without its streams.
 	Spec Spec
+	// Stopped reports that Stop stopped it (since it last started): no
+	// restart policy starts it again.
+	Stopped bool
 }
 
 // LoadState reads the state of the container whose state directory is dir.
@@ -83,6 +88,7 @@ func LoadState(dir string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.Stopped = wasStopped(dir)
 	if running {
 		data, err := os.ReadFile(filepath.Join(dir, pidFile))
 		if err == nil {
@@ -111,6 +117,8 @@ type stateDir struct {
 	lock *os.File
 	// oomKilled is recorded in the ExitStatus (see run).
 	oomKilled bool
+	// restarts is how many times the monitor started the container again.
+	restarts int
 }
 
 // lockStateDir creates dir when missing and takes its lock, failing with
@@ -183,7 +191,7 @@ func setLock(f *os.File, typ int16, wait bool) error {
 
 // prepare clears the files of a previous run and records spec.
 func (s *stateDir) prepare(spec *Spec) error {
-	for _, f := range []string{pidFile, exitFile} {
+	for _, f := range []string{pidFile, exitFile, stoppedFile} {
 		if err := os.Remove(filepath.Join(s.dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("failed to clear state: %w", err)
 		}
@@ -217,7 +225,7 @@ func (s *stateDir) writePid(pid int) error {
 }
 
 func (s *stateDir) writeExit(code int) error {
-	data, err := json.Marshal(ExitStatus{Code: code, Finished: time.Now().UTC(), OOMKilled: s.oomKilled})
+	data, err := json.Marshal(ExitStatus{Code: code, Finished: time.Now().UTC(), OOMKilled: s.oomKilled, Restarts: s.restarts})
 	if err != nil {
 		return err
 	}
@@ -268,6 +276,9 @@ func Start(spec Spec) (int, error) {
 		return -1, err
 	}
 	defer sd.close() // the monitor holds its own reference to the lock
+	if err := spec.prepareBoot(); err != nil {
+		return -1, err
+	}
 	if err := sd.prepare(&spec); err != nil {
 		return -1, err
 	}
@@ -325,41 +336,84 @@ func monitorMain() {
 	// through two pipes, and each line becomes a record (see logfile.go).
 	stdout, stderr := newLogWriters(os.Stdout)
 	spec.Stdout, spec.Stderr = stdout, stderr
-	code, err := run(context.Background(), spec, runOptions{
-		state: sd,
-		started: func(pid int) {
-			sendMessage(sock, message{Pid: pid}, -1)
-			sock.Close()
-		},
-	})
-	if err != nil && code < 0 {
-		fatalf(sock, "%v", err)
+	started := func(pid int) {
+		sendMessage(sock, message{Pid: pid}, -1)
+		sock.Close()
 	}
-	if err := errors.Join(stdout.flush(), stderr.flush()); err != nil {
-		fmt.Fprintln(os.Stderr, "acetate monitor: write log:", err)
+	var delay time.Duration
+	for {
+		begin := time.Now()
+		code, err := run(context.Background(), spec, runOptions{state: sd, consoleLog: stdout, started: started})
+		if err != nil && code < 0 {
+			if started != nil {
+				fatalf(sock, "%v", err)
+			}
+			fmt.Fprintln(os.Stderr, "acetate monitor: restart:", err)
+			code = 125
+		}
+		started = nil
+		if err := errors.Join(stdout.flush(), stderr.flush()); err != nil {
+			fmt.Fprintln(os.Stderr, "acetate monitor: write log:", err)
+		}
+		if err := sd.writeExit(code); err != nil {
+			fmt.Fprintln(os.Stderr, "acetate monitor:", err)
+			os.Exit(1)
+		}
+		if !spec.Restart.again(code, sd.restarts) {
+			os.Exit(0)
+		}
+		delay = restartBackoff(delay, time.Since(begin))
+		for end := time.Now().Add(delay); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if wasStopped(sd.dir) {
+				os.Exit(0)
+			}
+		}
+		if wasStopped(sd.dir) {
+			os.Exit(0)
+		}
+		sd.restarts++
 	}
-	if err := sd.writeExit(code); err != nil {
-		fmt.Fprintln(os.Stderr, "acetate monitor:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
 }
 
-// Stop stops the container of state directory dir: SIGTERM to its command,
-// then, if it has not ended after timeout, SIGKILL to every process in it. It
-// returns once the container's supervisor has recorded the exit and removed
-// its cgroups. Stopping a container that does not run is not an error.
+// Stop times: how long Stop waits, by default, for a container to end
+// after asking it to, before it kills it.
+const (
+	// DefaultStopTimeout is for a container running a command.
+	DefaultStopTimeout = 10 * time.Second
+	// DefaultBootStopTimeout is for a booted one, whose services each
+	// get their own time to stop.
+	DefaultBootStopTimeout = 60 * time.Second
+)
+
+// Stop stops the container of state directory dir: it asks it to end the
+// way its init expects (Spec.Shutdown run inside, else Spec.StopSignal,
+// SIGTERM by default: a command's init forwards it to the command), then,
+// if it has not ended after timeout (a negative timeout: the default of
+// its kind, DefaultStopTimeout or DefaultBootStopTimeout), kills every
+// process in it. It returns once the container's supervisor has recorded
+// the exit and removed its cgroups. Stopping a container that does not
+// run is not an error.
 func Stop(dir string, timeout time.Duration) error {
 	st, err := LoadState(dir)
 	if err != nil {
 		return err
 	}
+	// Before anything, so that no restart policy undoes the stop.
+	if err := markStopped(dir); err != nil {
+		return err
+	}
 	if !st.Running {
-		return nil
+		return waitUnlocked(dir) // a monitor between two restarts exits
 	}
 	// A paused container's processes take no signal until they are thawed.
 	if err := Resume(dir); err != nil && !errors.Is(err, ErrFreezer) && !errors.Is(err, ErrNotRunning) {
 		return err
+	}
+	if timeout < 0 {
+		timeout = DefaultStopTimeout
+		if st.Spec.Boot {
+			timeout = DefaultBootStopTimeout
+		}
 	}
 	pidfd, err := unix.PidfdOpen(st.Pid, 0)
 	if errors.Is(err, unix.ESRCH) {
@@ -369,9 +423,8 @@ func Stop(dir string, timeout time.Duration) error {
 		return fmt.Errorf("failed to open container init %d: %w", st.Pid, err)
 	}
 	defer unix.Close(pidfd)
-	// The init forwards SIGTERM to the command and exits with it.
-	if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("failed to signal container init %d: %w", st.Pid, err)
+	if err := st.askToStop(pidfd, timeout); err != nil {
+		return err
 	}
 	if !waitPidfd(pidfd, timeout) {
 		// PID 1 dying takes every process of the namespace with it.
@@ -381,6 +434,57 @@ func Stop(dir string, timeout time.Duration) error {
 		waitPidfd(pidfd, -1)
 	}
 	return waitUnlocked(dir)
+}
+
+// askToStop asks the container's init to end: by its shutdown command,
+// run inside for at most timeout, or when it has none or that fails, by its
+// stop signal.
+func (st *State) askToStop(pidfd int, timeout time.Duration) error {
+	if len(st.Spec.Shutdown) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		code, err := Exec(ctx, st.Dir, st.Spec.Shutdown, ExecOptions{})
+		cancel()
+		if err == nil && code == 0 {
+			return nil
+		}
+	}
+	sig, err := st.Spec.stopSignal()
+	if err != nil {
+		return err
+	}
+	return signalInit(pidfd, st.Pid, sig)
+}
+
+// signalInit sends sig to the container's init; one that has just exited
+// is no error.
+func signalInit(pidfd, pid int, sig unix.Signal) error {
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("failed to signal container init %d: %w", pid, err)
+	}
+	return nil
+}
+
+// Kill sends sig to the init of the running container of state directory
+// dir: a command's init passes it on to the command; a booted container's
+// init is its own. It fails with ErrNotRunning when the container does not
+// run.
+func Kill(dir string, sig unix.Signal) error {
+	st, err := LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return ErrNotRunning
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open container init %d: %w", st.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	return signalInit(pidfd, st.Pid, sig)
 }
 
 // waitPidfd waits until the process of pidfd exits or timeout passes (a

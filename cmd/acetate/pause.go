@@ -29,20 +29,6 @@ func (a *app) launcherEach(use, short, long, example string, f func(l *launch.La
 	return &cobra.Command{
 		Use: use, Short: short, Long: long, Example: example,
 		Args: minArgs(1, "at least one container NAME"),
-		RunE: func(c *cobra.Command, args []string) error {
-			l, _, err := a.launcher()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if _, err := containerName(name); err != nil {
-					return err
-				}
-				if err := f(l, name); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		RunE: func(c *cobra.Command, args []string) error { return a.eachContainer(args, f) },
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/volume"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
@@ -106,7 +107,8 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe problemsError
 	switch {
-	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound), errors.Is(err, container.ErrSnapshotNotFound), errors.Is(err, errNoStore):
+	case errors.Is(err, templates.ErrNotFound), errors.Is(err, container.ErrNotFound), errors.Is(err, container.ErrSnapshotNotFound), errors.Is(err, errNoStore),
+		errors.Is(err, volume.ErrNotFound):
 		return exitNotFound
 	case errors.As(err, &pe):
 		return exitProblems
@@ -147,11 +149,13 @@ own differences.`,
 	root.AddCommand(newTemplateCmd(a), newDFCmd(a), newGCCmd(a), newFsckCmd(a))
 	root.AddCommand(newContainerCmds(a)...)
 	root.AddCommand(newRunCmds(a)...)
+	root.AddCommand(newMachineCmds(a)...)
 	root.AddCommand(newPauseCmds(a)...)
 	root.AddCommand(newSnapshotCmd(a))
+	root.AddCommand(newArchiveCmds(a)...)
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
-	root.AddCommand(newCpCmd(a))
+	root.AddCommand(newCpCmd(a), newVolumeCmd(a))
 	var showVersion bool
 	root.Flags().BoolVar(&showVersion, "version", false, "show the version, commit and kernel features (as acetate version)")
 	root.RunE = func(c *cobra.Command, args []string) error {

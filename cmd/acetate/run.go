@@ -47,8 +47,13 @@ func (a *app) launcher() (*launch.Launcher, *container.Manager, error) {
 type runFlags struct {
 	from, hostname, workdir, user, net, memory, cpus, driver string
 	env, securityOpts                                        []string
+	volumes, tmpfs                                           []string
 	pids                                                     int64
 	readOnly, tty, interactive                               bool
+	// The machine's: how it stops, comes back, and boots with the host.
+	stopSignal, restart string
+	onboot              bool
+	bootOrder           int
 }
 
 // add registers the settings flags on cmd; foreground adds -t and -i.
@@ -64,7 +69,13 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5 (0: none)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root read-only")
 	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=unconfined (no system call filter), seccomp=PROFILE.json\n(a Docker-format profile instead of Docker's default one), or\nno-new-privileges (set-uid binaries gain nothing); repeatable")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOSTPATH:PATH[:ro] or named volume NAME:PATH[:ro] (repeatable;\nreplaces the container's; -v '' for none)")
+	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "tmpfs at PATH[:size=N] (repeatable; replaces the container's; --tmpfs '' for none)")
 	fl.StringVar(&f.driver, "driver", "", "mount driver when not mounted: "+strings.Join(container.DriverNames(), " or "))
+	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal stop sends (default: what the init expects: SIGRTMIN+3 for\nsystemd, 'telinit 0' run inside for sysvinit; SIGTERM for a command)")
+	fl.StringVar(&f.restart, "restart", "", "restart policy of a detached container: no, on-failure[:N] (at most\nN restarts), always, unless-stopped")
+	fl.BoolVar(&f.onboot, "onboot", false, "start the container when the host boots (acetate autostart)")
+	fl.IntVar(&f.bootOrder, "boot-order", 0, "order of autostart, lower first; equal ones start in parallel")
 	if foreground {
 		fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
 		fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input attached")
@@ -101,6 +112,12 @@ func (f *runFlags) settings() []setting {
 		{"cpus", f.setCPUs},
 		{"pids", f.setPids},
 		{"security-opt", f.setSecurity},
+		{"volume", f.setVolumes},
+		{"tmpfs", f.setTmpfs},
+		{"stop-signal", f.setStopSignal},
+		{"restart", f.setRestart},
+		{"onboot", func(s *container.Settings) error { s.Onboot = f.onboot; return nil }},
+		{"boot-order", func(s *container.Settings) error { s.BootOrder = f.bootOrder; return nil }},
 	}
 }
 
@@ -197,6 +214,28 @@ func (f *runFlags) setPids(s *container.Settings) error {
 		return fmt.Errorf("--pids %d: must be positive, or -1 for no limit", f.pids)
 	}
 	s.Pids = f.pids
+	return nil
+}
+
+func (f *runFlags) setStopSignal(s *container.Settings) error {
+	if f.stopSignal != "" {
+		if _, err := runtime.ParseSignal(f.stopSignal); err != nil {
+			return fmt.Errorf("--stop-signal: %w", err)
+		}
+	}
+	s.StopSignal = f.stopSignal
+	return nil
+}
+
+func (f *runFlags) setRestart(s *container.Settings) error {
+	p, err := runtime.ParseRestartPolicy(f.restart)
+	if err != nil {
+		return fmt.Errorf("--restart: %w", err)
+	}
+	s.Restart = p.String()
+	if s.Restart == runtime.RestartNo {
+		s.Restart = ""
+	}
 	return nil
 }
 
@@ -366,20 +405,36 @@ func isTerminal(r io.Reader) bool {
 
 func newStartCmd(a *app) *cobra.Command {
 	var f runFlags
+	var attach bool
 	cmd := &cobra.Command{
 		Use:   "start NAME [flags] [-- CMD ARGS...]",
 		Short: "Start a container detached",
 		Long: `Start mounts the container if needed and starts CMD detached, under an init
 that is PID 1, reaps zombies and forwards signals. Output goes to the
 container's log (acetate logs NAME). The container stays mounted until
-acetate stop.` + runOnly,
+acetate stop.
+
+A container with no command (none given, saved or in its template) whose
+root has /sbin/init boots it, as vzctl start and systemd-nspawn -b do:
+systemd or sysvinit runs as PID 1 with container=acetate, /run and
+/run/lock as tmpfs, a cgroup2 subtree of its own on /sys/fs/cgroup, its
+hostname and machine id written in /etc, and its console (and, for
+sysvinit, tty1-6) on pseudo-terminals that acetate holds: acetate console
+attaches, --console at once; the console's output also goes to the log.
+acetate stop shuts it down as its init expects; its restart policy
+(--restart) brings it back when it ends by itself.` + runOnly,
 		Example: `  acetate start web1 -- /usr/sbin/nginx -g 'daemon off;'
-  acetate start --from debian:12 sleeper -- sleep infinity && acetate ps`,
+  acetate start --from debian:12 sleeper -- sleep infinity && acetate ps
+  acetate start --from debian-systemd:12 vm1 --memory 512m --restart always --console`,
 		Args: minArgs(1, "a container NAME"),
 		RunE: f.runE(a, func(err error) error { return err }, func(c *cobra.Command, m *container.Manager, name string, o launch.Options) error {
-			pid, err := launch.New(m).Start(c.Context(), name, o)
+			l := launch.New(m)
+			pid, err := l.Start(c.Context(), name, o)
 			if err != nil {
 				return err
+			}
+			if attach {
+				return a.attachConsole(l, name, "")
 			}
 			if a.format == "json" {
 				return a.render(map[string]any{"name": name, "pid": pid}, table{})
@@ -390,6 +445,7 @@ acetate stop.` + runOnly,
 	}
 	f.add(cmd, false)
 	f.addFrom(cmd)
+	cmd.Flags().BoolVar(&attach, "console", false, "attach to the booted container's console once started (Ctrl-] detaches)")
 	return cmd
 }
 
@@ -438,30 +494,26 @@ with its capability limits. It exits with the command's exit code.`,
 }
 
 func newStopCmd(a *app) *cobra.Command {
-	var timeout int
+	var seconds int
 	cmd := &cobra.Command{
 		Use:   "stop NAME...",
-		Short: "Stop running containers (SIGTERM, then SIGKILL) and unmount them",
+		Short: "Stop running containers and unmount them",
+		Long: `Stop asks each container to end the way its init expects (a booted systemd:
+SIGRTMIN+3; sysvinit: telinit 0 inside; a command: SIGTERM, or the
+container's --stop-signal), waits --time seconds, kills what is left, and
+unmounts the container. Its restart policy does not start it again, and
+autostart leaves an unless-stopped container stopped. It works on
+containers started by run in the foreground too.`,
 		Example: `  acetate stop web1
   acetate stop --time 2 web1 web2`,
 		Args: minArgs(1, "at least one container NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			l, _, err := a.launcher()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if _, err := containerName(name); err != nil {
-					return err
-				}
-				if err := l.Stop(name, time.Duration(timeout)*time.Second); err != nil {
-					return err
-				}
-			}
-			return nil
+			return a.eachContainer(args, func(l *launch.Launcher, name string) error {
+				return l.Stop(name, stopTimeout(seconds))
+			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait after SIGTERM before SIGKILL")
+	cmd.Flags().IntVarP(&seconds, "time", "t", -1, timeHelp)
 	return cmd
 }
 

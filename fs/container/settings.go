@@ -33,10 +33,28 @@ type Settings struct {
 	// Network is "none" (the default when empty) or "host".
 	Network  string `json:"network,omitempty"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
+	// Mounts are the volumes, bind mounts and tmpfs mounts made at each
+	// start, in order (-v, --tmpfs).
+	Mounts []Mount `json:"mounts,omitempty"`
 	// Seccomp is "" (the default filter), "unconfined" or a profile's
 	// absolute path; NoNewPrivileges sets no_new_privs.
 	Seccomp         string `json:"seccomp,omitempty"`
 	NoNewPrivileges bool   `json:"noNewPrivileges,omitempty"`
+	// Disk is the disk quota of the container's differences in bytes, 0
+	// for none; Inodes limits their inodes too (with Disk only). See
+	// disk.go: they live in a disk image of that size.
+	Disk   int64 `json:"disk,omitempty"`
+	Inodes int64 `json:"inodes,omitempty"`
+	// StopSignal is the signal stop sends ("" for what the container's
+	// init expects: see runtime.Spec.StopSignal).
+	StopSignal string `json:"stopSignal,omitempty"`
+	// Onboot starts the container at the host's boot (acetate autostart),
+	// in BootOrder (lower first; equal ones in parallel).
+	Onboot    bool `json:"onboot,omitempty"`
+	BootOrder int  `json:"bootOrder,omitempty"`
+	// Restart is the restart policy: "" (no), "on-failure[:N]",
+	// "always" or "unless-stopped" (runtime.ParseRestartPolicy).
+	Restart string `json:"restart,omitempty"`
 }
 
 // CreateOpt sets something of a container being created.
@@ -66,6 +84,9 @@ func (m *Manager) Configure(name string, change func(*Settings) error) (*Contain
 	s := c.Settings
 	if err := change(&s); err != nil {
 		return nil, err
+	}
+	if err := m.applyQuota(c, s); err != nil {
+		return nil, fmt.Errorf("configure %s: %w", name, err)
 	}
 	mount := c.Mount
 	c.Settings, c.Settings.Version, c.Mount = s, SettingsVersion, nil

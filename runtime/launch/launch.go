@@ -56,6 +56,12 @@ type Options struct {
 	// profile file) and no_new_privs.
 	Seccomp         string
 	NoNewPrivileges bool
+	// Mounts are the volumes, bind mounts and tmpfs mounts to make.
+	Mounts []container.Mount
+	// StopSignal is runtime.Spec's: "" for what the init expects.
+	StopSignal string
+	// Restart is the restart policy of a detached container.
+	Restart runtime.RestartPolicy
 }
 
 // FromSettings returns the options a container's saved settings give; a
@@ -63,7 +69,14 @@ type Options struct {
 func FromSettings(s container.Settings) Options {
 	return Options{Args: s.Args, Env: s.Env, Workdir: s.Workdir, Hostname: s.Hostname, User: s.User,
 		Network: s.Network, ReadOnly: s.ReadOnly, Driver: s.Driver, Seccomp: s.Seccomp, NoNewPrivileges: s.NoNewPrivileges,
-		Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}}
+		Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}, Mounts: s.Mounts,
+		StopSignal: s.StopSignal, Restart: restartPolicy(s.Restart)}
+}
+
+// restartPolicy is the saved policy v, checked when it was set.
+func restartPolicy(v string) runtime.RestartPolicy {
+	p, _ := runtime.ParseRestartPolicy(v)
+	return p
 }
 
 // Launcher runs the containers of one store.
@@ -161,12 +174,21 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 	if len(s.Args) == 0 {
 		s.Args = cfg.Cmd
 	}
-	if len(s.Args) == 0 {
+	s.StopSignal, s.Restart = o.StopSignal, o.Restart
+	switch {
+	case len(s.Args) > 0:
+	case runtime.HasInit(c.Mount.Target):
+		// No command: the machine boots, its console on the streams.
+		s.Boot, s.Terminal = true, false
+	default:
 		s.Args = []string{"/bin/sh"}
 	}
 	var err error
 	s.User, s.Group, err = LookupUser(c.Mount.Target, firstNonEmpty(o.User, cfg.User))
 	if err != nil {
+		return s, err
+	}
+	if s.Mounts, err = l.mounts(o.Mounts); err != nil {
 		return s, err
 	}
 	s.Env = userEnv(c.Mount.Target, s.User)
@@ -195,6 +217,11 @@ func (l *Launcher) Exec(ctx context.Context, name string, args []string, o runti
 	if alive, err := container.MountAlive(c); err == nil && c.Mount != nil && !alive {
 		return -1, fmt.Errorf("%s: %w from %s (did its FUSE server die?): stop the container and run it again",
 			name, container.ErrMountGone, c.Mount.Target)
+	}
+	if o.User != nil && c.Mount != nil {
+		// The user's HOME, USER and SHELL, as for the container's
+		// own command; the caller's variables win.
+		o.Env = runtime.MergeEnv(userEnv(c.Mount.Target, *o.User), o.Env)
 	}
 	code, err := runtime.Exec(ctx, l.m.RunDir(name), args, o)
 	if errors.Is(err, runtime.ErrNotRunning) {
