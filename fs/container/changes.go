@@ -29,12 +29,19 @@ func (m *Manager) entries(stack []digest.Digest) ([]layers.Entry, error) {
 }
 
 // Diff lists what container name added, changed and deleted relative to
-// its template, as docker diff does.
+// its template, as docker diff does. It takes the container's lock: it
+// may mount the container's disk image.
 func (m *Manager) Diff(name string) ([]upper.Change, error) {
-	c, err := m.Get(name)
+	c, unlock, err := m.lock(name)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return nil, fmt.Errorf("diff %s: %w", name, err)
+	}
+	defer release()
 	base, err := m.entries(c.Layers)
 	if err != nil {
 		return nil, fmt.Errorf("diff %s: %w", name, err)
@@ -59,6 +66,11 @@ func (m *Manager) Commit(ctx context.Context, name string, ref templates.Ref, p 
 	if err := m.requireStopped(name); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", name, err)
+	}
+	defer release()
 	base, err := m.entries(c.Layers)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", name, err)
@@ -99,8 +111,22 @@ func (m *Manager) Reset(name string) error {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
 	// The new upper directory is made in the store's tmp/, where GC
-	// removes what a crash leaves, and swapped in in one atomic exchange.
-	tmp, err := os.MkdirTemp(m.store.Layers.TmpDir(), "reset-")
+	// removes what a crash leaves, and swapped in in one atomic exchange;
+	// with a disk image, in the image (the next reset removes what a
+	// crash leaves there).
+	staging := m.store.Layers.TmpDir()
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return fmt.Errorf("reset %s: %w", name, err)
+	}
+	defer release()
+	if hasImage(m.path(name)) {
+		staging = filepath.Join(m.path(name), diskMount)
+		if err := removeResetStaging(staging); err != nil {
+			return fmt.Errorf("reset %s: %w", name, err)
+		}
+	}
+	tmp, err := os.MkdirTemp(staging, "reset-")
 	if err != nil {
 		return fmt.Errorf("reset %s: %w", name, err)
 	}
@@ -118,7 +144,7 @@ func (m *Manager) Reset(name string) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("reset %s: remove old differences: %w", name, err)
 	}
-	return os.RemoveAll(m.path(name, "work"))
+	return os.RemoveAll(workDir(m.path(name)))
 }
 
 // requireUnmounted returns ErrMounted when c is mounted.

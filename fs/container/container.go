@@ -109,7 +109,9 @@ func (m *Manager) Get(name string) (*Container, error) {
 }
 
 // UpperDir is the upper directory of container name.
-func (m *Manager) UpperDir(name string) string { return m.path(name, "upper") }
+// With a disk quota it is in the container's disk image, which must be
+// mounted (see holdDisk).
+func (m *Manager) UpperDir(name string) string { return upperDir(m.path(name)) }
 
 // durable and runtimeOnly say whether writeJSON makes a file survive a
 // power loss: a container's configuration must, its mount state need not,

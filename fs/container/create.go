@@ -77,6 +77,11 @@ func (m *Manager) Clone(src, name string) (*Container, error) {
 		return nil, fmt.Errorf("clone: %w", err)
 	}
 	defer unlock()
+	release, err := holdDisk(m.path(src))
+	if err != nil {
+		return nil, fmt.Errorf("clone %s to %s: %w", src, name, err)
+	}
+	defer release()
 	c := *s
 	c.Name, c.Created, c.Mount = name, time.Now().UTC(), nil
 	err = m.install(&c, func(dir string) error { return upper.Copy(m.UpperDir(src), dir) })
@@ -87,7 +92,8 @@ func (m *Manager) Clone(src, name string) (*Container, error) {
 }
 
 // install creates a container directory in the store's tmp/ (the upper
-// directory by makeUpper, then config.json) and renames it to its name,
+// directory by makeUpper, moved into a disk image when c has a disk quota,
+// then config.json) and renames it to its name,
 // so that a container either exists whole or not at all, and GC removes
 // what a crash leaves. The caller holds the store's shared lock.
 func (m *Manager) install(c *Container, makeUpper func(dir string) error) error {
@@ -97,6 +103,9 @@ func (m *Manager) install(c *Container, makeUpper func(dir string) error) error 
 	}
 	defer os.RemoveAll(tmp)
 	if err := makeUpper(filepath.Join(tmp, "upper")); err != nil {
+		return err
+	}
+	if err := settleDisk(tmp, c.Settings); err != nil {
 		return err
 	}
 	if err := writeJSON(filepath.Join(tmp, "config.json"), c, durable); err != nil {

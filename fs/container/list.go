@@ -73,6 +73,9 @@ func (m *Manager) Remove(name string, force bool) error {
 			return err
 		}
 	}
+	if err := releaseDisk(m.path(name), true); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
 	// Rename over an empty directory in the store's tmp/: the name
 	// disappears at once, and GC removes what a crash leaves.
 	trash, err := os.MkdirTemp(m.store.Layers.TmpDir(), "rm-")

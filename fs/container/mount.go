@@ -42,7 +42,25 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 	if target, err = filepath.Abs(target); err != nil {
 		return nil, err
 	}
-	for _, dir := range []string{target, m.path(name, "work")} {
+	if err := settleDisk(m.path(name), c.Settings); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", name, err)
+	}
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", name, err)
+	}
+	c, err = m.mountUnion(ctx, c, d, target)
+	if err != nil {
+		release()
+	}
+	return c, err
+}
+
+// mountUnion mounts the union of c with driver d at target, once its
+// disk image, if it has one, is mounted.
+func (m *Manager) mountUnion(ctx context.Context, c *Container, d fs.Driver, target string) (*Container, error) {
+	name := c.Name
+	for _, dir := range []string{target, workDir(m.path(name))} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("mount %s: %w", name, err)
 		}
@@ -53,7 +71,7 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 	}
 	defer lock.Unlock()
 	spec := fs.Spec{Store: m.store.Layers, Layers: c.Layers, Upper: m.UpperDir(name),
-		Work: m.path(name, "work"), Target: target}
+		Work: workDir(m.path(name)), Target: target}
 	if err := d.Mount(ctx, spec); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}
@@ -101,6 +119,9 @@ func (m *Manager) unmount(c *Container, force bool) error {
 		if err != nil {
 			return fmt.Errorf("unmount %s: %w", c.Name, err)
 		}
+	}
+	if err := releaseDisk(m.path(c.Name), force); err != nil {
+		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}
 	if err := os.Remove(m.path(c.Name, "state.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)

@@ -34,6 +34,11 @@ func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
 	if err := m.requireUnmounted(c); err != nil {
 		return nil, fmt.Errorf("rebase: %w", err)
 	}
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return nil, fmt.Errorf("rebase %s: %w", name, err)
+	}
+	defer release()
 	t, err := m.store.Lookup(template)
 	if err != nil {
 		return nil, fmt.Errorf("rebase %s: %w", name, err)

@@ -3,6 +3,7 @@ package upper
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 
@@ -198,11 +199,17 @@ func copyData(out, in *os.File, size int64) error {
 	return out.Truncate(size)
 }
 
-// copyRange copies n bytes at offset off of in to the same offset of out.
+// copyRange copies n bytes at offset off of in to the same offset of out;
+// between filesystems (a container's disk image and the store's), where
+// copy_file_range answers EXDEV, through a buffer.
 func copyRange(out, in *os.File, off, n int64) error {
 	roff, woff := off, off
 	for n > 0 {
 		done, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, int(min(n, 1<<30)), 0)
+		if errors.Is(err, unix.EXDEV) {
+			_, err = io.Copy(io.NewOffsetWriter(out, woff), io.NewSectionReader(in, roff, n))
+			return err
+		}
 		if err != nil {
 			return err
 		}
