@@ -319,4 +319,3 @@ func killChildServer(t *testing.T) {
 	}
 	t.Fatal(fmt.Errorf("no fuse server of pid %d", os.Getpid()))
 }
-
