@@ -22,6 +22,11 @@ func (a *app) containers() (*container.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.containersOf(st)
+}
+
+// containersOf is containers for the store st.
+func (a *app) containersOf(st *templates.Store) (*container.Manager, error) {
 	m, err := container.Open(st)
 	if err != nil {
 		return nil, err
