@@ -3,7 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,6 +109,11 @@ func setupRootfs(spec *Spec) error {
 	}
 	if f := spec.machineIDPath(); f != "" && bind {
 		if err := bindEmptyMachineID(rootfs, f); err != nil {
+			return err
+		}
+	}
+	for _, path := range slices.Sorted(maps.Keys(spec.EtcFiles)) {
+		if err := bindInRoot(rootfs, spec.EtcFiles[path], strings.TrimPrefix(path, "/")); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // TestJoinNetNS: a container given Spec.NetNS runs in that network
-// namespace (made here by unshare(1), holding only lo), not a new one.
+// namespace (made here by unshare(1), holding only lo), not a new one,
+// and sees the Spec.EtcFiles bound read-only over its own.
 func TestJoinNetNS(t *testing.T) {
 	rootfs := overlayRoot(t)
 	ns := filepath.Join(t.TempDir(), "netns")
@@ -27,9 +28,15 @@ func TestJoinNetNS(t *testing.T) {
 	if err := unix.Stat(ns, &st); err != nil {
 		t.Fatal(err)
 	}
-	r := runSpec(t, Spec{Rootfs: rootfs, Args: []string{"readlink", "/proc/self/ns/net"}, NetNS: ns})
-	if want := fmt.Sprintf("net:[%d]", st.Ino); r.code != 0 || strings.TrimSpace(r.stdout) != want {
-		t.Errorf("container's network namespace %+v, want %s", r, want)
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 198.18.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runSpec(t, Spec{Rootfs: rootfs, NetNS: ns, EtcFiles: map[string]string{"/etc/resolv.conf": resolv},
+		Args: []string{"/bin/sh", "-c", "readlink /proc/self/ns/net; cat /etc/resolv.conf; echo x >/etc/resolv.conf"}})
+	want := fmt.Sprintf("net:[%d]\nnameserver 198.18.0.1\n", st.Ino)
+	if r.code == 0 || r.stdout != want || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("container's network namespace and resolv.conf %+v, want %q and a read-only file", r, want)
 	}
 	if err := (&Spec{Rootfs: rootfs, Args: []string{"true"}, NetNS: ns, Network: NetworkHost}).validate(); err == nil {
 		t.Errorf("NetNS with the host's network accepted")

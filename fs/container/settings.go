@@ -30,9 +30,15 @@ type Settings struct {
 	Pids int64 `json:"pids,omitempty"`
 	// Driver mounts the root at a start when it is not mounted.
 	Driver string `json:"driver,omitempty"`
-	// Network is "none" (the default when empty) or "host".
+	// Network is "none" (the default when empty), "host", "bridge" or
+	// "bridge=NAME" (an address of its own on a network).
 	Network  string `json:"network,omitempty"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
+	// IP is a bridged container's address ("" for a free one, kept
+	// until rm); Publish are its published ports, "[HOSTIP:]HOSTPORT:
+	// PORT[/tcp|udp]".
+	IP      string   `json:"ip,omitempty"`
+	Publish []string `json:"publish,omitempty"`
 	// Mounts are the volumes, bind mounts and tmpfs mounts made at each
 	// start, in order (-v, --tmpfs).
 	Mounts []Mount `json:"mounts,omitempty"`

@@ -26,6 +26,7 @@ import (
 
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
+	"github.com/acetate/acetate/runtime/network"
 )
 
 // Options are how one run differs from the container's template config.
@@ -37,8 +38,12 @@ type Options struct {
 	// Workdir, Hostname and User ("uid[:gid]" or names from the container's
 	// /etc/passwd and /etc/group) replace the template's when set.
 	Workdir, Hostname, User string
-	// Network is runtime.NetworkNone (default) or runtime.NetworkHost.
+	// Network is runtime.NetworkNone (default), runtime.NetworkHost,
+	// NetworkBridge or "bridge=NAME"; IP and Publish are a bridged
+	// container's address and published ports (see runtime/network).
 	Network  string
+	IP       string
+	Publish  []string
 	Limits   runtime.Limits
 	ReadOnly bool
 	// Driver mounts the root when it is not mounted ("" = the container's).
@@ -69,7 +74,7 @@ type Options struct {
 func FromSettings(s container.Settings) Options {
 	return Options{Args: s.Args, Env: s.Env, Workdir: s.Workdir, Hostname: s.Hostname, User: s.User,
 		Network: s.Network, ReadOnly: s.ReadOnly, Driver: s.Driver, Seccomp: s.Seccomp, NoNewPrivileges: s.NoNewPrivileges,
-		Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}, Mounts: s.Mounts,
+		IP: s.IP, Publish: s.Publish, Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}, Mounts: s.Mounts,
 		StopSignal: s.StopSignal, Restart: restartPolicy(s.Restart)}
 }
 
@@ -81,11 +86,12 @@ func restartPolicy(v string) runtime.RestartPolicy {
 
 // Launcher runs the containers of one store.
 type Launcher struct {
-	m *container.Manager
+	m    *container.Manager
+	nets *network.Store
 }
 
 // New returns a launcher over the containers of m.
-func New(m *container.Manager) *Launcher { return &Launcher{m: m} }
+func New(m *container.Manager) *Launcher { return &Launcher{m: m, nets: newNetworks(m)} }
 
 // ErrRunning is wrapped when a container is already running.
 var ErrRunning = runtime.ErrRunning
@@ -99,6 +105,9 @@ func (l *Launcher) Run(ctx context.Context, name string, o Options) (int, error)
 		return -1, err
 	}
 	code, err := runtime.Run(ctx, spec)
+	if derr := l.detach(name); err == nil {
+		err = derr
+	}
 	if mounted {
 		// rm -f may have unmounted and removed it meanwhile.
 		uerr := l.m.Unmount(name)
@@ -124,6 +133,9 @@ func (l *Launcher) Start(ctx context.Context, name string, o Options) (int, erro
 		return -1, err
 	}
 	pid, err := runtime.Start(spec)
+	if err != nil {
+		l.detach(name)
+	}
 	if err != nil && mounted {
 		l.m.Unmount(name)
 	}
@@ -151,6 +163,9 @@ func (l *Launcher) prepare(ctx context.Context, name string, o Options) (spec ru
 		mounted = true
 	}
 	spec, err = l.spec(c, o)
+	if err == nil {
+		err = l.attach(c, o, &spec)
+	}
 	if err != nil && mounted {
 		l.m.Unmount(name)
 	}
@@ -238,6 +253,9 @@ func (l *Launcher) Stop(name string, timeout time.Duration) error {
 		return err
 	}
 	if err := runtime.Stop(l.m.RunDir(name), timeout); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	if err := l.detach(name); err != nil {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
 	if c.Mount == nil {

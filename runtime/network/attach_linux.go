@@ -202,20 +202,21 @@ func freeAddr(n Network, taken map[netip.Addr]string) netip.Addr {
 	return netip.Addr{}
 }
 
-// teardown removes what an attach of container made: its veth, its
-// namespace file at nsPath and its rules. Each step finds nothing to do
-// when there is nothing.
+// teardown removes what an attach of container made, in the reverse
+// order: its rules, its veth, and last its namespace file at nsPath, so
+// that a namespace file gone means nothing is left (callers may skip a
+// container without one). Each step finds nothing to do when there is
+// nothing.
 func (s *Store) teardown(container, nsPath string) error {
-	// The host end first, at once: a namespace is freed in the
-	// background, and the veth with it, too late for a restart to
-	// reuse its name.
+	if err := deleteContainerRules(container); err != nil {
+		return err
+	}
+	// The host end at once: a namespace is freed in the background,
+	// and the veth with it, too late for a restart to reuse its name.
 	if err := deleteLink(s.vethName(container)); err != nil {
 		return err
 	}
-	if err := removeNetns(nsPath); err != nil {
-		return err
-	}
-	return deleteContainerRules(container)
+	return removeNetns(nsPath)
 }
 
 // Detach undoes the Attach of container, whose namespace file is nsPath,
