@@ -59,6 +59,7 @@ var scenarios = []scenario{
 	{"clone", benchClone},
 	{"read", benchRead},
 	{"write", benchWrite},
+	{"quota", benchQuota},
 	{"start", benchStart},
 }
 

@@ -54,6 +54,9 @@ type runFlags struct {
 	stopSignal, restart string
 	onboot              bool
 	bootOrder           int
+	// The disk quota of its differences (--disk, --inodes).
+	disk   string
+	inodes int64
 }
 
 // add registers the settings flags on cmd; foreground adds -t and -i.
@@ -67,6 +70,8 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g (0: none)")
 	fl.Int64Var(&f.pids, "pids", 0, fmt.Sprintf("maximum number of processes and threads (default %d; -1: no limit)", runtime.DefaultPids))
 	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5 (0: none)")
+	fl.StringVar(&f.disk, "disk", "", "disk quota of the container's differences, e.g. 10g (0: none); writes past\nit fail with ENOSPC, df inside shows it; set changes it while unmounted")
+	fl.Int64Var(&f.inodes, "inodes", 0, "inode limit of the differences, with --disk (0: one per 4 KiB)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root read-only")
 	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "seccomp=unconfined (no system call filter), seccomp=PROFILE.json\n(a Docker-format profile instead of Docker's default one), or\nno-new-privileges (set-uid binaries gain nothing); repeatable")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOSTPATH:PATH[:ro] or named volume NAME:PATH[:ro] (repeatable;\nreplaces the container's; -v '' for none)")
@@ -91,6 +96,10 @@ func (f *runFlags) addFrom(cmd *cobra.Command) {
 // container at once: the limits the kernel changes in its cgroup files.
 var liveSettings = []string{"memory", "cpus", "pids"}
 
+// storageSettings are the flags set applies at once, running or not: the
+// disk quota, which changes the container's storage (or is refused).
+var storageSettings = []string{"disk", "inodes"}
+
 // setting is how one flag, when given, changes a container's settings.
 type setting struct {
 	flag  string
@@ -111,6 +120,8 @@ func (f *runFlags) settings() []setting {
 		{"memory", f.setMemory},
 		{"cpus", f.setCPUs},
 		{"pids", f.setPids},
+		{"disk", f.setDisk},
+		{"inodes", func(s *container.Settings) error { s.Inodes = f.inodes; return nil }},
 		{"security-opt", f.setSecurity},
 		{"volume", f.setVolumes},
 		{"tmpfs", f.setTmpfs},
@@ -175,6 +186,19 @@ func (f *runFlags) setDriver(s *container.Settings) error {
 	}
 	s.Driver = f.driver
 	return nil
+}
+
+func (f *runFlags) setDisk(s *container.Settings) error {
+	s.Disk = 0
+	if f.disk == "" || f.disk == "0" {
+		return nil
+	}
+	n, err := runtime.ParseMemory(f.disk)
+	if err != nil {
+		return fmt.Errorf("--disk: %w", err)
+	}
+	s.Disk = n
+	return container.ValidateQuota(container.Settings{Disk: n})
 }
 
 func (f *runFlags) setMemory(s *container.Settings) error {
@@ -606,7 +630,7 @@ func newLsCmd(a *app) *cobra.Command {
 
 // listContainers renders the status of the running containers, or of all.
 func (a *app) listContainers(all bool) error {
-	l, _, err := a.launcher()
+	l, m, err := a.launcher()
 	if err != nil {
 		return err
 	}
@@ -628,7 +652,11 @@ func (a *app) listContainers(all bool) error {
 		if s.MountedAt != "" {
 			at = s.MountedAt + " (" + s.Driver + ")"
 		}
-		t.rows = append(t.rows, []string{s.Name, s.State, pid, s.Template, humanBytes(s.DiffBytes), statusText(s), at})
+		diff := humanBytes(s.DiffBytes)
+		if q, _ := m.Quota(s.Name); q != nil {
+			diff = humanBytes(q.Used) + "/" + humanBytes(q.Disk)
+		}
+		t.rows = append(t.rows, []string{s.Name, s.State, pid, s.Template, diff, statusText(s), at})
 	}
 	return a.render(shown, t)
 }

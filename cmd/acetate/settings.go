@@ -68,14 +68,19 @@ func applyLive(l *launch.Launcher, name string, s container.Settings, given []st
 		return err
 	}
 	running := st.State == launch.StateRunning || st.State == launch.StatePaused
+	live := false
 	for _, g := range given {
-		if running && slices.Contains(liveSettings, g) {
+		switch {
+		case running && slices.Contains(liveSettings, g):
+			live = true
 			r.Now = append(r.Now, g)
-		} else {
+		case slices.Contains(storageSettings, g):
+			r.Now = append(r.Now, g)
+		default:
 			r.NextStart = append(r.NextStart, g)
 		}
 	}
-	if len(r.Now) == 0 {
+	if !live {
 		return nil
 	}
 	return l.UpdateLimits(name, launch.FromSettings(s).Limits)
@@ -96,6 +101,8 @@ type inspection struct {
 	// signal.
 	ExitReason string             `json:"exitReason,omitempty"`
 	Settings   container.Settings `json:"settings"`
+	// Quota is the differences' use against the disk quota, if any.
+	Quota *container.QuotaUsage `json:"quota,omitempty"`
 }
 
 func newContainerInspectCmd(a *app) *cobra.Command {
@@ -117,7 +124,11 @@ hostname, limits...: see acetate create and acetate set).`,
 			if err != nil {
 				return err
 			}
-			in := inspection{Status: st, Settings: ct.Settings, ExitReason: exitReason(st)}
+			q, err := m.Quota(name)
+			if err != nil {
+				return err
+			}
+			in := inspection{Status: st, Settings: ct.Settings, ExitReason: exitReason(st), Quota: q}
 			return a.render(in, inspectTable(in))
 		}),
 	}
@@ -168,11 +179,25 @@ func inspectTable(in inspection) table {
 		{"memory", limitText(s.Memory > 0, humanBytes(s.Memory))},
 		{"cpus", limitText(s.CPUs > 0, fmt.Sprint(s.CPUs))},
 		{"pids", pidsText(s.Pids)},
+		{"disk", quotaText(in.Quota)},
 		{"network", orDash(s.Network)}, {"read-only", fmt.Sprint(s.ReadOnly)},
 		{"seccomp", orDash(s.Seccomp)}, {"no-new-privileges", fmt.Sprint(s.NoNewPrivileges)},
 		{"settings driver", orDash(s.Driver)},
 	}
 	return table{header: []string{"FIELD", "VALUE"}, rows: rows}
+}
+
+// quotaText shows the use against a disk quota: "12.0M of 1.0G, 300 of
+// 1000 inodes".
+func quotaText(q *container.QuotaUsage) string {
+	if q == nil {
+		return "none"
+	}
+	v := humanBytes(q.Used) + " of " + humanBytes(q.Disk)
+	if q.Inodes > 0 {
+		v += fmt.Sprintf(", %d of %d inodes", q.UsedInodes, q.Inodes)
+	}
+	return v
 }
 
 func limitText(set bool, v string) string {
