@@ -420,6 +420,9 @@ layers stay until gc.`,
 						return err
 					}
 				}
+				if err := l.Release(name); err != nil { // its addresses
+					return err
+				}
 				if err := m.Remove(name, force); err != nil {
 					return err
 				}

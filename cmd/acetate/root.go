@@ -156,6 +156,7 @@ own differences.`,
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
 	root.AddCommand(newCpCmd(a), newVolumeCmd(a))
+	root.AddCommand(newNetworkCmd(a))
 	var showVersion bool
 	root.Flags().BoolVar(&showVersion, "version", false, "show the version, commit and kernel features (as acetate version)")
 	root.RunE = func(c *cobra.Command, args []string) error {

@@ -54,6 +54,9 @@ type runFlags struct {
 	stopSignal, restart string
 	onboot              bool
 	bootOrder           int
+	// A bridged container's address and published ports (--ip, -p).
+	ip      string
+	publish []string
 	// The disk quota of its differences (--disk, --inodes).
 	disk   string
 	inodes int64
@@ -66,7 +69,9 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "user[:group], as numbers or names from the container's /etc/passwd")
-	fl.StringVar(&f.net, "net", runtime.NetworkNone, "network: none (own namespace, loopback up) or host")
+	fl.StringVar(&f.net, "net", runtime.NetworkNone, "network: none (own namespace, loopback up), host, or bridge[=NAME]\n(an address of its own on network NAME, default acetate: see acetate network)")
+	fl.StringVar(&f.ip, "ip", "", "address on the bridge network, as vzctl --ipadd (default: a free one, kept until rm)")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port of a bridged container: [HOSTIP:]HOSTPORT:PORT[/tcp|udp]\n(repeatable; replaces the container's; -p '' for none)")
 	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit, e.g. 512m or 1g (0: none)")
 	fl.Int64Var(&f.pids, "pids", 0, fmt.Sprintf("maximum number of processes and threads (default %d; -1: no limit)", runtime.DefaultPids))
 	fl.StringVar(&f.cpus, "cpus", "", "CPU limit, e.g. 0.5 (0: none)")
@@ -116,6 +121,8 @@ func (f *runFlags) settings() []setting {
 		{"env", f.setEnv},
 		{"workdir", f.setWorkdir},
 		{"net", f.setNet},
+		{"ip", func(s *container.Settings) error { s.IP = f.ip; return nil }},
+		{"publish", f.setPublish},
 		{"driver", f.setDriver},
 		{"memory", f.setMemory},
 		{"cpus", f.setCPUs},
@@ -147,6 +154,9 @@ func (f *runFlags) apply(cmd *cobra.Command, args []string, s *container.Setting
 		}
 		given = append(given, st.flag)
 	}
+	if err := launch.CheckNetwork(next.Network, next.IP, next.Publish); err != nil {
+		return nil, usageError{err}
+	}
 	if len(args) > 0 {
 		next.Args, given = args, append(given, "command")
 	}
@@ -173,10 +183,22 @@ func (f *runFlags) setWorkdir(s *container.Settings) error {
 }
 
 func (f *runFlags) setNet(s *container.Settings) error {
-	if f.net != runtime.NetworkNone && f.net != runtime.NetworkHost {
-		return fmt.Errorf("--net %q: use none or host", f.net)
+	if err := launch.CheckNetwork(f.net, "", nil); err != nil {
+		return fmt.Errorf("--net: %w", err)
+	}
+	if _, bridged := launch.BridgeNetwork(f.net); !bridged {
+		s.IP, s.Publish = "", nil // the address and ports go with the bridge
 	}
 	s.Network = f.net
+	return nil
+}
+
+func (f *runFlags) setPublish(s *container.Settings) error {
+	s.Publish = nil
+	if len(f.publish) == 1 && f.publish[0] == "" {
+		return nil
+	}
+	s.Publish = f.publish
 	return nil
 }
 

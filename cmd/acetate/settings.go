@@ -180,7 +180,8 @@ func inspectTable(in inspection) table {
 		{"cpus", limitText(s.CPUs > 0, fmt.Sprint(s.CPUs))},
 		{"pids", pidsText(s.Pids)},
 		{"disk", quotaText(in.Quota)},
-		{"network", orDash(s.Network)}, {"read-only", fmt.Sprint(s.ReadOnly)},
+		{"network", orDash(s.Network)}, {"ip", orDash(s.IP)}, {"publish", orDash(strings.Join(s.Publish, " "))},
+		{"read-only", fmt.Sprint(s.ReadOnly)},
 		{"seccomp", orDash(s.Seccomp)}, {"no-new-privileges", fmt.Sprint(s.NoNewPrivileges)},
 		{"settings driver", orDash(s.Driver)},
 	}
