@@ -162,6 +162,9 @@ func releaseDisk(dir string, force bool) error {
 // for s's limits with one. What a crash left half made is removed first.
 // On error the container's storage is as it was.
 func settleDisk(dir string, s Settings) error {
+	if err := ValidateQuota(s); err != nil {
+		return err
+	}
 	img := filepath.Join(dir, diskImage)
 	if err := removeStaging(dir); err != nil {
 		return err
