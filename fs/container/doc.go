@@ -9,6 +9,8 @@
 //	             and its Settings (command, env, limits...: see Settings)
 //	upper/       its differences
 //	work/        overlayfs scratch space (made at the first mount)
+//	disk.img     instead of upper/ and work/ with a disk quota: an ext4
+//	             image holding them, mounted at disk/ (see disk.go)
 //	rootfs/      the default mount point (made at the first mount)
 //	state.json   where and by which driver it is mounted, while it is
 //	run/         the launcher's state (RunDir), once it has run
