@@ -1,12 +1,21 @@
 package testtree
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,3 +86,191 @@ var loopbackUp = sync.OnceValue(func() error {
 	}
 	return nil
 })
+
+// InNetns runs the calling test again, alone, in new network and mount
+// namespaces (as ReexecInNetns does for a whole binary) and returns false
+// after reporting the run's result; it returns true in that run, where
+// the test goes on. For packages whose other tests must stay in the
+// machine's namespaces; it costs one more start of the test binary.
+func InNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(netnsEnv) != "" {
+		if err := loopbackUp(); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	RequireRoot(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1): network tests run in a network namespace of their own")
+	}
+	args := []string{"--net", "--mount", "--", os.Args[0], "-test.run=^" + t.Name() + "$", "-test.count=1"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	cmd := exec.Command(unshare, args...)
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a network namespace of its own:\n%s", out)
+	if err != nil {
+		t.Fatalf("%s: %v", t.Name(), err)
+	}
+	return false
+}
+
+// NewNetns makes a network namespace bound on a new file in dir, removed
+// at cleanup, and returns the file.
+func NewNetns(t testing.TB, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name+".netns")
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("unshare", "--net="+path, "true").CombinedOutput(); err != nil {
+		t.Fatalf("unshare --net=%s: %v: %s", path, err, out)
+	}
+	t.Cleanup(func() { unix.Unmount(path, unix.MNT_DETACH) })
+	return path
+}
+
+// Elsewhere joins the test's network namespace to a new one, the "host
+// elsewhere": 198.19.0.1/24 here, 198.19.0.2/24 there, by a veth pair,
+// with a default route here through there. It returns the other
+// namespace's file (in dir).
+func Elsewhere(t testing.TB, dir string) string {
+	t.Helper()
+	la := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink", Flags: net.FlagUp}, PeerName: "uplink-peer"}
+	if err := netlink.LinkAdd(la); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netlink.LinkDel(la) })
+	addr, _ := netlink.ParseAddr("198.19.0.1/24")
+	if err := netlink.AddrAdd(la, addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP("198.19.0.2")}); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := NewNetns(t, dir, "elsewhere")
+	peer, err := netlink.LinkByName("uplink-peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.GetFromPath(elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, name := range []string{"lo", "uplink-peer"} {
+		l, err := h.LinkByName(name)
+		if err == nil && name != "lo" {
+			a, _ := netlink.ParseAddr("198.19.0.2/24")
+			err = h.AddrAdd(l, a)
+		}
+		if err == nil {
+			err = h.LinkSetUp(l)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return elsewhere
+}
+
+// InNetnsDo runs f on a thread that is in the network namespace at path
+// (sockets made there stay there).
+func InNetnsDo(t testing.TB, path string, f func()) {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err == nil {
+			err = netns.Set(ns)
+		}
+		if err != nil {
+			errc <- err
+			return // the thread ends, in whatever namespace
+		}
+		f()
+		if err := netns.Set(orig); err != nil {
+			errc <- err
+			return
+		}
+		orig.Close()
+		runtime.UnlockOSThread()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EchoServer listens on TCP addr in the namespace at nsPath ("" for the
+// test's) until cleanup, and answers each line with the peer's address
+// and the line.
+func EchoServer(t testing.TB, nsPath, addr string) {
+	t.Helper()
+	var l net.Listener
+	var err error
+	listen := func() { l, err = net.Listen("tcp", addr) }
+	if nsPath == "" {
+		listen()
+	} else {
+		InNetnsDo(t, nsPath, listen)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				fmt.Fprintf(c, "%s %s", c.RemoteAddr().(*net.TCPAddr).IP, line)
+			}()
+		}
+	}()
+}
+
+// Ask dials TCP addr from the namespace at nsPath ("" for the test's),
+// sends "hello" and a newline, and returns the answer, trimmed; it gives
+// up after 3 seconds.
+func Ask(t testing.TB, nsPath, addr string) (string, error) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	dial := func() { c, err = net.DialTimeout("tcp", addr, 3*time.Second) }
+	if nsPath == "" {
+		dial()
+	} else {
+		InNetnsDo(t, nsPath, dial)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintln(c, "hello")
+	b, err := io.ReadAll(c)
+	return strings.TrimSpace(string(b)), err
+}

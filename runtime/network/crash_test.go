@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"github.com/acetate/acetate/internal/testtree"
 	"os"
 	"os/exec"
 	"strings"
@@ -52,11 +53,11 @@ func TestKilledDuringAttach(t *testing.T) {
 	}
 	k := attach(t, s, root, "k", AttachOptions{Publish: []Port{{HostPort: 9999, Port: 80, Proto: "tcp"}}})
 	other := attach(t, s, root, "other", AttachOptions{})
-	echoServer(t, k.NetNS, ":80")
-	if got, err := ask(t, other.NetNS, k.Addr.String()+":80"); err != nil || !strings.HasSuffix(got, "hello") {
+	testtree.EchoServer(t, k.NetNS, ":80")
+	if got, err := testtree.Ask(t, other.NetNS, k.Addr.String()+":80"); err != nil || !strings.HasSuffix(got, "hello") {
 		t.Errorf("after the kills: %q %v", got, err)
 	}
-	if got, err := ask(t, "", "127.0.0.1:9999"); err != nil || !strings.HasSuffix(got, "hello") {
+	if got, err := testtree.Ask(t, "", "127.0.0.1:9999"); err != nil || !strings.HasSuffix(got, "hello") {
 		t.Errorf("published port after the kills: %q %v", got, err)
 	}
 	for _, c := range []string{"k", "other"} {

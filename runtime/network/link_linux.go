@@ -15,38 +15,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ensureBridge makes n's bridge with its gateway address, when missing,
-// and reports whether it made it. A new bridge gets route_localnet (see
-// the package doc) and the namespace IPv4 forwarding.
+// ensureBridge makes n's bridge with its gateway address when missing,
+// and finishes one that a killed attach left half made (without its
+// address, sysctls or up), and reports whether it made it. The bridge gets
+// route_localnet (see the package doc) and the namespace IPv4 forwarding.
 func ensureBridge(n Network) (made bool, err error) {
-	if _, err := netlink.LinkByName(n.Bridge); err == nil {
-		return false, nil
-	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
+	br, err := netlink.LinkByName(n.Bridge)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		if err = netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge}}); err == nil {
+			made = true
+			br, err = netlink.LinkByName(n.Bridge)
+		}
+	}
+	if err != nil {
 		return false, fmt.Errorf("bridge %s of network %s: %w", n.Bridge, n.Name, err)
 	}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge}}
-	if err := netlink.LinkAdd(br); err != nil {
-		return false, fmt.Errorf("make bridge %s of network %s: %w", n.Bridge, n.Name, err)
+	if !made && br.Attrs().Flags&net.FlagUp != 0 {
+		return false, nil // finished: up is its last step
 	}
 	gw := &netlink.Addr{IPNet: ipNet(n.Gateway, n.Subnet)}
-	if err := netlink.AddrAdd(br, gw); err != nil {
-		netlink.LinkDel(br)
-		return false, fmt.Errorf("address bridge %s: %w", n.Bridge, err)
+	if err := netlink.AddrReplace(br, gw); err != nil {
+		return made, fmt.Errorf("address bridge %s: %w", n.Bridge, err)
 	}
 	for file, value := range map[string]string{
 		"/proc/sys/net/ipv4/conf/" + n.Bridge + "/route_localnet": "1",
-		"/proc/sys/net/ipv4/ip_forward":                           "1",
+		"/proc/sys/net/ipv4/ip_forward":                          "1",
 	} {
 		if err := os.WriteFile(file, []byte(value), 0); err != nil {
-			netlink.LinkDel(br)
-			return false, fmt.Errorf("bridge %s: %w", n.Bridge, err)
+			return made, fmt.Errorf("bridge %s: %w", n.Bridge, err)
 		}
 	}
 	if err := netlink.LinkSetUp(br); err != nil {
-		netlink.LinkDel(br)
-		return false, fmt.Errorf("bring bridge %s up: %w", n.Bridge, err)
+		return made, fmt.Errorf("bring bridge %s up: %w", n.Bridge, err)
 	}
-	return true, nil
+	return made, nil
 }
 
 // removeBridge deletes n's bridge, if there.

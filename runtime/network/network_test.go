@@ -79,7 +79,7 @@ func state(t *testing.T, s *Store) string {
 func TestCreateRefusals(t *testing.T) {
 	s, _ := testStore(t)
 	// A route of the host: the uplink of this namespace.
-	uplink(t, "")
+	testtree.Elsewhere(t, t.TempDir())
 	before := state(t, s)
 	for _, c := range []struct {
 		name, subnet, gateway string
@@ -126,7 +126,7 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	}
 	// The container's side: eth0 with its address and stable MAC, lo up,
 	// a default route through the gateway.
-	inNetns(t, b.NetNS, func() {
+	testtree.InNetnsDo(t, b.NetNS, func() {
 		l, err := netlink.LinkByName("eth0")
 		if err != nil {
 			t.Error(err)
@@ -148,8 +148,8 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 			t.Errorf("no default route via the gateway: %v", routes)
 		}
 	})
-	echoServer(t, b.NetNS, "198.18.0.3:80")
-	if got, err := ask(t, a.NetNS, "198.18.0.3:80"); err != nil || got != "198.18.0.2 hello" {
+	testtree.EchoServer(t, b.NetNS, "198.18.0.3:80")
+	if got, err := testtree.Ask(t, a.NetNS, "198.18.0.3:80"); err != nil || got != "198.18.0.2 hello" {
 		t.Fatalf("a to b: %q, %v", got, err)
 	}
 	// The containers' hosts file names both; a third, attached later, is
@@ -216,83 +216,31 @@ func TestAddressRefusals(t *testing.T) {
 	}
 }
 
-// uplink joins the test's namespace to a new "elsewhere" namespace, the
-// host elsewhere: 198.19.0.1/24 here, 198.19.0.2/24 there, a default
-// route here through there. It returns the elsewhere namespace's file
-// ("" when only the address and route here are wanted, dir "").
-func uplink(t *testing.T, dir string) string {
-	t.Helper()
-	la := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink", Flags: net.FlagUp}, PeerName: "uplink-peer"}
-	if err := netlink.LinkAdd(la); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netlink.LinkDel(la) })
-	addr, _ := netlink.ParseAddr("198.19.0.1/24")
-	if err := netlink.AddrAdd(la, addr); err != nil {
-		t.Fatal(err)
-	}
-	if dir == "" {
-		return ""
-	}
-	if err := netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP("198.19.0.2")}); err != nil {
-		t.Fatal(err)
-	}
-	elsewhere := filepath.Join(dir, "elsewhere.netns")
-	if err := makeNetns(elsewhere); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeNetns(elsewhere) })
-	peer, err := netlink.LinkByName("uplink-peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inNetns(t, elsewhere, func() {}) // check it can be entered
-	ns, _ := os.Open(elsewhere)
-	defer ns.Close()
-	if err := netlink.LinkSetNsFd(peer, int(ns.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	inNetns(t, elsewhere, func() {
-		p, err := netlink.LinkByName("uplink-peer")
-		if err == nil {
-			a, _ := netlink.ParseAddr("198.19.0.2/24")
-			err = netlink.AddrAdd(p, a)
-		}
-		if err == nil {
-			err = netlink.LinkSetUp(p)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	})
-	return elsewhere
-}
-
 func TestPublishAndMasquerade(t *testing.T) {
 	s, root := testStore(t)
-	elsewhere := uplink(t, root)
+	elsewhere := testtree.Elsewhere(t, root)
 	web := attach(t, s, root, "web", AttachOptions{Publish: []Port{{HostPort: 8080, Port: 80, Proto: "tcp"}}})
-	echoServer(t, web.NetNS, ":80")
+	testtree.EchoServer(t, web.NetNS, ":80")
 	// From the host elsewhere, to this host's address: the client's own
 	// address reaches the container.
-	if got, err := ask(t, elsewhere, "198.19.0.1:8080"); err != nil || got != "198.19.0.2 hello" {
+	if got, err := testtree.Ask(t, elsewhere, "198.19.0.1:8080"); err != nil || got != "198.19.0.2 hello" {
 		t.Errorf("elsewhere to the published port: %q, %v", got, err)
 	}
 	// From this host itself, 127.0.0.1 and its own addresses.
 	for _, addr := range []string{"127.0.0.1:8080", "198.19.0.1:8080", "198.18.0.1:8080"} {
-		if got, err := ask(t, "", addr); err != nil || !strings.HasSuffix(got, " hello") {
+		if got, err := testtree.Ask(t, "", addr); err != nil || !strings.HasSuffix(got, " hello") {
 			t.Errorf("host to %s: %q, %v", addr, got, err)
 		}
 	}
 	// From another container, by the host's address (hairpin).
 	other := attach(t, s, root, "other", AttachOptions{})
-	if got, err := ask(t, other.NetNS, "198.19.0.1:8080"); err != nil || !strings.HasSuffix(got, " hello") {
+	if got, err := testtree.Ask(t, other.NetNS, "198.19.0.1:8080"); err != nil || !strings.HasSuffix(got, " hello") {
 		t.Errorf("container to the published port: %q, %v", got, err)
 	}
 	// Outbound: the container reaches the host elsewhere, which sees this
 	// host's address (masquerade) and has no route to the subnet.
-	echoServer(t, elsewhere, "198.19.0.2:9000")
-	if got, err := ask(t, web.NetNS, "198.19.0.2:9000"); err != nil || got != "198.19.0.1 hello" {
+	testtree.EchoServer(t, elsewhere, "198.19.0.2:9000")
+	if got, err := testtree.Ask(t, web.NetNS, "198.19.0.2:9000"); err != nil || got != "198.19.0.1 hello" {
 		t.Errorf("container to elsewhere: %q, %v", got, err)
 	}
 	// The port is taken while web holds it; a host address apart is not.
@@ -308,7 +256,7 @@ func TestPublishAndMasquerade(t *testing.T) {
 	if n := countRules(t, "ctr=web"); n != 0 {
 		t.Errorf("%d rules of web after detach", n)
 	}
-	if got, err := ask(t, elsewhere, "198.19.0.1:8080"); err == nil {
+	if got, err := testtree.Ask(t, elsewhere, "198.19.0.1:8080"); err == nil {
 		t.Errorf("published port answers after detach: %q", got)
 	}
 }
@@ -341,7 +289,7 @@ func countRules(t *testing.T, prefix string) int {
 func TestGuardLoopbackFromBridge(t *testing.T) {
 	s, root := testStore(t)
 	a := attach(t, s, root, "a", AttachOptions{})
-	inNetns(t, a.NetNS, func() {
+	testtree.InNetnsDo(t, a.NetNS, func() {
 		eth0, err := netlink.LinkByName("eth0")
 		if err == nil {
 			_, dst, _ := net.ParseCIDR("127.0.0.2/32")
@@ -356,7 +304,7 @@ func TestGuardLoopbackFromBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	inNetns(t, a.NetNS, func() {
+	testtree.InNetnsDo(t, a.NetNS, func() {
 		c, err := net.Dial("udp", "127.0.0.2:7000")
 		if err != nil {
 			t.Error(err)
@@ -399,14 +347,14 @@ func TestManyAtOnceThenNothingLeft(t *testing.T) {
 			t.Fatalf("address %s given twice", ep.Addr)
 		}
 		seen[ep.Addr] = true
-		echoServer(t, ep.NetNS, ":80")
+		testtree.EchoServer(t, ep.NetNS, ":80")
 	}
 	for i, ep := range eps {
-		if _, err := ask(t, eps[(i+1)%n].NetNS, ep.Addr.String()+":80"); err != nil {
+		if _, err := testtree.Ask(t, eps[(i+1)%n].NetNS, ep.Addr.String()+":80"); err != nil {
 			t.Errorf("c%d unreachable at %s: %v", i, ep.Addr, err)
 		}
 	}
-	if got, err := ask(t, "", "127.0.0.1:10049"); err != nil || !strings.HasSuffix(got, "hello") {
+	if got, err := testtree.Ask(t, "", "127.0.0.1:10049"); err != nil || !strings.HasSuffix(got, "hello") {
 		t.Errorf("published port of c49: %q %v", got, err)
 	}
 	for i := range n {
