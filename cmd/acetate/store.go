@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/volume"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -18,7 +19,8 @@ copies would hold) against the disk really used (allocated blocks), and the
 savings ratio of the whole store. The row "staging (tmp/)" is what the
 store's tmp/ holds: files that a running publish, commit or pull stages, or
 that an interrupted one left behind (gc removes those); the total counts
-it.`,
+it. The row "volumes" is what the named volumes hold (acetate volume ls),
+also counted in the total.`,
 		Example: `  acetate df
   acetate df --format json | jq .savings`,
 		Args: exactArgs(0),
@@ -35,18 +37,23 @@ it.`,
 			if err != nil {
 				return err
 			}
-			total := storeUsage{Templates: u, Containers: cu}
-			disk := u.DiskBytes + cu.DiskBytes + u.TempBytes
+			vu, err := volume.Open(m.Store().Layers.Root()).Usage()
+			if err != nil {
+				return err
+			}
+			total := storeUsage{Templates: u, Containers: cu, Volumes: vu}
+			disk := u.DiskBytes + cu.DiskBytes + u.TempBytes + vu.DiskBytes
 			if disk > 0 {
-				total.Savings = float64(u.LogicalBytes+cu.LogicalBytes) / float64(disk)
+				total.Savings = float64(u.LogicalBytes+cu.LogicalBytes+vu.DiskBytes) / float64(disk)
 			}
 			return a.render(total, table{
 				header: []string{"KIND", "COUNT", "LOGICAL", "ON DISK", "SAVINGS"},
 				rows: [][]string{
 					{"templates", fmt.Sprint(u.Templates), humanBytes(u.LogicalBytes), humanBytes(u.DiskBytes), fmt.Sprintf("%.2fx", u.Savings)},
 					{"containers", fmt.Sprint(cu.Containers), humanBytes(cu.LogicalBytes), humanBytes(cu.DiskBytes), ratio(cu.LogicalBytes, cu.DiskBytes)},
+					{"volumes", fmt.Sprint(vu.Volumes), humanBytes(vu.DiskBytes), humanBytes(vu.DiskBytes), "-"},
 					{"staging (tmp/)", fmt.Sprint(u.TempFiles), "-", humanBytes(u.TempBytes), "-"},
-					{"total", "", humanBytes(u.LogicalBytes + cu.LogicalBytes), humanBytes(disk), fmt.Sprintf("%.2fx", total.Savings)},
+					{"total", "", humanBytes(u.LogicalBytes + cu.LogicalBytes + vu.DiskBytes), humanBytes(disk), fmt.Sprintf("%.2fx", total.Savings)},
 				},
 			})
 		},
@@ -57,6 +64,7 @@ it.`,
 type storeUsage struct {
 	Templates  *templates.Usage `json:"templates"`
 	Containers *container.Usage `json:"containers"`
+	Volumes    *volume.Usage    `json:"volumes"`
 	// Savings is all logical bytes over all bytes on disk.
 	Savings float64 `json:"savings"`
 }

@@ -16,6 +16,16 @@ import (
 // TestMountDirsAreLauncherDirs checks this list against the launcher's.
 var LauncherDirs = []string{"/dev", "/proc", "/sys"}
 
+// MountPointXattr marks a directory the launcher made in a container's
+// root for a mount point of a volume, bind mount or tmpfs that the root
+// lacked (runtime's mountVolumes; the parent keeps its mtime). Such a
+// directory, still as made (mode 0755, owned like the root, with no other
+// extended attribute) and holding nothing but such directories, is left
+// out like LauncherDirs; and the mark itself is never part of an entry. A
+// container cannot forge the mark: trusted.* attributes take
+// CAP_SYS_ADMIN on the host.
+const MountPointXattr = "trusted.acetate.mountpoint"
+
 // dropLauncherDirs removes from the sorted layer the directories the
 // launcher made (see launcherMade): they are not the container's changes,
 // so neither diff nor commit shows them. Dropping one loses nothing: the
@@ -26,10 +36,15 @@ var LauncherDirs = []string{"/dev", "/proc", "/sys"}
 func (r *reader) dropLauncherDirs() {
 	es := r.m.Entries
 	drop := map[string]bool{}
-	for i := range es {
-		if r.launcherMade(i) {
-			drop[es[i].Path] = true
+	kept := map[string]bool{} // directories with an entry kept below
+	for i := len(es) - 1; i > 0; i-- {
+		e := &es[i]
+		if r.launcherMade(i) || !kept[e.Path] && r.mountPoint(e) {
+			drop[e.Path] = true
+			continue
 		}
+		kept[layers.Parent(e.Path)] = true
+		e.Xattrs = slices.DeleteFunc(e.Xattrs, func(x layers.Xattr) bool { return x.Name == MountPointXattr })
 	}
 	if len(drop) == 0 {
 		return
@@ -52,6 +67,15 @@ func (r *reader) launcherMade(i int) bool {
 	empty := i+1 == len(es) || !layers.IsUnder(es[i+1].Path, e.Path)
 	return empty && e.Type == layers.TypeDir && e.Mode == 0o755 &&
 		e.UID == root.UID && e.GID == root.GID && len(e.Xattrs) == 0
+}
+
+// mountPoint reports whether e is a mount point the launcher made, as
+// MountPointXattr says.
+func (r *reader) mountPoint(e *layers.Entry) bool {
+	root := &r.m.Entries[0]
+	_, inBase := r.index[e.Path]
+	return !inBase && e.Type == layers.TypeDir && e.Mode == 0o755 && e.UID == root.UID && e.GID == root.GID &&
+		len(e.Xattrs) == 1 && e.Xattrs[0].Name == MountPointXattr
 }
 
 // restoreRootMtime gives the layer's root the template root's mtime when

@@ -64,6 +64,10 @@ func ResolveInRoot(rootfd int, p string) (At, error) {
 	return At{Dir: fd, Name: name, owned: true}, nil
 }
 
+// errDanglingLink is why MkdirAllInRoot fails on a link whose target is
+// missing.
+var errDanglingLink = errors.New("a symbolic link whose target the root lacks (links are not followed to make directories)")
+
 // MkdirAllInRoot opens the directory p inside the root rootfd as an O_PATH
 // descriptor, making the directories it lacks with mode, one component at
 // a time: each is made with mkdirat in its parent, opened as OpenInRoot
@@ -71,7 +75,12 @@ func ResolveInRoot(rootfd int, p string) (At, error) {
 // exists but is not a directory, or a symbolic link whose target is
 // missing, fails with ENOTDIR or ENOENT: the link is not followed to make
 // its target.
-func MkdirAllInRoot(rootfd int, p string, mode uint32) (int, error) {
+//
+// Each parent keeps its access and modification times, so that the
+// directories made are the only trace of the call (a launcher's mount
+// points are not a container's changes); made, when not nil, is called
+// with each directory made, named in its parent's descriptor.
+func MkdirAllInRoot(rootfd int, p string, mode uint32, made func(At) error) (int, error) {
 	p = path.Clean("/" + p)
 	fd, err := OpenInRoot(rootfd, p, unix.O_PATH|unix.O_DIRECTORY)
 	if !errors.Is(err, unix.ENOENT) {
@@ -88,17 +97,43 @@ func MkdirAllInRoot(rootfd int, p string, mode uint32) (int, error) {
 		if errors.Is(err, unix.ENOENT) {
 			// The parent is held by descriptor: the directory is made in
 			// the one opened, wherever the container moved it since.
-			if merr := unix.Mkdirat(parent, comp, mode); merr != nil && !errors.Is(merr, unix.EEXIST) {
+			if merr := mkdirKeepTimes(parent, comp, mode, made); merr != nil {
 				unix.Close(parent)
 				return -1, &os.PathError{Op: "mkdirat", Path: sub, Err: merr}
 			}
 			fd, err = OpenInRoot(parent, comp, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 		}
-		unix.Close(parent)
 		if err != nil {
-			return -1, &os.PathError{Op: "mkdir", Path: sub, Err: errors.Unwrap(err)}
+			why := errors.Unwrap(err)
+			var st unix.Stat_t
+			if unix.Fstatat(parent, comp, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				why = errDanglingLink
+			}
+			unix.Close(parent)
+			return -1, &os.PathError{Op: "mkdir", Path: sub, Err: why}
 		}
+		unix.Close(parent)
 		parent = fd
 	}
 	return parent, nil
+}
+
+// mkdirKeepTimes makes the directory name in parent, unless it exists, and
+// gives parent its times back; made is called with the new directory.
+func mkdirKeepTimes(parent int, name string, mode uint32, made func(At) error) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(parent, &st); err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(parent, name, mode); errors.Is(err, unix.EEXIST) {
+		return nil // made meanwhile, by somebody else
+	} else if err != nil {
+		return err
+	}
+	if made != nil {
+		if err := made(At{Dir: parent, Name: name}); err != nil {
+			return err
+		}
+	}
+	return At{Dir: parent, Name: "."}.Utimes([]unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)})
 }

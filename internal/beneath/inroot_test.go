@@ -32,7 +32,7 @@ func TestMkdirAllInRoot(t *testing.T) {
 	}
 	defer unix.Close(rootfd)
 	for _, p := range []string{"/abs/a/b", "up/c", "/../../d/e"} {
-		fd, err := MkdirAllInRoot(rootfd, p, 0o755)
+		fd, err := MkdirAllInRoot(rootfd, p, 0o755, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -47,7 +47,7 @@ func TestMkdirAllInRoot(t *testing.T) {
 		}
 	}
 	os.Symlink("/nowhere/x", filepath.Join(root, "dangling"))
-	if _, err := MkdirAllInRoot(rootfd, "/dangling/y", 0o755); err == nil {
+	if _, err := MkdirAllInRoot(rootfd, "/dangling/y", 0o755, nil); err == nil {
 		t.Error("a dangling link made its target")
 	}
 	if _, err := os.Stat(filepath.Join(root, "nowhere")); err == nil {
