@@ -40,8 +40,9 @@ import (
 // CAP_SYS_RESOURCE), a shrink below use is refused and changes nothing;
 // adding a quota to a container that has a plain upper directory copies it
 // into a new image (refused, with nothing changed, when it does not fit),
-// removing it copies it back out, and a new inode limit copies it into a
-// new image.
+// removing it copies it back out, and a new inode limit, or a new size with
+// an inode limit (a resize would add inodes with the blocks), copies it
+// into a new image.
 const (
 	diskImage = "disk.img"
 	diskMount = "disk"
@@ -188,7 +189,7 @@ func settleDisk(dir string, s Settings) error {
 	switch {
 	case have == want:
 		return nil
-	case s.Disk != 0 && strings.HasSuffix(have, " "+strconv.FormatInt(s.Inodes, 10)):
+	case s.Disk != 0 && s.Inodes == 0 && strings.HasSuffix(have, " 0"):
 		if err := diskimage.Resize(img, s.Disk); err != nil {
 			return fmt.Errorf("disk quota %d bytes: %w", s.Disk, err)
 		}
@@ -267,7 +268,10 @@ func rebuild(dir string, s Settings) (err error) {
 	if err := diskimage.Mount(img, mnt); err != nil {
 		return err
 	}
-	err = upper.Copy(src, filepath.Join(mnt, "upper"))
+	err = makeReserve(mnt)
+	if err == nil {
+		err = upper.Copy(src, filepath.Join(mnt, "upper"))
+	}
 	if errors.Is(err, unix.ENOSPC) {
 		err = fmt.Errorf("the container's differences do not fit in %d bytes (%d inodes): %w", s.Disk, s.Inodes, err)
 	}
@@ -293,6 +297,43 @@ func rebuild(dir string, s Settings) (err error) {
 		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
 			return fmt.Errorf("disk: %w", err)
 		}
+	}
+	return nil
+}
+
+// reserve is a directory of the image beside upper/ and work/ that holds
+// a few inodes and blocks for the union's own use: overlayfs probes its
+// work directory at each mount (a temporary file, a whiteout, work/work),
+// and on an image the container filled up the mount would fail. The
+// reserve is freed just before the union mounts and made again just after,
+// before anything of the container runs.
+const reserve = "reserve"
+
+// makeReserve makes the reserve in the image mounted at mnt, if missing.
+func makeReserve(mnt string) error {
+	dir := filepath.Join(mnt, reserve)
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("disk: reserve: %w", err)
+	}
+	for i := range 4 {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), make([]byte, 16<<10), 0o600); err != nil {
+			return fmt.Errorf("disk: reserve: %w", err)
+		}
+	}
+	return nil
+}
+
+// freeReserve removes the reserve of the container whose directory is dir,
+// when it has an image (mounted).
+func freeReserve(dir string) error {
+	if !hasImage(dir) {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Join(dir, diskMount, reserve)); err != nil {
+		return fmt.Errorf("disk: reserve: %w", err)
 	}
 	return nil
 }

@@ -133,6 +133,8 @@ func TestQuotaFill(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(mnt, "big")); err != nil || len(b) != 12<<20 {
 				t.Errorf("template file after the failed copy-up: %d bytes, %v", len(b), err)
 			}
+			e.unmount("q") // a full container mounts again (see reserve)
+			mnt = e.mountWith("q", driver)
 			if err := os.WriteFile(filepath.Join(other, "more"), make([]byte, 40<<20), 0o644); err != nil {
 				t.Errorf("a container without a quota cannot write: %v", err)
 			}
@@ -179,6 +181,16 @@ func TestQuotaInodes(t *testing.T) {
 			}
 			if n < 300 || n > 400 {
 				t.Errorf("made %d files, want 300 to 400", n)
+			}
+			e.unmount("q")
+			// A resize keeps the inode limit: the image is made anew.
+			if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 64 << 20; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			mnt = e.mountWith("q", driver)
+			var s unix.Statfs_t
+			if err := unix.Statfs(mnt, &s); err != nil || s.Files < 300 || s.Files > 400 || int64(s.Blocks)*s.Bsize < 64<<20 {
+				t.Errorf("after a grow: %d inodes, %d bytes, %v", s.Files, int64(s.Blocks)*s.Bsize, err)
 			}
 		})
 	}

@@ -49,11 +49,21 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}
+	if err := freeReserve(m.path(name)); err != nil {
+		release()
+		return nil, fmt.Errorf("mount %s: %w", name, err)
+	}
 	c, err = m.mountUnion(ctx, c, d, target)
 	if err != nil {
 		release()
+		return nil, err
 	}
-	return c, err
+	if hasImage(m.path(name)) {
+		// Failing, the container only has no reserve until its next
+		// mount (see reserve).
+		makeReserve(m.path(name, diskMount))
+	}
+	return c, nil
 }
 
 // mountUnion mounts the union of c with driver d at target, once its
