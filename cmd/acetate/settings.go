@@ -184,6 +184,7 @@ func inspectTable(in inspection) table {
 		{"read-only", fmt.Sprint(s.ReadOnly)},
 		{"seccomp", orDash(s.Seccomp)}, {"no-new-privileges", fmt.Sprint(s.NoNewPrivileges)},
 		{"settings driver", orDash(s.Driver)},
+		{"mounts", orDash(mountsText(s.Mounts))},
 	}
 	return table{header: []string{"FIELD", "VALUE"}, rows: rows}
 }

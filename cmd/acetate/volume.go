@@ -51,6 +51,24 @@ func (f *runFlags) setTmpfs(s *container.Settings) error {
 	return checkTargets(s.Mounts)
 }
 
+// mountsText shows mounts as their flags give them, one a line.
+func mountsText(ms []container.Mount) string {
+	var lines []string
+	for _, m := range ms {
+		l := m.Source + ":" + m.Target
+		switch {
+		case m.Type == container.MountTmpfs && m.Size > 0:
+			l = fmt.Sprintf("tmpfs %s:size=%s", m.Target, humanBytes(m.Size))
+		case m.Type == container.MountTmpfs:
+			l = "tmpfs " + m.Target
+		case m.ReadOnly:
+			l += ":ro"
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n\t")
+}
+
 // parseVolume parses -v HOSTPATH:CPATH[:ro|rw] (a bind) or
 // NAME:CPATH[:ro|rw] (a named volume).
 func parseVolume(v string) (container.Mount, error) {

@@ -34,6 +34,14 @@ func TestVolumes(t *testing.T) {
 		t.Cleanup(func() { run(t, root, nil, "stop", "--time", "0", c) })
 	}
 	ok(t, run(t, root, nil, "exec", "c1", "--", "sh", "-c", "echo shared > /data/x"))
+	// cp through a running container's root sees its volume.
+	out := filepath.Join(t.TempDir(), "x")
+	if ok(t, run(t, root, nil, "cp", "c1:/data/x", out)); !fileHas(out, "shared\n") {
+		t.Errorf("cp out of a running container's volume")
+	}
+	if r := ok(t, run(t, root, nil, "inspect", "c2")); !strings.Contains(r.stdout, "v1:/srv/shared:ro") {
+		t.Errorf("inspect c2 shows no mount: %s", r.stdout)
+	}
 	if r := ok(t, run(t, root, nil, "exec", "c2", "--", "cat", "/srv/shared/x")); r.stdout != "shared\n" {
 		t.Errorf("c2 reads %q from the volume c1 wrote", r.stdout)
 	}
@@ -50,6 +58,9 @@ func TestVolumes(t *testing.T) {
 			t.Errorf("diff of %s shows its mount point: %q", c, r.stdout)
 		}
 		ok(t, run(t, root, nil, "stop", "--time", "0", c))
+		ok(t, run(t, root, nil, "commit", c, c+"-img:1"))
+		// Neither the mount point nor the volume's data is in the commit.
+		ok(t, run(t, root, nil, "run", "--from", c+"-img:1", c+"-check", "--", "sh", "-c", "! test -e /data && ! test -e /srv/shared"))
 		ok(t, run(t, root, nil, "rm", c))
 	}
 	var vols []struct {
@@ -167,4 +178,9 @@ func TestVolumeTargetRace(t *testing.T) {
 func exchangeLoop(a, b string) string {
 	return fmt.Sprintf(`perl -e 'my ($a, $b) = ("%s", "%s"); for (1..5000000) { syscall(%d, -100, $a, -100, $b, %d) }'`,
 		a, b, unix.SYS_RENAMEAT2, unix.RENAME_EXCHANGE)
+}
+
+func fileHas(path, want string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && string(b) == want
 }
