@@ -28,7 +28,8 @@ Container paths resolve inside the container's root, as the container
 itself resolves them: a link to /etc/shadow there is the container's
 /etc/shadow, never the host's. A running container is copied through its
 init's root, with its volumes and tmpfs mounts; a stopped one is mounted
-for the copy. Device nodes are not made on the host: copy them as a tar
+for the copy, without them (a volume's files are in its directory: acetate
+volume inspect). Device nodes are not made on the host: copy them as a tar
 stream.`,
 		Example: `  acetate cp web1:/etc/nginx ./nginx-conf
   acetate cp ./site/. web1:/var/www/html

@@ -185,8 +185,8 @@ func (s *Store) Remove(name string, users []string) error {
 	}
 	// Renamed away first: a start that comes now finds no half-removed
 	// volume under the name.
-	gone := filepath.Join(s.dir, ".rm-"+name)
-	if err := os.Rename(filepath.Join(s.dir, name), gone); err != nil {
+	gone := fmt.Sprintf("%s%s-%d-%d", removing, name, os.Getpid(), time.Now().UnixNano())
+	if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, gone)); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	fd, err := unix.Open(s.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -194,11 +194,18 @@ func (s *Store) Remove(name string, users []string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	defer unix.Close(fd)
-	if err := beneath.Lend(fd, filepath.Base(gone), nil).RemoveAll(); err != nil {
-		return fmt.Errorf("remove volume %s: %w", name, err)
+	// What a remove killed before its end left is removed too.
+	left, _ := filepath.Glob(filepath.Join(s.dir, removing+"*"))
+	for _, l := range left {
+		if err := beneath.Lend(fd, filepath.Base(l), nil).RemoveAll(); err != nil {
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		}
 	}
 	return nil
 }
+
+// removing starts the name of a volume being removed.
+const removing = ".rm-"
 
 // Usage is what all volumes take.
 type Usage struct {
