@@ -39,11 +39,14 @@ const (
 type artifactConfig struct {
 	// Image names the config and layer blobs of the image the artifact
 	// describes: a puller takes the artifact only for that image, not for
-	// one another tool made from it (keeping the annotation).
-	Image   imageBlobs       `json:"image"`
+	// one another tool made from it (keeping the annotation). A stack's
+	// artifact has none: its subject is the image.
+	Image   *imageBlobs      `json:"image,omitempty"`
 	Config  templates.Config `json:"config"`
 	Created time.Time        `json:"created"`
 	Layers  []artifactLayer  `json:"layers"`
+	// Stack is set in the artifact of a stack (see PushStack).
+	Stack *stackConfig `json:"stack,omitempty"`
 }
 
 // imageBlobs are the blobs of an image manifest.
@@ -64,7 +67,7 @@ func blobsOf(m *v1.Manifest) imageBlobs {
 // describes reports whether the artifact was made for the image m.
 func (c *artifactConfig) describes(m *v1.Manifest) bool {
 	b := blobsOf(m)
-	return b.Config == c.Image.Config && slices.Equal(b.Layers, c.Image.Layers)
+	return c.Image != nil && b.Config == c.Image.Config && slices.Equal(b.Layers, c.Image.Layers)
 }
 
 // artifactLayer is one acetate layer, the number of entries of its
@@ -103,16 +106,22 @@ func (b *blob) Compressed() (io.ReadCloser, error) {
 // artifact is the acetate artifact of one template. Packs are generated once
 // to learn their digests and again only for those the registry lacks.
 type artifact struct {
+	// kind is the manifest's artifactType.
+	kind   string
 	config []byte
 	blobs  map[v1.Hash]*blob
 	order  []*blob
 }
 
 // newArtifact describes template t, whose image is made of blobs: its
-// layer blobs, manifest chunks, packs and the config listing them.
-func newArtifact(st *templates.Store, t *templates.Template, image imageBlobs) (*artifact, error) {
-	a := &artifact{blobs: map[v1.Hash]*blob{}}
-	cfg := artifactConfig{Image: image, Config: t.Config, Created: t.Created}
+// layer blobs, manifest chunks, packs and the config listing them. With
+// stack set, it is the artifact of a stack, whose layers t lists.
+func newArtifact(st *templates.Store, t *templates.Template, image *imageBlobs, stack *stackConfig) (*artifact, error) {
+	a := &artifact{kind: ArtifactType, blobs: map[v1.Hash]*blob{}}
+	cfg := artifactConfig{Image: image, Config: t.Config, Created: t.Created, Stack: stack}
+	if stack != nil {
+		a.kind = StackArtifactType
+	}
 	for _, d := range t.Layers {
 		m, err := st.Layers.ReadLayer(d)
 		if err != nil {
@@ -172,10 +181,10 @@ func (a *artifact) configDigest() v1.Hash {
 }
 
 // image is the artifact as a v1.Image for remote.Write: an OCI manifest
-// with artifactType ArtifactType whose subject is the template's image.
+// with artifactType a.kind whose subject is the template's image.
 func (a *artifact) image(subject v1.Descriptor) (v1.Image, error) {
 	man := v1.Manifest{
-		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: ArtifactType, Subject: &subject,
+		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: a.kind, Subject: &subject,
 		Config: v1.Descriptor{MediaType: configType, Size: int64(len(a.config)), Digest: a.configDigest()},
 	}
 	for _, b := range a.order {

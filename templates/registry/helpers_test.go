@@ -15,12 +15,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci"
 	"github.com/acetate/acetate/templates/oci/ocitest"
+	"github.com/acetate/acetate/templates/registry/registrytest"
 )
 
 var ctx = context.Background()
@@ -38,53 +37,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startRegistry runs Debian's docker-registry (distribution) on a free
-// loopback port with its storage in a temporary directory, waits until it
-// answers, and returns its host:port.
+// startRegistry runs Debian's docker-registry (see registrytest.Start)
+// and returns its host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	testtree.RequireRoot(t)
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry (Debian package docker-registry) is not installed")
-	}
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = log, log
-	for _, kv := range os.Environ() { // the registry reads REGISTRY_* as configuration
-		if !strings.HasPrefix(kv, "REGISTRY_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		log.Close()
-	})
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-	}
-	out, _ := os.ReadFile(filepath.Join(dir, "log"))
-	t.Fatalf("docker-registry did not answer on %s:\n%s", addr, out)
-	return ""
+	return registrytest.Start(t)
 }
 
 // proxy stands in front of a registry, counts the bytes of the response

@@ -188,6 +188,21 @@ func (p *puller) pull(ctx context.Context, r templates.Ref, cfg *artifactConfig)
 		return nil, err
 	}
 	defer lock.Unlock()
+	ds, err := p.layers(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &templates.Template{Ref: r, Layers: ds, Config: cfg.Config, Created: cfg.Created}
+	if err := p.st.Save(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// layers fetches what the store lacks of the layers cfg lists, writes
+// them, and returns their digests. The caller holds the store's shared
+// lock until something refers to them.
+func (p *puller) layers(ctx context.Context, cfg *artifactConfig) ([]digest.Digest, error) {
 	stack := make([]*layers.Manifest, len(cfg.Layers))
 	var todo []pack
 	planned := map[digest.Digest]bool{}
@@ -212,15 +227,12 @@ func (p *puller) pull(ctx context.Context, r templates.Ref, cfg *artifactConfig)
 	}
 	ds := make([]digest.Digest, len(stack))
 	for i, m := range stack {
+		var err error
 		if ds[i], err = p.writeLayer(m, cfg.Layers[i].Digest); err != nil {
 			return nil, err
 		}
 	}
-	t := &templates.Template{Ref: r, Layers: ds, Config: cfg.Config, Created: cfg.Created}
-	if err := p.st.Save(t); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return ds, nil
 }
 
 // lacksAny reports whether the store lacks an object of m that is not

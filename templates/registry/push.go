@@ -35,7 +35,8 @@ func Push(ctx context.Context, st *templates.Store, t *templates.Template, dst s
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	art, err := newArtifact(st, t, blobsOf(m))
+	blobs := blobsOf(m)
+	art, err := newArtifact(st, t, &blobs, nil)
 	if err != nil {
 		return v1.Hash{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/acetate/acetate/layers"
@@ -25,6 +26,15 @@ type Options struct {
 	// StallTimeout is how long a transfer may move fewer than StallBytes
 	// before it is abandoned with ErrStalled (0: DefaultStallTimeout).
 	StallTimeout time.Duration
+	// Traffic, when set, counts the bytes of request and response bodies.
+	Traffic *Traffic
+}
+
+// Traffic counts what crosses the network to and from a registry: the
+// bodies of requests (Sent: blobs and manifests pushed) and of responses
+// (Received: blobs and manifests pulled), headers left out.
+type Traffic struct {
+	Sent, Received atomic.Int64
 }
 
 // ErrUnknown is wrapped by errors about an image or tag the registry does
@@ -57,7 +67,7 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
-		remote.WithTransport(stallTransport{next: t, window: window}),
+		remote.WithTransport(stallTransport{next: t, window: window, traffic: o.Traffic}),
 	}
 }
 

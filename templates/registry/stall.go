@@ -28,8 +28,9 @@ var ErrStalled = errors.New("registry transfer stalled")
 // a window passes in which its request and response bodies moved fewer than
 // StallBytes (the wait for the response headers counts as no progress).
 type stallTransport struct {
-	next   http.RoundTripper
-	window time.Duration
+	next    http.RoundTripper
+	window  time.Duration
+	traffic *Traffic // nil: not counted
 }
 
 // RoundTrip sends req under a watchdog that lives until the response body
@@ -38,8 +39,12 @@ func (s stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	w := &watchdog{cancel: cancel, done: make(chan struct{}), window: s.window}
 	req = req.Clone(ctx)
+	var sent, received *atomic.Int64
+	if s.traffic != nil {
+		sent, received = &s.traffic.Sent, &s.traffic.Received
+	}
 	if req.Body != nil {
-		req.Body = &watchedBody{ReadCloser: req.Body, w: w, ctx: ctx}
+		req.Body = &watchedBody{ReadCloser: req.Body, w: w, ctx: ctx, count: sent}
 	}
 	go w.watch()
 	resp, err := s.next.RoundTrip(req)
@@ -47,7 +52,7 @@ func (s stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.stop()
 		return nil, stalledOr(ctx, err)
 	}
-	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, ctx: ctx, stopAtEOF: true}
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, ctx: ctx, stopAtEOF: true, count: received}
 	return resp, nil
 }
 
@@ -93,11 +98,15 @@ type watchedBody struct {
 	w         *watchdog
 	ctx       context.Context
 	stopAtEOF bool
+	count     *atomic.Int64 // Traffic's, or nil
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.w.moved.Add(int64(n))
+	if b.count != nil {
+		b.count.Add(int64(n))
+	}
 	if err == io.EOF && b.stopAtEOF {
 		b.w.stop()
 	} else if err != nil {
