@@ -71,3 +71,63 @@ func changes(t *testing.T, u string, base []layers.Entry) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// The mount points the launcher made for volumes (marked with
+// MountPointXattr, the parent's mtime kept) are not changes, nested ones
+// neither; one the container wrote into, or chmod'ed, is, without the
+// mark; and a directory the container made is a change even with every
+// other property of one the launcher made (it cannot set the mark).
+func TestMountPoints(t *testing.T) {
+	testtree.RequireRoot(t)
+	then := time.Unix(1e9, 0)
+	tmpl := []layers.Entry{{Path: "/", Type: layers.TypeDir, Mode: 0o755, Mtime: then.UnixNano()},
+		{Path: "/mnt", Type: layers.TypeDir, Mode: 0o755, Mtime: then.UnixNano()}}
+	for _, c := range []struct {
+		name   string
+		change func(u string) error
+		want   string
+	}{
+		{"untouched", func(string) error { return nil }, ""},
+		{"file in one", func(u string) error { return os.WriteFile(filepath.Join(u, "mnt/a/b/f"), nil, 0o644) },
+			"A /mnt/a A /mnt/a/b A /mnt/a/b/f"},
+		{"chmod", func(u string) error { return os.Chmod(filepath.Join(u, "data"), 0o700) }, "A /data"},
+		{"unmarked", func(u string) error { return unix.Lremovexattr(filepath.Join(u, "data"), upper.MountPointXattr) },
+			"A /data"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := filepath.Join(t.TempDir(), "upper")
+			for _, d := range []string{"", "mnt", "data", "mnt/a", "mnt/a/b"} {
+				if err := os.Mkdir(filepath.Join(u, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if d != "" && d != "mnt" {
+					if err := unix.Lsetxattr(filepath.Join(u, d), upper.MountPointXattr, []byte("y"), 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := c.change(u); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{"", "mnt"} {
+				if err := os.Chtimes(filepath.Join(u, d), then, then); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := changes(t, u, tmpl); got != c.want {
+				t.Errorf("changes: %q, want %q", got, c.want)
+			}
+			m, err := upper.Read(u, tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range m.Entries {
+				for _, x := range e.Xattrs {
+					if x.Name == upper.MountPointXattr {
+						t.Errorf("%s keeps the mark", e.Path)
+					}
+				}
+			}
+		})
+	}
+}
