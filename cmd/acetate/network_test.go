@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acetate/acetate/internal/testtree"
+	"github.com/vishvananda/netlink"
+)
+
+// perlServer is a plain container's TCP server (perl-base is in Debian's
+// minbase): it answers each connection's first line with an HTTP reply
+// whose body says who answered and whom it saw.
+func perlServer(name string, port int) []string {
+	return []string{"perl", "-MIO::Socket::INET", "-e", fmt.Sprintf(`$s=IO::Socket::INET->new(LocalPort=>%d,Listen=>64,ReuseAddr=>1) or die "listen: $!"; `+
+		`while($c=$s->accept){<$c>; print $c "HTTP/1.0 200 OK\r\n\r\n%s saw ".$c->peerhost."\n"; close $c}`, port, name)}
+}
+
+// tcpAsk is a shell command run in a container that sends a line to
+// HOST:PORT over bash's /dev/tcp (which resolves names as any program
+// does) and prints the answer, in at most 5 seconds.
+func tcpAsk(host string, port int) []string {
+	return []string{"timeout", "5", "bash", "-c", fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d || exit 1; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3`, host, port)}
+}
+
+// execOut runs args in container name and returns its output; it fails
+// the test when the command fails.
+func execOut(t *testing.T, root, name string, args ...string) string {
+	t.Helper()
+	return ok(t, run(t, root, nil, append([]string{"exec", name, "--"}, args...)...)).stdout
+}
+
+// addresses returns each container's address on network lan.
+func addresses(t *testing.T, root string) map[string]string {
+	t.Helper()
+	var in struct {
+		Containers []struct{ Name, Address string }
+	}
+	r := ok(t, run(t, root, nil, "network", "inspect", "lan", "--format", "json"))
+	if err := json.Unmarshal([]byte(r.stdout), &in); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range in.Containers {
+		out[c.Name] = c.Address
+	}
+	return out
+}
+
+// TestNetworkBridge is what issue 15 must show, in a network namespace of
+// its own (198.18.0.0/15 only): a booted systemd container and a plain
+// one on one network reach each other over TCP by address and by name; a
+// third started later is resolvable by both at once; a published port
+// answers from the "host elsewhere" and from 127.0.0.1; a container
+// reaches a server elsewhere through masquerade; --ip conflicts,
+// overlapping subnets and network rm of a used network give clear errors
+// and change nothing; after stop and rm nothing is left.
+func TestNetworkBridge(t *testing.T) {
+	if !testtree.InNetns(t) {
+		return
+	}
+	root := debianStore(t)
+	sysTree := testtree.SystemdRootfs(t)
+	ok(t, run(t, root, nil, "template", "publish", "systemd", "--from", sysTree))
+	elsewhere := testtree.Elsewhere(t, t.TempDir())
+	ok(t, run(t, root, nil, "network", "create", "lan", "--subnet", "198.18.0.0/24"))
+	containers := []string{"plain", "sys", "late", "dup"}
+	t.Cleanup(func() {
+		if t.Failed() {
+			r := run(t, root, nil, "logs", "sys")
+			t.Logf("sys console:\n%s", r.stdout)
+		}
+		for _, c := range containers {
+			run(t, root, nil, "rm", "--force", c)
+		}
+		run(t, root, nil, "network", "rm", "lan")
+	})
+	ok(t, run(t, root, nil, append([]string{"create", "--from", "debian", "plain", "--net", "bridge=lan", "-p", "8080:80", "--"}, perlServer("plain", 80)...)...))
+	ok(t, run(t, root, nil, "create", "--from", "systemd", "sys", "--net", "bridge=lan"))
+	ok(t, run(t, root, nil, "start", "plain"))
+	ok(t, run(t, root, nil, "start", "sys"))
+	var state string
+	for try := 0; try < 100 && state != "running"; try++ {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		state = strings.TrimSpace(run(t, root, nil, "exec", "sys", "--", "systemctl", "is-system-running").stdout)
+	}
+	if state != "running" {
+		t.Fatalf("the booted container is %q", state)
+	}
+	// A server on the booted container's address (its own test service
+	// listens on its loopback only).
+	execOut(t, root, "sys", append([]string{"setsid", "-f"}, perlServer("sys", 81)...)...)
+	addr := addresses(t, root)
+	for _, host := range []string{"sys", addr["sys"]} {
+		want := "sys saw " + addr["plain"]
+		if out := execOut(t, root, "plain", tcpAsk(host, 81)...); !strings.Contains(out, want) {
+			t.Errorf("plain to sys at %s: %q, want %q", host, out, want)
+		}
+	}
+	for _, host := range []string{"plain", addr["plain"]} {
+		want := "plain saw " + addr["sys"]
+		if out := execOut(t, root, "sys", tcpAsk(host, 80)...); !strings.Contains(out, want) {
+			t.Errorf("sys to plain at %s: %q, want %q", host, out, want)
+		}
+	}
+	// A third, started later, resolves in both at once.
+	ok(t, run(t, root, nil, "start", "--from", "debian", "late", "--net", "bridge=lan", "--", "sleep", "infinity"))
+	late := addresses(t, root)["late"]
+	for _, c := range []string{"plain", "sys"} {
+		if out := execOut(t, root, c, "getent", "hosts", "late"); !strings.HasPrefix(out, late+" ") {
+			t.Errorf("getent hosts late in %s: %q, want %s", c, out, late)
+		}
+	}
+	// The published port, from the host elsewhere and from 127.0.0.1.
+	if got, err := testtree.Ask(t, elsewhere, "198.19.0.1:8080"); err != nil || !strings.Contains(got, "plain saw 198.19.0.2") {
+		t.Errorf("published port from elsewhere: %q %v", got, err)
+	}
+	if got, err := testtree.Ask(t, "", "127.0.0.1:8080"); err != nil || !strings.Contains(got, "plain saw") {
+		t.Errorf("published port from 127.0.0.1: %q %v", got, err)
+	}
+	// Outbound: a server elsewhere sees this host's address.
+	testtree.EchoServer(t, elsewhere, "198.19.0.2:9000")
+	if out := execOut(t, root, "plain", tcpAsk("198.19.0.2", 9000)...); !strings.Contains(out, "198.19.0.1 GET") {
+		t.Errorf("plain to elsewhere: %q, want the masqueraded 198.19.0.1", out)
+	}
+
+	// Refusals: clear errors, nothing changed.
+	before := ok(t, run(t, root, nil, "network", "ls", "--format", "json")).stdout
+	linksBefore := linkNames(t)
+	ok(t, run(t, root, nil, "create", "--from", "debian", "dup", "--net", "bridge=lan", "--ip", addr["plain"], "--", "sleep", "infinity"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "dup"}, addr["plain"] + " is taken by container plain"},
+		{[]string{"network", "create", "wide", "--subnet", "198.18.0.0/16"}, "overlaps network lan"},
+		{[]string{"network", "create", "bad", "--subnet", "198.18.7.1/24"}, "host bits"},
+		{[]string{"network", "rm", "lan"}, "in use"},
+		{[]string{"set", "dup", "--ip", "198.18.9.9", "--net", "none"}, "need --net bridge"},
+		{[]string{"set", "dup", "-p", "80"}, "published port"},
+	} {
+		r := run(t, root, nil, c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, %q; want an error saying %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if after := ok(t, run(t, root, nil, "network", "ls", "--format", "json")).stdout; after != before {
+		t.Errorf("refusals changed the networks:\n%s\nthen\n%s", before, after)
+	}
+	if after := linkNames(t); after != linksBefore {
+		t.Errorf("refusals changed the links: %s, then %s", linksBefore, after)
+	}
+	if st := ps(t, root)["dup"]; st.State == "running" {
+		t.Errorf("dup runs with a taken address")
+	}
+
+	// A clean stop of the booted container, then nothing left.
+	ok(t, run(t, root, nil, "stop", "sys"))
+	if e := ps(t, root)["sys"]; e.ExitCode == nil || *e.ExitCode != 0 {
+		t.Errorf("sys stopped with %+v, want exit 0 (a clean shutdown)", e)
+	}
+	for _, c := range containers {
+		ok(t, run(t, root, nil, "rm", "--force", c))
+	}
+	ok(t, run(t, root, nil, "network", "rm", "lan"))
+	if l := linkNames(t); strings.Contains(l, "acv") || strings.Contains(l, "acbr") {
+		t.Errorf("links left: %s", l)
+	}
+}
+
+// linkNames lists the links of the test's network namespace.
+func linkNames(t *testing.T) string {
+	t.Helper()
+	ls, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Attrs().Name)
+	}
+	return strings.Join(names, ",")
+}
