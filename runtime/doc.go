@@ -39,6 +39,12 @@
 // container: a symbolic link in the image pointing at "/" names the
 // container's root, never the host's.
 //
+// Volumes, bind mounts and tmpfs ([Spec.Mounts]) are the exception: their
+// sources are host paths, so they are mounted before pivot_root, each onto
+// a descriptor of its target opened with RESOLVE_IN_ROOT (a link there
+// leads inside the root too), made detached and given nodev (and
+// read-only) before it is attached: see mountVolumes.
+//
 // # Containment: a container is hostile
 //
 // Each defence below is named after the attack it stops.
@@ -166,7 +172,8 @@
 // controllers). See [Limits]. [UpdateLimits] changes them while the
 // container runs.
 //
-// Kernel requirements: Linux 5.3+ (pidfd_open), cgroup namespaces (4.6+),
+// Kernel requirements: Linux 5.3+ (pidfd_open), 5.12+ for Mounts (the new
+// mount API with mount_setattr), cgroup namespaces (4.6+),
 // seccomp filters with SECCOMP_RET_KILL_PROCESS (4.14+); BPF device
 // programs need cgroup v2 and CONFIG_CGROUP_BPF. The seccomp filter is built
 // for amd64 and arm64.
