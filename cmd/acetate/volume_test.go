@@ -90,7 +90,12 @@ func TestVolumes(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(host, "f")); string(b) != "from-container\n" {
 		t.Errorf("bind mount: host reads %q", b)
 	}
-	r := ok(t, run(t, root, nil, "run", "c3", "--read-only", "--tmpfs", "/tmp:size=1m", "--", "sh", "-c",
+	// A file bound on a file the root lacks, read-only.
+	r := run(t, root, nil, "run", "c3", "-v", filepath.Join(host, "f")+":/etc/app/conf:ro", "--", "sh", "-c", "cat /etc/app/conf; echo x > /etc/app/conf")
+	if r.code == 0 || r.stdout != "from-container\n" || !strings.Contains(r.stderr, "Read-only") {
+		t.Errorf("file bind: %+v", r)
+	}
+	r = ok(t, run(t, root, nil, "run", "c3", "--read-only", "--tmpfs", "/tmp:size=1m", "--", "sh", "-c",
 		"echo x > /tmp/x && cat /tmp/x && df -k /tmp | tail -1 && (touch /elsewhere 2>/dev/null || echo read-only)"))
 	if f := strings.Fields(r.stdout); len(f) < 3 || f[0] != "x" || f[2] != "1024" || !strings.HasSuffix(r.stdout, "read-only\n") {
 		t.Errorf("tmpfs in a read-only container: %q", r.stdout)
