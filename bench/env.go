@@ -32,6 +32,13 @@ type Options struct {
 	// false (the default: tests and other callers never drop a host's
 	// caches unasked) those cases are reported as skipped, with the reason.
 	DropCaches bool
+	// Boots is how often the boot scenario boots each peer (default 20;
+	// 3 with Quick).
+	Boots int
+	// BootCounts are the numbers of containers the boot scenario boots at
+	// once to measure their idle memory (default 1, 10, 50; 1, 2 with
+	// Quick).
+	BootCounts []int
 }
 
 // noDropReason is the reason reported for a cold case that did not run.
@@ -61,6 +68,7 @@ var scenarios = []scenario{
 	{"write", benchWrite},
 	{"quota", benchQuota},
 	{"start", benchStart},
+	{"boot", benchBoot},
 }
 
 // env is the state of one run, shared by its scenarios.

@@ -37,14 +37,24 @@ func (e *env) layerDirs() (upper, work, mnt string) {
 }
 
 // kernelOverlay mounts plain kernel overlayfs with lower as its only lower
-// layer and a fresh upper directory.
+// layer and a fresh upper directory, unmounted at the end of the run.
 func (e *env) kernelOverlay(lower string) (string, error) {
+	mnt, err := e.ownOverlay(lower)
+	if err == nil {
+		e.mounted(mnt)
+	}
+	return mnt, err
+}
+
+// ownOverlay mounts kernel overlayfs as kernelOverlay does, for the caller
+// to unmount; the upper, work and mount point directories share a parent
+// directory, filepath.Dir(mnt).
+func (e *env) ownOverlay(lower string) (string, error) {
 	upper, work, mnt := e.layerDirs()
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("mount overlay: %w", err)
 	}
-	e.mounted(mnt)
 	return mnt, nil
 }
 

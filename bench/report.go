@@ -30,6 +30,7 @@ type Figure struct {
 	Samples  []float64 `json:"samples,omitempty"`
 	Min      float64   `json:"min"`
 	Median   float64   `json:"median"`
+	P90      float64   `json:"p90"`
 	P99      float64   `json:"p99"`
 	Max      float64   `json:"max"`
 }
@@ -42,6 +43,7 @@ func newFigure(scenario, cas, tool, unit string, samples []float64) Figure {
 	if len(s) > 0 {
 		f.Min, f.Max = s[0], s[len(s)-1]
 		f.Median = quantile(s, 0.5)
+		f.P90 = quantile(s, 0.9)
 		f.P99 = quantile(s, 0.99)
 	}
 	return f
@@ -55,16 +57,39 @@ func quantile(sorted []float64, q float64) float64 {
 
 // Report is the result of a run.
 type Report struct {
-	Date     time.Time `json:"date"`
-	Machine  string    `json:"machine"`
-	Quick    bool      `json:"quick"`
-	Data     string    `json:"data"`
-	Figures  []Figure  `json:"figures"`
-	Duration float64   `json:"durationSeconds"`
+	Date    time.Time `json:"date"`
+	Machine string    `json:"machine"`
+	Quick   bool      `json:"quick"`
+	Data    string    `json:"data"`
+	Figures []Figure  `json:"figures"`
+	// Notes are what a scenario concludes (goals met or missed), printed
+	// under its table.
+	Notes    []Note  `json:"notes,omitempty"`
+	Duration float64 `json:"durationSeconds"`
 	charts   []chart
 }
 
+// Note is one conclusion of a scenario.
+type Note struct {
+	Scenario string `json:"scenario"`
+	Text     string `json:"text"`
+}
+
 func (r *Report) add(f Figure) { r.Figures = append(r.Figures, f) }
+
+func (r *Report) note(scenario, text string) {
+	r.Notes = append(r.Notes, Note{Scenario: scenario, Text: text})
+}
+
+// figure returns the measured figure of tool in a scenario's case.
+func (r *Report) figure(scenario, cas, tool string) (Figure, bool) {
+	for _, f := range r.Figures {
+		if f.Scenario == scenario && f.Case == cas && f.Tool == tool && f.Status == Measured {
+			return f, true
+		}
+	}
+	return Figure{}, false
+}
 
 func (r *Report) skip(scenario, cas, tool, unit, reason string) {
 	r.add(Figure{Scenario: scenario, Case: cas, Tool: tool, Unit: unit, Status: Skipped, Reason: reason})
@@ -103,21 +128,26 @@ func (r *Report) markdown() string {
 		}
 	}
 	for _, s := range scenarios {
-		fmt.Fprintf(&b, "\n## %s\n\n| case | tool | median | min | p99 | max | samples | vs acetate |\n|---|---|---:|---:|---:|---:|---:|---:|\n", s)
+		fmt.Fprintf(&b, "\n## %s\n\n| case | tool | median | min | p90 | p99 | max | samples | vs acetate |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n", s)
 		for _, f := range r.Figures {
 			if f.Scenario != s {
 				continue
 			}
 			if f.Status == Skipped {
-				fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", f.Case, mdEscape(f.Tool), mdEscape(f.Reason))
+				fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | | |\n", f.Case, mdEscape(f.Tool), mdEscape(f.Reason))
 				continue
 			}
 			ratio := ""
 			if ref, ok := r.acetateFigure(f); ok && ref.Median > 0 && f.Tool != ref.Tool {
 				ratio = fmt.Sprintf("%.2f×", f.Median/ref.Median)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", f.Case, mdEscape(f.Tool),
-				formatValue(f.Median, f.Unit), formatValue(f.Min, f.Unit), formatValue(f.P99, f.Unit), formatValue(f.Max, f.Unit), len(f.Samples), ratio)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", f.Case, mdEscape(f.Tool),
+				formatValue(f.Median, f.Unit), formatValue(f.Min, f.Unit), formatValue(f.P90, f.Unit), formatValue(f.P99, f.Unit), formatValue(f.Max, f.Unit), len(f.Samples), ratio)
+		}
+		for _, n := range r.Notes {
+			if n.Scenario == s {
+				fmt.Fprintf(&b, "\n- %s\n", n.Text)
+			}
 		}
 	}
 	for _, c := range r.charts {

@@ -28,10 +28,16 @@ the machine then read from disk again. bench says so when it starts.
 --no-drop-caches skips those cases; the report lists them as skipped, with
 the reason.
 
+The boot scenario boots a cached Debian tree's systemd (.ci/setup makes it)
+in acetate containers, under systemd-nspawn -b and under lxc-start: boot
+and stop times over --boots boots each, and the memory of idle booted
+containers, --boot-counts of them at once. It never drops caches.
+
 Scenarios: ` + strings.Join(bench.Scenarios(), ", "),
 		Example: `  acetate bench --quick --out /tmp/bench
   acetate bench --out bench/results publish disk
-  acetate bench --no-drop-caches --out /tmp/bench read`,
+  acetate bench --no-drop-caches --out /tmp/bench read
+  acetate bench --boots 20 --boot-counts 1,10,50 --out /tmp/bench boot`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Scenarios = args
 			opts.Log = a.stderr
@@ -52,6 +58,8 @@ Scenarios: ` + strings.Join(bench.Scenarios(), ", "),
 	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "small data and few rounds (CI smoke run, under a minute)")
 	cmd.Flags().StringVar(&opts.Out, "out", "bench-report", "report directory")
 	cmd.Flags().StringVar(&opts.Work, "work", "/var/tmp", "where to make data, stores and mounts")
+	cmd.Flags().IntVar(&opts.Boots, "boots", 0, "boots of each peer in the boot scenario (0: 20, 3 with --quick)")
+	cmd.Flags().IntSliceVar(&opts.BootCounts, "boot-counts", nil, "containers booted at once for the boot scenario's memory case (default 1,10,50; 1,2 with --quick)")
 	cmd.Flags().BoolVar(&noDrop, "no-drop-caches", false, "never drop the host's page cache: skip the cold-cache cases")
 	return cmd
 }

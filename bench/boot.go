@@ -1,0 +1,341 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SystemdTree is where .ci/setup caches a Debian bookworm tree that boots
+// systemd (with one service enabled); the boot scenario boots it.
+const SystemdTree = "/var/cache/acetate-test/systemd"
+
+// Boot scenario cases.
+const (
+	caseBoot = "start to is-system-running: running (systemd)"
+	caseStop = "stop until its end is recorded (systemd)"
+)
+
+// bootGoal is the most an idle booted systemd container may cost, its
+// tool's processes for it included (issue 14: 11 MB, taken as MiB).
+const bootGoal = 11 << 20
+
+// runningTimeout bounds one wait for a booted system to be running.
+const runningTimeout = 5 * time.Minute
+
+// benchBoot boots the systemd tree's own init in containers: acetate (the
+// overlay and the fuse driver) against systemd-nspawn -b and lxc-start,
+// each from an overlay of its own over the same tree. It measures the time
+// from the start to systemctl is-system-running --wait answering
+// "running", the time a stop takes, and the memory (Pss) of idle booted
+// containers, 1, 10 and 50 at once, with every process their tool keeps
+// for them. The page cache stays warm: nothing is dropped.
+func benchBoot(e *env) error {
+	if _, err := os.Lstat(filepath.Join(SystemdTree, "sbin/init")); err != nil {
+		for _, cas := range []string{caseBoot, caseStop} {
+			e.report.skip("boot", cas, "all", "s", "no systemd tree to boot at "+SystemdTree+" (.ci/setup makes it)")
+		}
+		return nil
+	}
+	e.logf("boot: warm cache only, the page cache is not dropped (every boot reads the same tree)")
+	a, err := e.acetate()
+	if err != nil {
+		return err
+	}
+	tpl, err := a.template(e, SystemdTree)
+	if err != nil {
+		return err
+	}
+	peers := []bootPeer{
+		e.acetateBootPeer(tpl, "overlay"), e.acetateBootPeer(tpl, "fuse"),
+		e.nspawnBootPeer(SystemdTree), e.lxcBootPeer(SystemdTree),
+	}
+	if err := e.bootTimes(peers); err != nil {
+		return err
+	}
+	e.addLatencyChart("boot", caseBoot, "boot-time.svg", "boot")
+	return e.bootMemory(peers)
+}
+
+// bootTimes boots and stops every peer Options.Boots times (20 by
+// default), interleaved round by round, and records both times; a full run
+// boots each once more first, unrecorded, to warm the page cache.
+func (e *env) bootTimes(peers []bootPeer) error {
+	boots := e.opts.Boots
+	if boots <= 0 {
+		boots = e.rounds(20)
+	}
+	bootS := make([][]float64, len(peers))
+	stopS := make([][]float64, len(peers))
+	failed := make([]string, len(peers))
+	first := 0
+	if !e.opts.Quick {
+		first = -1 // round -1 warms the page cache and is not recorded
+	}
+	for r := first; r < boots; r++ {
+		for k := range peers {
+			i := (k + r + len(peers)) % len(peers)
+			if peers[i].missing != "" || failed[i] != "" {
+				continue
+			}
+			if err := e.ctx.Err(); err != nil {
+				return err
+			}
+			b, s, err := e.bootOnce(peers[i], r+1)
+			if err != nil {
+				failed[i] = err.Error()
+				e.logf("boot: %s failed: %v", peers[i].name, err)
+				continue
+			}
+			if r >= 0 {
+				bootS[i] = append(bootS[i], b)
+				stopS[i] = append(stopS[i], s)
+			}
+		}
+	}
+	for i, p := range peers {
+		for _, c := range []struct {
+			cas     string
+			samples []float64
+		}{{caseBoot, bootS[i]}, {caseStop, stopS[i]}} {
+			switch {
+			case p.missing != "":
+				e.report.skip("boot", c.cas, p.name, "s", p.missing)
+			case failed[i] != "":
+				e.report.skip("boot", c.cas, p.name, "s", "failed: "+firstLine(failed[i]))
+			default:
+				e.report.add(newFigure("boot", c.cas, p.name, "s", c.samples))
+			}
+		}
+	}
+	e.bootGoalNote()
+	return nil
+}
+
+// bootOnce boots one container of p until it is running, then stops it,
+// and returns both times in seconds.
+func (e *env) bootOnce(p bootPeer, id int) (boot, stop float64, err error) {
+	t0 := time.Now()
+	m, err := p.boot(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.remove()
+	if err := waitRunning(e.ctx, m); err != nil {
+		return 0, 0, err
+	}
+	boot = time.Since(t0).Seconds()
+	t1 := time.Now()
+	if err := m.stop(); err != nil {
+		return 0, 0, err
+	}
+	return boot, time.Since(t1).Seconds(), nil
+}
+
+// waitRunning waits until systemctl is-system-running --wait, run inside,
+// answers "running"; before systemd's bus is up it fails, and is asked
+// again. "degraded" is an error naming the failed units.
+func waitRunning(ctx context.Context, m *booted) error {
+	ctx, cancel := context.WithTimeout(ctx, runningTimeout)
+	defer cancel()
+	for {
+		out, err := m.exec(ctx, "systemctl", "is-system-running", "--wait")
+		switch state := strings.TrimSpace(out); state {
+		case "running":
+			return nil
+		case "degraded":
+			units, _ := m.exec(ctx, "systemctl", "--failed", "--no-legend", "--plain")
+			return fmt.Errorf("system degraded; failed units: %s", strings.Join(strings.Fields(units), " "))
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("not running after %v: %s (%v)", runningTimeout, firstLine(out), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bootCounts are how many containers run at once in the memory case.
+func (e *env) bootCounts() []int {
+	switch {
+	case len(e.opts.BootCounts) > 0:
+		return e.opts.BootCounts
+	case e.opts.Quick:
+		return []int{1, 2}
+	}
+	return []int{1, 10, 50}
+}
+
+// bootMemory boots n containers of each peer at once, lets them idle, and
+// records each one's Pss: the sum over its processes and its tool's
+// processes for it. For one container it also records each process.
+func (e *env) bootMemory(peers []bootPeer) error {
+	c := chart{file: "boot-memory.svg", title: "idle booted systemd container: Pss per container",
+		xLabel: "containers booted at once", yLabel: "bytes (Pss)", logX: true}
+	for _, p := range peers {
+		s := series{name: p.name}
+		for _, n := range e.bootCounts() {
+			cas := fmt.Sprintf("idle Pss per container, %d booted at once", n)
+			if p.missing != "" {
+				e.report.skip("boot", cas, p.name, "B", p.missing)
+				continue
+			}
+			if err := e.ctx.Err(); err != nil {
+				return err
+			}
+			per, byProc, err := e.idleMemory(p, n, 1000*n)
+			if err != nil {
+				e.logf("boot: %s, %d at once: %v", p.name, n, err)
+				e.report.skip("boot", cas, p.name, "B", "failed: "+firstLine(err.Error()))
+				continue
+			}
+			f := newFigure("boot", cas, p.name, "B", per)
+			e.report.add(f)
+			s.points = append(s.points, [2]float64{float64(n), f.Median})
+			if n == 1 {
+				e.addBreakdown(p.name, byProc)
+			}
+		}
+		if len(s.points) > 0 {
+			c.series = append(c.series, s)
+		}
+	}
+	if len(c.series) > 0 {
+		e.report.charts = append(e.report.charts, c)
+	}
+	e.memoryGoalNote()
+	return nil
+}
+
+// idleMemory boots n containers of p, waits until all are running and
+// idle, and returns each one's Pss and, for the first, its processes. The
+// containers are numbered from id.
+func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, err error) {
+	var ms []*booted
+	defer func() { stopAll(ms) }()
+	for i := range n {
+		m, err := p.boot(id + i)
+		if err != nil {
+			return nil, nil, err
+		}
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		if err := waitRunning(e.ctx, m); err != nil {
+			return nil, nil, err
+		}
+	}
+	idle := 5 * time.Second
+	if e.opts.Quick {
+		idle = time.Second
+	}
+	time.Sleep(idle) // let the last units settle (journald, logind)
+	for i, m := range ms {
+		roots, err := m.roots()
+		if err != nil {
+			return nil, nil, err
+		}
+		var pids []int
+		for pid := range roots {
+			pids = append(pids, pid)
+		}
+		ps := processes(procTree(pids...))
+		var sum int64
+		for k, pr := range ps {
+			if name := roots[pr.pid]; name != "" {
+				ps[k].name = name
+			}
+			sum += pr.pss
+		}
+		per = append(per, float64(sum))
+		if i == 0 {
+			first = ps
+		}
+	}
+	return per, first, nil
+}
+
+// stopAll stops the machines in parallel and removes them.
+func stopAll(ms []*booted) {
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.stop()
+			m.remove()
+		}()
+	}
+	wg.Wait()
+}
+
+// addBreakdown records the Pss of each process of one idle container of
+// tool, largest first, processes of one name summed.
+func (e *env) addBreakdown(tool string, ps []proc) {
+	sums := map[string]int64{}
+	for _, p := range ps {
+		sums[p.name] += p.pss
+	}
+	names := make([]string, 0, len(sums))
+	for n := range sums {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return int(sums[b] - sums[a]) })
+	for _, n := range names {
+		e.report.add(newFigure("boot", breakdownCase(tool), "process: "+n, "B", []float64{float64(sums[n])}))
+	}
+}
+
+func breakdownCase(tool string) string { return "idle Pss by process, 1 container: " + tool }
+
+// bootGoalNote says whether acetate boots (overlay driver, p50) no slower
+// than systemd-nspawn -b in the same run.
+func (e *env) bootGoalNote() {
+	a, okA := e.report.figure("boot", caseBoot, "acetate overlay")
+	n, okN := e.report.figure("boot", caseBoot, "systemd-nspawn -b")
+	if !okA || !okN {
+		e.report.note("boot", "goal boot ≤ systemd-nspawn -b: not judged (one of them was not measured)")
+		return
+	}
+	e.report.note("boot", fmt.Sprintf("goal boot ≤ systemd-nspawn -b (p50): %s — acetate overlay %s, systemd-nspawn -b %s",
+		verdict(a.Median <= n.Median), formatValue(a.Median, "s"), formatValue(n.Median, "s")))
+}
+
+// memoryGoalNote says whether an idle booted container of acetate (each
+// driver) costs at most bootGoal at every count, and what costs most.
+func (e *env) memoryGoalNote() {
+	for _, tool := range []string{"acetate overlay", "acetate fuse"} {
+		var parts []string
+		met := true
+		for _, n := range e.bootCounts() {
+			f, ok := e.report.figure("boot", fmt.Sprintf("idle Pss per container, %d booted at once", n), tool)
+			if !ok {
+				continue
+			}
+			met = met && f.Median <= bootGoal
+			parts = append(parts, fmt.Sprintf("%d: %s", n, formatValue(f.Median, "B")))
+		}
+		if len(parts) == 0 {
+			continue
+		}
+		var top []string
+		for _, f := range e.report.Figures {
+			if f.Case == breakdownCase(tool) && len(top) < 4 {
+				top = append(top, strings.TrimPrefix(f.Tool, "process: ")+" "+formatValue(f.Median, "B"))
+			}
+		}
+		e.report.note("boot", fmt.Sprintf("goal idle booted systemd container ≤ %s Pss, its acetate processes included (%s): %s — per container at %s; largest processes of one: %s",
+			formatValue(bootGoal, "B"), tool, verdict(met), strings.Join(parts, ", "), strings.Join(top, ", ")))
+	}
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}
