@@ -140,6 +140,25 @@ func TestCpEscapes(t *testing.T) {
 	if r := run(t, root, nil, "cp", "esc:/hostlink/secret", filepath.Join(out, "c")); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("cp through a link to a host directory: %+v", r)
 	}
+	// A tar stream whose entry climbs out, or goes through a link it made.
+	for _, entries := range [][]tar.Header{
+		{{Name: "../../../../../.." + host + "/climbed", Typeflag: tar.TypeReg}},
+		{{Name: "l", Typeflag: tar.TypeSymlink, Linkname: host}, {Name: "l/through-link", Typeflag: tar.TypeReg}},
+	} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, h := range entries {
+			h.Mode = 0o644
+			tw.WriteHeader(&h)
+		}
+		tw.Close()
+		if r := run(t, root, b.Bytes(), "cp", "-", "esc:/tmp"); r.code != 1 || !strings.Contains(r.stderr, "leaves the destination directory") {
+			t.Errorf("cp of a tar stream with %q: %+v", entries[len(entries)-1].Name, r)
+		}
+	}
+	if ents, _ := os.ReadDir(host); len(ents) != 1 {
+		t.Fatalf("a tar stream wrote into the host's directory: %v", ents)
+	}
 
 	// The race: /d and the link to the host directory swap places.
 	ok(t, run(t, root, nil, "start", "esc", "--", "sh", "-c", exchangeLoop("/d", "/hostlink")+" & sleep 1000"))
