@@ -76,7 +76,7 @@ func (a *app) exportOCI(c *cobra.Command, st *templates.Store, t *templates.Temp
 }
 
 func newPushCmd(a *app) *cobra.Command {
-	var insecure bool
+	var insecure, pushContainer bool
 	var stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "push NAME[:TAG] REGISTRY/REPO[:TAG]",
@@ -87,14 +87,31 @@ file objects, so that acetate hosts pull only the objects they lack.
 Credentials come from the docker and podman auth files (docker login,
 podman login). Without a tag, the image is tagged latest. A transfer that
 moves less than 1 KiB in --stall-timeout (default 30s) is abandoned with
-"registry transfer stalled".`,
+"registry transfer stalled".
+
+A container (--container, or a NAME that only a container has) is pushed
+as its differences and settings, in an artifact whose subject is its
+template's image (pushed beside it, tagged template-NAME-TAG, only when
+the registry lacks it); a running container is frozen while its
+differences are read. acetate pull REF --container NAME makes it again.`,
 		Example: `  acetate push debian:12 registry.example.com/os/debian:12
-  acetate push web 127.0.0.1:5000/web:1 --insecure`,
+  acetate push web 127.0.0.1:5000/web:1 --insecure
+  acetate push web1 registry.example.com/ctr/web1:mon --container`,
 		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			image, err := imageReference(args[1])
 			if err != nil {
 				return err
+			}
+			if ctr, err := a.isContainerPush(args[0], pushContainer); err != nil || ctr {
+				if err != nil {
+					return err
+				}
+				o := registry.Options{Insecure: insecure, StallTimeout: stall}
+				if _, err := registry.ParseReference(image, o); err != nil {
+					return usageError{err}
+				}
+				return a.pushContainer(c, args[0], image, o)
 			}
 			st, t, err := a.lookup(args[0])
 			if err != nil {
@@ -119,11 +136,13 @@ moves less than 1 KiB in --stall-timeout (default 30s) is abandoned with
 	}
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
+	cmd.Flags().BoolVar(&pushContainer, "container", false, "NAME is a container: push its differences and settings")
 	return cmd
 }
 
 func newPullCmd(a *app) *cobra.Command {
 	var insecure, replace bool
+	var ctr string
 	var stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "pull REGISTRY/REPO[:TAG] [NAME[:TAG]]",
@@ -145,6 +164,10 @@ SIGTERM, a stall or a lost connection), so the next pull fetches only what
 is missing; after kill -9 at most the last 2 seconds of transfer are
 fetched again. Other images are imported whole or not at all.
 
+--container NAME pulls a container pushed with acetate push: its template
+too where this store lacks it (under the template's name, which must be
+free then), and of its differences only the objects the store lacks.
+
 Limits: every blob is read up to its declared size and no further (a
 registry sending more is refused); blobs with no declared size (the
 template's config and layer descriptions) up to 16 MiB, manifest chunks up
@@ -152,7 +175,8 @@ to 256 MiB, image manifests up to 100 MiB. A transfer that moves less than 1 KiB
 (default 30s), answers included, is abandoned with "registry transfer
 stalled".`,
 		Example: `  acetate pull registry.example.com/os/debian:12
-  acetate pull 127.0.0.1:5000/web:1 web:1 --insecure`,
+  acetate pull 127.0.0.1:5000/web:1 web:1 --insecure
+  acetate pull registry.example.com/ctr/web1:mon --container web1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usageError{fmt.Errorf("accepts 1 or 2 arguments, received %d", len(args))}
@@ -168,6 +192,12 @@ stalled".`,
 			src, err := registry.ParseReference(image, o)
 			if err != nil {
 				return usageError{err}
+			}
+			if ctr != "" {
+				if len(args) > 1 {
+					return usageError{fmt.Errorf("give --container NAME or a template NAME[:TAG], not both")}
+				}
+				return a.pullContainer(c, image, ctr, o)
 			}
 			r, err := pullName(src, args[1:])
 			if err != nil {
@@ -192,6 +222,7 @@ stalled".`,
 		},
 	}
 	addReplaceFlag(cmd, &replace)
+	cmd.Flags().StringVar(&ctr, "container", "", "pull a container pushed with push --container, as container `NAME`")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd

@@ -153,6 +153,7 @@ own differences.`,
 	root.AddCommand(newPauseCmds(a)...)
 	root.AddCommand(newSnapshotCmd(a))
 	root.AddCommand(newArchiveCmds(a)...)
+	root.AddCommand(newMoveCmd(a))
 	root.AddCommand(newBenchCmd(a))
 	root.AddCommand(newPushCmd(a), newPullCmd(a), newVersionCmd(a))
 	root.AddCommand(newCpCmd(a), newVolumeCmd(a))

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/acetate/acetate/internal/treecmp"
+	"github.com/acetate/acetate/templates/registry/registrytest"
+)
+
+// A running container that changed 5 MB on the Debian template moves to a
+// second store through a real registry: it runs there, from the state it
+// was frozen in (its differences exact but for the loop's file, which
+// goes on growing there); the target receives at most 6 MB as it has the
+// template; push --container and pull --container make a copy.
+func TestMove(t *testing.T) {
+	reg := registrytest.Start(t)
+	root, root2 := debianStore(t), debianStore(t)
+	size := startCounter(t, root, "svc")
+	var st struct{ MountedAt string }
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "inspect", "svc", "--format", "json")).stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(st.MountedAt, "srv/data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range 5 {
+		for j := range buf {
+			buf[j] = byte(rand.Uint32())
+		}
+		if err := os.WriteFile(filepath.Join(data, "f"+string(rune('0'+i))), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGrows(t, size)
+	r := ok(t, run(t, root, nil, "move", "svc", "--via", reg+"/moves/svc:1", "--insecure", "--to", root2, "--format", "json"))
+	t.Cleanup(func() { run(t, root2, nil, "stop", "--time", "0", "svc") })
+	var mr moveReport
+	if err := json.Unmarshal([]byte(r.stdout), &mr); err != nil {
+		t.Fatalf("move json: %v: %s", err, r.stdout)
+	}
+	t.Logf("move: sent %d bytes while running (template image included), %d after the freeze; target received %d; downtime %v, total %v",
+		mr.LiveBytes, mr.FinalBytes, mr.PulledBytes, mr.Downtime, mr.Total)
+	if mr.PulledBytes > 6<<20 {
+		t.Errorf("the target, which has the template, received %d bytes for a 5 MB change", mr.PulledBytes)
+	}
+	if mr.FinalBytes > 1<<20 {
+		t.Errorf("the push after the freeze sent %d bytes: more than what changed since the first", mr.FinalBytes)
+	}
+	if got := ps(t, root)["svc"].State; got != "exited" {
+		t.Errorf("source after move: %s", got)
+	}
+	if got := ps(t, root2)["svc"].State; got != "running" {
+		t.Fatalf("target after move: %s", got)
+	}
+	var st2 struct{ MountedAt string }
+	if err := json.Unmarshal([]byte(ok(t, run(t, root2, nil, "inspect", "svc", "--format", "json")).stdout), &st2); err != nil {
+		t.Fatal(err)
+	}
+	moved := func() int64 {
+		fi, err := os.Stat(filepath.Join(st2.MountedAt, "counter"))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	if moved() == 0 {
+		t.Error("the moved container lost its counter")
+	}
+	waitGrows(t, moved)
+	ok(t, run(t, root2, nil, "stop", "--time", "0", "svc"))
+	upper := func(root, name string) string { return filepath.Join(root, "containers", name, "upper") }
+	if err := treecmp.Compare(upper(root, "svc"), upper(root2, "svc"), treecmp.Options{Skip: []string{"/counter"}}); err != nil {
+		t.Errorf("moved container's differences: %v", err)
+	}
+
+	// push and pull of a stopped container, under another name.
+	ok(t, run(t, root, nil, "push", "svc", reg+"/ctr/svc:2", "--insecure"))
+	r = ok(t, run(t, root2, nil, "pull", reg+"/ctr/svc:2", "--container", "copy", "--insecure"))
+	if !strings.Contains(r.stdout, "pulled container copy") {
+		t.Errorf("pull --container: %q", r.stdout)
+	}
+	if err := treecmp.Compare(upper(root, "svc"), upper(root2, "copy"), treecmp.Options{}); err != nil {
+		t.Errorf("pulled container: %v", err)
+	}
+	if r := run(t, root2, nil, "pull", reg+"/ctr/svc:2", "--container", "copy", "--insecure"); r.code == 0 {
+		t.Error("pull --container over an existing container")
+	}
+	if r := run(t, root, nil, "move", "svc", "--via", reg+"/moves/svc:1", "--insecure", "--to", root); r.code != exitUsage {
+		t.Errorf("move --to its own store: exit %d %q", r.code, r.stderr)
+	}
+}
