@@ -72,6 +72,9 @@ type State struct {
 	// Stopped reports that Stop stopped it (since it last started): no
 	// restart policy starts it again.
 	Stopped bool
+	// Restarts is how many times its restart policy started it again
+	// since it was started, the run going on included.
+	Restarts int
 }
 
 // LoadState reads the state of the container whose state directory is dir.
@@ -98,14 +101,16 @@ func LoadState(dir string) (*State, error) {
 		// it is reaped: without a pid yet, the container is starting.
 		st.Running = st.Pid > 0
 	}
-	if !st.Running {
-		data, err := os.ReadFile(filepath.Join(dir, exitFile))
-		if err == nil {
-			var e ExitStatus
-			if json.Unmarshal(data, &e) == nil {
-				st.Exit = &e
-			}
-		}
+	// A start clears the exit status; the monitor keeps it across a
+	// restart: while running, it is that of the run before this one.
+	data, err = os.ReadFile(filepath.Join(dir, exitFile))
+	var e ExitStatus
+	switch {
+	case err != nil || json.Unmarshal(data, &e) != nil:
+	case st.Running:
+		st.Restarts = e.Restarts + 1
+	default:
+		st.Exit, st.Restarts = &e, e.Restarts
 	}
 	return st, nil
 }

@@ -173,7 +173,7 @@ func inspectTable(in inspection) table {
 	rows := [][]string{
 		{"name", st.Name}, {"template", st.Template}, {"state", st.State}, {"pid", pid},
 		{"started", when(st.Started)}, {"finished", when(st.Finished)}, {"exit code", code},
-		{"exit reason", orDash(in.ExitReason)}, {"mounted at", orDash(st.MountedAt)}, {"driver", orDash(st.Driver)},
+		{"exit reason", orDash(in.ExitReason)}, {"restarts", fmt.Sprint(st.Restarts)}, {"mounted at", orDash(st.MountedAt)}, {"driver", orDash(st.Driver)},
 		{"command", orDash(strings.Join(s.Args, " "))}, {"env", orDash(strings.Join(s.Env, "\n\t"))},
 		{"workdir", orDash(s.Workdir)}, {"user", orDash(s.User)}, {"hostname", orDash(s.Hostname)},
 		{"memory", limitText(s.Memory > 0, humanBytes(s.Memory))},

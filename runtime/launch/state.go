@@ -20,7 +20,7 @@ const (
 	// StatePaused is a running container whose processes are frozen
 	// (acetate pause): they run again after unpause.
 	StatePaused = "paused"
-	StateExited  = "exited"
+	StateExited = "exited"
 	// StateBroken is a container whose processes run but whose root's
 	// mount is gone (its FUSE server died): stop it and run it again.
 	StateBroken = "broken"
@@ -42,6 +42,9 @@ type Status struct {
 	Started *time.Time `json:"started,omitempty"`
 	// Finished is when the exited container ended.
 	Finished *time.Time `json:"finished,omitempty"`
+	// Restarts is how many times its restart policy started it again
+	// since acetate started it.
+	Restarts int `json:"restarts,omitempty"`
 	// DiffBytes is disk used by the container's own differences.
 	DiffBytes int64 `json:"diffBytes"`
 	// MountedAt is the root's mount point while mounted, by Driver.
@@ -95,6 +98,7 @@ func (l *Launcher) status(c *container.Container) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Restarts = rs.Restarts
 	switch {
 	case rs.Running:
 		s.State, s.Pid = StateRunning, rs.Pid
