@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/acetate/acetate/internal/testtree"
 )
 
 // A disk quota from the command line: df / inside a Debian container shows
@@ -14,11 +16,7 @@ import (
 // change it on a mounted container and resizes it on an unmounted one, bad
 // sizes are usage errors, and rm leaves no loop device.
 func TestDiskQuota(t *testing.T) {
-	for _, tool := range []string{"mkfs.ext4", "resize2fs", "e2fsck", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (e2fsprogs, util-linux)", tool)
-		}
-	}
+	testtree.RequireDiskImages(t)
 	root := debianStore(t)
 	if r := run(t, root, nil, "create", "tiny", "--from", "debian", "--disk", "1m"); r.code != 2 {
 		t.Errorf("--disk 1m: exit %d, want 2 (%s)", r.code, r.stderr)

@@ -140,10 +140,7 @@ func releaseDisk(dir string, force bool) error {
 	if err != nil || !mounted {
 		return err
 	}
-	if u, err := diskimage.Stat(mnt); err == nil {
-		v := fmt.Sprintf("%d %d", u.UsedBytes, u.UsedInodes)
-		unix.Setxattr(filepath.Join(dir, diskImage), xattrUsed, []byte(v), 0)
-	}
+	recordUse(filepath.Join(dir, diskImage), mnt)
 	// A fuse server lets go of the files it passes through only as it
 	// exits, just after its mount is gone.
 	for range 100 {
@@ -156,6 +153,15 @@ func releaseDisk(dir string, force bool) error {
 		return diskimage.Unmount(mnt, true)
 	}
 	return err
+}
+
+// recordUse keeps on the image img, mounted at mnt, what it uses now, for
+// Quota while it is not mounted. Failing, Quota shows an older use.
+func recordUse(img, mnt string) {
+	if u, err := diskimage.Stat(mnt); err == nil {
+		v := fmt.Sprintf("%d %d", u.UsedBytes, u.UsedInodes)
+		unix.Setxattr(img, xattrUsed, []byte(v), 0)
+	}
 }
 
 // settleDisk makes the storage of the unmounted container whose directory
@@ -278,6 +284,7 @@ func rebuild(dir string, s Settings) (err error) {
 	if err == nil {
 		err = os.Mkdir(filepath.Join(mnt, "work"), 0o700)
 	}
+	recordUse(img, mnt)
 	if uerr := diskimage.Unmount(mnt, false); err == nil {
 		err = uerr
 	}

@@ -16,25 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// requireDisk skips a test of disk quotas without what disk images need.
-func requireDisk(t *testing.T) {
-	t.Helper()
-	testtree.RequireRoot(t)
-	for _, tool := range []string{"mkfs.ext4", "resize2fs", "e2fsck"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (e2fsprogs)", tool)
-		}
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("no loop driver: %v", err)
-	}
-}
-
 // quotaEnv is a store with template "t" (a 12 MiB file "big" and a small
 // one) and container "q" with a 32 MiB disk quota; its cleanup removes
 // every container and checks that no loop device is left.
 func quotaEnv(t *testing.T) *env {
-	requireDisk(t)
+	testtree.RequireDiskImages(t)
 	e := newEnv(t)
 	src := writeTree(t, map[string]string{"etc/hostname": "t\n", "big": strings.Repeat("b", 12<<20)})
 	e.publish("t", src)
@@ -53,28 +39,6 @@ func quotaEnv(t *testing.T) *env {
 		}
 	})
 	return e
-}
-
-// fill writes p in 1 MiB steps, synced, until a write fails, and returns
-// the bytes written and the error.
-func fill(p string) (int64, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		w, err := f.Write(buf)
-		n += int64(w)
-		if err == nil {
-			err = f.Sync()
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }
 
 func statfs(t *testing.T, p string) (size, used int64) {
@@ -117,7 +81,7 @@ func TestQuotaFill(t *testing.T) {
 				t.Errorf("write at the end of a 1 TiB sparse file: %v", err)
 			}
 			f.Close()
-			n, err := fill(filepath.Join(mnt, "dd"))
+			n, err := testtree.Fill(filepath.Join(mnt, "dd"))
 			if !errors.Is(err, unix.ENOSPC) {
 				t.Fatalf("fill: %v, want ENOSPC", err)
 			}
@@ -213,7 +177,7 @@ func TestQuotaHolds(t *testing.T) {
 	if size, used := statfs(t, mnt); size < 32<<20 || used < 16<<20 {
 		t.Errorf("after kill -9 and a switch to overlay: size %d, used %d", size, used)
 	}
-	if n, err := fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n > 17<<20 {
+	if n, err := testtree.Fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n > 17<<20 {
 		t.Errorf("fill after the switch: %d bytes, %v", n, err)
 	}
 	os.Remove(filepath.Join(mnt, "dd"))
@@ -232,7 +196,7 @@ func TestQuotaHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	mnt = e.mountWith("q", "fuse")
-	if n, err := fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n < 40<<20 || n > 48<<20 {
+	if n, err := testtree.Fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n < 40<<20 || n > 48<<20 {
 		t.Errorf("fill after grow to 64 MiB: %d bytes, %v", n, err)
 	}
 	os.Remove(filepath.Join(mnt, "dd"))
@@ -244,7 +208,7 @@ func TestQuotaHolds(t *testing.T) {
 	if size, _ := statfs(t, mnt); size < 24<<20 || size > 25<<20 {
 		t.Errorf("size after shrink %d, want 24 MiB", size)
 	}
-	if n, err := fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n > 8<<20 {
+	if n, err := testtree.Fill(filepath.Join(mnt, "dd")); !errors.Is(err, unix.ENOSPC) || n > 8<<20 {
 		t.Errorf("fill after shrink: %d bytes, %v", n, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/acetate/acetate/fs/diskimage"
+	"github.com/acetate/acetate/internal/testtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,17 +17,7 @@ import (
 // mount point in a temporary directory; the test's cleanup unmounts.
 func setup(t *testing.T) (img, dir string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("disk images need root (loop devices, mount)")
-	}
-	for _, tool := range []string{"mkfs.ext4", "resize2fs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (e2fsprogs)", tool)
-		}
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("no loop driver: %v", err)
-	}
+	testtree.RequireDiskImages(t)
 	tmp := t.TempDir()
 	img, dir = filepath.Join(tmp, "disk.img"), filepath.Join(tmp, "disk")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -50,27 +41,6 @@ func requireNoLoop(t *testing.T, img string) {
 	}
 }
 
-// fill writes to p until the filesystem is full and returns the error.
-func fill(p string) (int64, error) {
-	f, err := os.Create(p)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		w, err := f.Write(buf)
-		n += int64(w)
-		if err != nil {
-			return n, err
-		}
-		if err := f.Sync(); err != nil {
-			return n, err
-		}
-	}
-}
-
 // An image's size is its limit: df shows it, a write past it gets ENOSPC,
 // Resize grows and shrinks it offline, above its use, and unmount leaves no loop device.
 func TestCreateFillResize(t *testing.T) {
@@ -90,7 +60,7 @@ func TestCreateFillResize(t *testing.T) {
 	if u.Bytes < size || u.Bytes > size+size/16 {
 		t.Errorf("size %d, want about %d", u.Bytes, size)
 	}
-	n, err := fill(filepath.Join(dir, "big"))
+	n, err := testtree.Fill(filepath.Join(dir, "big"))
 	if !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("fill: %v, want ENOSPC", err)
 	}
