@@ -37,6 +37,8 @@ var ErrEscape = errors.New("leaves the destination directory")
 // and nothing is made for it.
 func Extract(r io.Reader, dir int, nodes bool) error {
 	tr := tar.NewReader(r)
+	d := &dest{dir: dir}
+	defer d.close()
 	var dirs []*tar.Header // their times are set last, deepest first
 	for {
 		hdr, err := tr.Next()
@@ -57,7 +59,7 @@ func Extract(r io.Reader, dir int, nodes bool) error {
 		if !nodes && (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock) {
 			return fmt.Errorf("extract %s: %w", show(name), ErrDevice)
 		}
-		if err := extract(tr, dir, hdr); err != nil {
+		if err := d.extract(tr, hdr); err != nil {
 			return fmt.Errorf("extract %s: %w", show(name), err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
@@ -125,9 +127,53 @@ func throughLink(dir int, name string) bool {
 	return false
 }
 
+// dest is the directory a stream is extracted into, with the descriptor
+// of the directory the last entry was made in: a stream lists what a
+// directory holds together, so most entries are made with no lookup.
+type dest struct {
+	dir int
+	// parent is the path of the directory held as fd, "" for none.
+	parent string
+	fd     int
+}
+
+// at resolves the entry name beneath d's directory, as the function at
+// does, and calls do with it.
+func (d *dest) at(name string, do func(beneath.At) error) error {
+	parent, base := path.Split(name)
+	if parent == "" {
+		return do(beneath.Lend(d.dir, name, nil))
+	}
+	if parent = strings.TrimSuffix(parent, "/"); parent != d.parent {
+		a, err := beneath.ResolveDeep(d.dir, parent)
+		fd := -1
+		if err == nil {
+			fd, err = beneath.OpenDir(a.Dir, a.Name)
+			a.Close()
+		}
+		if (errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR)) && throughLink(d.dir, name) {
+			return fmt.Errorf("%w through a symbolic link: %w", ErrEscape, err)
+		}
+		if err != nil {
+			return err
+		}
+		d.close()
+		d.parent, d.fd = parent, fd
+	}
+	return do(beneath.Lend(d.fd, base, nil))
+}
+
+func (d *dest) close() {
+	if d.parent != "" {
+		unix.Close(d.fd)
+		d.parent = ""
+	}
+}
+
 // extract makes the entry hdr, reading a regular file's content from tr.
-func extract(tr io.Reader, dir int, hdr *tar.Header) error {
-	return at(dir, hdr.Name, func(a beneath.At) error {
+func (d *dest) extract(tr io.Reader, hdr *tar.Header) error {
+	dir := d.dir
+	return d.at(hdr.Name, func(a beneath.At) error {
 		if err := clear(a, hdr.Typeflag == tar.TypeDir); err != nil {
 			return err
 		}
