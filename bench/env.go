@@ -69,6 +69,7 @@ var scenarios = []scenario{
 	{"quota", benchQuota},
 	{"start", benchStart},
 	{"boot", benchBoot},
+	{"snapshot", benchSnapshot},
 }
 
 // env is the state of one run, shared by its scenarios.
