@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	removeMachineStore()
 	removeEmptyCgroupParents()
 	os.Exit(code)
 }
@@ -58,10 +60,17 @@ func run(t *testing.T, root string, stdin []byte, args ...string) result {
 // runAs runs acetate as the user cred (nil: as this process).
 func runAs(t *testing.T, cred *syscall.Credential, root string, stdin []byte, args ...string) result {
 	t.Helper()
+	return runFrom(t, cred, root, bytes.NewReader(stdin), args...)
+}
+
+// runFrom runs acetate as the user cred (nil: as this process) with stdin
+// as its standard input.
+func runFrom(t *testing.T, cred *syscall.Credential, root string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--root", root}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
