@@ -70,6 +70,7 @@ var scenarios = []scenario{
 	{"start", benchStart},
 	{"boot", benchBoot},
 	{"snapshot", benchSnapshot},
+	{"move", benchMove},
 }
 
 // env is the state of one run, shared by its scenarios.
