@@ -23,8 +23,8 @@ type bootTree struct {
 }
 
 var bootTrees = []bootTree{
-	{"systemd", systemdTree, []string{"systemctl", "is-system-running", "--wait"}, "test -S /run/systemd/private"},
-	{"sysvinit", sysvTree, []string{"runlevel"}, "runlevel | grep -q ' 2$'"},
+	{"systemd", testtree.SystemdRootfs, []string{"systemctl", "is-system-running", "--wait"}, "test -S /run/systemd/private"},
+	{"sysvinit", testtree.SysvinitRootfs, []string{"runlevel"}, "runlevel | grep -q ' 2$'"},
 }
 
 // TestBoot boots each tree's own init on an overlay of it, checks it comes
@@ -58,11 +58,11 @@ func TestBoot(t *testing.T) {
 			}
 			// sysvinit is in runlevel 2 while its rc scripts still run.
 			var page string
-			for try := 0; try < 100 && !strings.Contains(page, "acetate-test-service"); try++ {
+			for try := 0; try < 100 && !strings.Contains(page, testtree.ServiceAnswer); try++ {
 				time.Sleep(time.Duration(try) * time.Millisecond)
 				page = execOut(t, spec.StateDir, 10*time.Second, "busybox", "wget", "-qO-", "http://127.0.0.1/")
 			}
-			if !strings.Contains(page, "acetate-test-service") {
+			if !strings.Contains(page, testtree.ServiceAnswer) {
 				t.Errorf("service answered %q", page)
 			}
 			begin := time.Now()
@@ -90,9 +90,6 @@ func execOut(t *testing.T, dir string, timeout time.Duration, args ...string) st
 	return out.String()
 }
 
-func systemdTree(tb testing.TB) string { return "/var/cache/acetate-test/systemd" }
-func sysvTree(tb testing.TB) string    { return "/var/cache/acetate-test/sysvinit" }
-
 // waitBooted waits (at most 30 s) until the container's init can be talked
 // to (the shell test ready passes): systemctl needs systemd's private bus,
 // made early in the boot.
@@ -107,4 +104,41 @@ func waitBooted(t *testing.T, dir, ready string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("the init never came up")
+}
+
+// TestBootV2Hierarchy boots systemd the way a cgroup-v2-only host would
+// have it: with the launcher's cgroup root pointed at this hybrid host's v2
+// tree, the container's processes go in "payload" below its cgroup, which
+// is the root of its cgroup namespace and of its /sys/fs/cgroup.
+func TestBootV2Hierarchy(t *testing.T) {
+	testtree.RequireRoot(t)
+	lower := testtree.SystemdRootfs(t)
+	unified := "/sys/fs/cgroup/unified"
+	if v2, _, err := detectCgroups(unified); err != nil || !v2 {
+		t.Skipf("no cgroup v2 tree with a controller at %s (not a hybrid host): %v", unified, err)
+	}
+	saved := cgroupRoot
+	cgroupRoot = unified
+	defer func() { cgroupRoot = saved }()
+	spec := Spec{Rootfs: overlayOn(t, lower), Boot: true, CgroupName: testCgroupName(), StateDir: t.TempDir()}
+	runInBackground(t, spec) // in this process, which alone sees the changed cgroupRoot
+	waitBooted(t, spec.StateDir, bootTrees[0].ready)
+	if out := execOut(t, spec.StateDir, 60*time.Second, bootTrees[0].running...); strings.TrimSpace(out) != "running" {
+		t.Errorf("system state %q", out)
+	}
+	if out := execOut(t, spec.StateDir, 10*time.Second, "grep", "^0::", "/proc/1/cgroup"); out != "0::/init.scope\n" {
+		t.Errorf("init's v2 cgroup inside: %q, want 0::/init.scope", out)
+	}
+	if _, err := os.Stat(filepath.Join(unified, spec.CgroupName, "payload", "init.scope")); err != nil {
+		t.Errorf("systemd's cgroups are not below payload: %v", err)
+	}
+	if err := Stop(spec.StateDir, -1); err != nil {
+		t.Fatal(err)
+	}
+	if e := readExit(t, spec.StateDir); e.Code != 0 {
+		t.Errorf("exit code %d, want 0", e.Code)
+	}
+	if _, err := os.Stat(filepath.Join(unified, spec.CgroupName)); !os.IsNotExist(err) {
+		t.Errorf("cgroup left behind: %v", err)
+	}
 }

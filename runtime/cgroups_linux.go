@@ -445,14 +445,133 @@ func UpdateLimits(dir string, lim Limits) error {
 	if st.Spec.CgroupName == "" {
 		return fmt.Errorf("container in %s has no cgroup of its own: its limits cannot change", dir)
 	}
-	cg, err := cgroupOf(cgroupRoot, st.Pid)
+	cg, err := openCgroup(cgroupRoot, st.Spec.CgroupName, st.Spec.Boot)
 	if err != nil {
 		return fmt.Errorf("failed to find the container's cgroup: %w", err)
 	}
+	unlock, err := cg.lockPids()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := cg.writeLimits(lim); err != nil {
 		return fmt.Errorf("failed to update limits: %w", err)
 	}
 	return nil
+}
+
+// openCgroup returns the cgroups of the running container named name
+// below root (boot: a booted one's, see addBoot).
+func openCgroup(root, name string, boot bool) (*cgroup, error) {
+	v2, v1, err := detectCgroups(root)
+	if err != nil {
+		return nil, err
+	}
+	cg := &cgroup{v2: v2, dirs: map[string]string{}}
+	for _, c := range cgroupV1Controllers {
+		base, ok := v1[c]
+		if v2 {
+			base, ok = root, true
+		}
+		if ok {
+			cg.dirs[c] = filepath.Join(base, name)
+		}
+	}
+	switch {
+	case boot && v2:
+		cg.payload = filepath.Join(root, name, "payload")
+	case boot:
+		cg.dirs[unifiedKey] = filepath.Join(root, unifiedKey, name)
+	}
+	return cg, nil
+}
+
+// Helpers outside the container's limits: an init or exec helper (a Go
+// process of several threads) is moved into the container's cgroups only
+// for the instant between its last preparation and the fork of the
+// command, so that the command starts inside them, and out again, into
+// this process's own, once the command runs (see startHelper). Memory it
+// allocated before is charged to this process's cgroup. For that instant
+// its threads would count against the pids limit, and a limit close to
+// what the container uses (or below the helper's threads: --pids 3) would
+// refuse the fork: the limit is raised by the helper's threads while it is
+// inside, under the pids cgroup's lock (see lockPids), and put back after.
+
+// allowHelper raises the pids limit by the tasks of helper pid, which has
+// just joined the cgroup, and returns what puts it back. The caller holds
+// lockPids.
+func (cg *cgroup) allowHelper(pid int) (restore func() error, err error) {
+	dir, ok := cg.dirs["pids"]
+	if !ok {
+		return func() error { return nil }, nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "pids.max"))
+	if errors.Is(err, os.ErrNotExist) { // a v2 hierarchy without the controller
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the pids limit: %w", err)
+	}
+	limit := strings.TrimSpace(string(data))
+	n, err := strconv.ParseInt(limit, 10, 64)
+	if err != nil { // "max"
+		return func() error { return nil }, nil
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, fmt.Errorf("failed to count the helper's threads: %w", err)
+	}
+	// One more for a thread the runtime may start meanwhile.
+	if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(n+int64(len(tasks))+1, 10)); err != nil {
+		return nil, err
+	}
+	return func() error { return writeCgroupFile(dir, "pids.max", limit) }, nil
+}
+
+// leave moves process pid out of the container's cgroups into the cgroups
+// of this process, in every hierarchy the container's are in.
+func (cg *cgroup) leave(pid int) error {
+	own, err := cgroupOf(cgroupRoot, os.Getpid())
+	if err != nil {
+		return fmt.Errorf("failed to find this process's cgroups: %w", err)
+	}
+	moved := map[string]bool{}
+	for c := range cg.dirs {
+		d, ok := own.dirs[c]
+		if !ok || moved[d] {
+			continue
+		}
+		moved[d] = true
+		if err := writeCgroupFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("failed to move helper %d out of the container's cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// lockPids takes an exclusive lock on the container's pids cgroup
+// directory for as long as its limit may be raised for a helper or is
+// being changed, and returns what releases it.
+func (cg *cgroup) lockPids() (func(), error) {
+	dir, ok := cg.dirs["pids"]
+	if !ok {
+		return func() {}, nil
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to lock the pids limit: %w", err)
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("failed to lock the pids limit: %w", err)
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // cgroupOf reads /proc/<pid>/cgroup and returns the directories of the
@@ -473,11 +592,13 @@ func cgroupOf(root string, pid int) (*cgroup, error) {
 		if len(f) != 3 {
 			continue
 		}
-		if v2 {
-			if f[0] == "0" {
+		if f[0] == "0" {
+			if v2 {
 				for _, c := range cgroupV1Controllers {
 					cg.dirs[c] = filepath.Join(root, f[2])
 				}
+			} else {
+				cg.dirs[unifiedKey] = filepath.Join(root, unifiedKey, f[2])
 			}
 			continue
 		}

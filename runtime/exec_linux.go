@@ -88,7 +88,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	}
 	var cg *cgroup
 	if st.Spec.CgroupName != "" {
-		if cg, err = cgroupOf(cgroupRoot, st.Pid); err != nil {
+		if cg, err = openCgroup(cgroupRoot, st.Spec.CgroupName, st.Spec.Boot); err != nil {
 			return -1, fmt.Errorf("failed to find the cgroups of container init %d: %w", st.Pid, err)
 		}
 	}
@@ -107,7 +107,7 @@ func Exec(ctx context.Context, dir string, args []string, opts ExecOptions) (int
 	// The command's pid, in the ready report, is needed to kill it on
 	// cancel: wait for it.
 	msg := message{Exec: cfg, Filter: filterBytes(filter)}
-	p, err := startHelper(cmd, msg, cg, true, opts.Terminal, opts.Stdin, opts.Stdout)
+	p, err := startHelper(cmd, msg, cg, cg != nil, true, opts.Terminal, opts.Stdin, opts.Stdout)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", dir, err)
 	}

@@ -215,10 +215,10 @@ func TestStartTwiceFails(t *testing.T) {
 
 func TestZombiesReaped(t *testing.T) {
 	root := overlayRoot(t)
-	_, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
+	dir, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
 		// Each subshell exits at once, orphaning its sleep to PID 1.
 		"for i in 1 2 3 4 5 6 7 8; do (sleep 1 &); done; touch /forked; exec sleep 1000"}})
-	cg := containerCgroup(t, pid)
+	cg := containerCgroup(t, dir)
 	procs := func() []string {
 		data, err := os.ReadFile(filepath.Join(cg.dirs["pids"], "cgroup.procs"))
 		if err != nil {
@@ -271,12 +271,15 @@ func TestExec(t *testing.T) {
 		Args: []string{"sleep", "1000"}})
 	var out, errb bytes.Buffer
 	code, err := Exec(context.Background(), dir, []string{"/bin/sh", "-c",
-		`hostname; cat /proc/1/comm; grep -qx sleep /proc/[0-9]*/comm && echo sees-sleep; echo $A$B; if cmp -s /proc/self/cgroup /proc/1/cgroup && ! grep -qv ':/$' /proc/self/cgroup; then echo same-cgroups; fi; grep CapEff /proc/self/status; exit 3`},
+		`hostname; cat /proc/1/comm; grep -qx sleep /proc/[0-9]*/comm && echo sees-sleep; echo $A$B; s=$(grep -lx sleep /proc/[0-9]*/comm | head -1); if cmp -s /proc/self/cgroup ${s%comm}cgroup && ! grep -qv ':/$' /proc/self/cgroup; then echo same-cgroups; fi; cmp -s /proc/1/cgroup ${s%comm}cgroup || echo init-outside; grep CapEff /proc/self/status; exit 3`},
 		ExecOptions{Env: []string{"B=2", "A=1"}, Stdout: &out, Stderr: &errb})
 	if err != nil || code != 3 {
 		t.Fatalf("Exec: %d, %v, %q", code, err, errb.String())
 	}
-	want := fmt.Sprintf("exec-box\nacetate-init\nsees-sleep\n12\nsame-cgroups\nCapEff:\t%016x\n", capMask(defaultCapabilities))
+	// The exec'd command is in the cgroups of the container's command;
+	// acetate's init is in none of them (it does not count against the
+	// container's limits).
+	want := fmt.Sprintf("exec-box\nacetate-init\nsees-sleep\n12\nsame-cgroups\ninit-outside\nCapEff:\t%016x\n", capMask(defaultCapabilities))
 	if out.String() != want {
 		t.Fatalf("Exec output %q, want %q", out.String(), want)
 	}

@@ -78,10 +78,15 @@ func readCgroupInt(t *testing.T, path string) int64 {
 	return v
 }
 
-// containerCgroup returns the cgroups of a running container's init.
-func containerCgroup(t *testing.T, pid int) *cgroup {
+// containerCgroup returns the cgroups of the running container whose state
+// directory is dir.
+func containerCgroup(t *testing.T, dir string) *cgroup {
 	t.Helper()
-	cg, err := cgroupOf(cgroupRoot, pid)
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := openCgroup(cgroupRoot, st.Spec.CgroupName, st.Spec.Boot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +95,12 @@ func containerCgroup(t *testing.T, pid int) *cgroup {
 
 func TestPidsLimitStopsForkBomb(t *testing.T) {
 	const max = 24
-	_, pid := startTest(t, Spec{CgroupName: testCgroupName(), Limits: Limits{Pids: max},
+	dir, _ := startTest(t, Spec{CgroupName: testCgroupName(), Limits: Limits{Pids: max},
 		Args: []string{"/bin/sh", "-c", `
 			bomb() { bomb & bomb & wait; }
 			(bomb) 2>/dev/null &
 			exec sleep 1000`}})
-	cg := containerCgroup(t, pid)
+	cg := containerCgroup(t, dir)
 	events := filepath.Join(cg.dirs["pids"], "pids.events")
 	// pids.events counts the forks the limit refused: wait for the first.
 	waitFor(t, "the fork bomb to hit the limit", func() bool {
@@ -113,9 +118,9 @@ func TestPidsLimitStopsForkBomb(t *testing.T) {
 }
 
 func TestCPULimit(t *testing.T) {
-	_, pid := startTest(t, Spec{CgroupName: testCgroupName(), Limits: Limits{CPUs: 0.5},
+	dir, _ := startTest(t, Spec{CgroupName: testCgroupName(), Limits: Limits{CPUs: 0.5},
 		Args: []string{"/bin/sh", "-c", "while :; do :; done & while :; do :; done"}})
-	cg := containerCgroup(t, pid)
+	cg := containerCgroup(t, dir)
 	// Two busy loops would use two CPUs unbounded; the quota holds them
 	// to half of one. Throttling is enforced by the kernel, so only the
 	// upper bound is checked (a loaded machine can only lower usage).

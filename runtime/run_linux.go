@@ -167,7 +167,10 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 		}
 	}
 	msg := message{Spec: spec, Filter: filterBytes(filter)}
-	return startHelper(cmd, msg, cg, waitReady || spec.Terminal || spec.Boot, spec.Terminal, spec.Stdin, spec.Stdout)
+	// A booted container's init is the root's own, and stays; acetate's
+	// leaves the container's cgroups once the command runs (see leave).
+	leave := cg != nil && !spec.Boot
+	return startHelper(cmd, msg, cg, leave, waitReady || spec.Terminal || spec.Boot, spec.Terminal, spec.Stdin, spec.Stdout)
 }
 
 // relayStreams gives the helper cmd standard streams that this process
@@ -246,7 +249,8 @@ func relayed(w io.Writer) io.Writer {
 // helper has exited. That is a start with one hand-off between the processes
 // fewer, for callers that need no running container before it ends. With terminal it receives the pty master (waitReady is
 // then needed) and relays it to stdin and stdout.
-func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
+func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
+	waitReady = waitReady || leave
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return nil, err
@@ -279,9 +283,27 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 		}
 		return nil, err
 	}
+	restore := func() error { return nil }
 	if cg != nil {
+		if leave {
+			unlock, err := cg.lockPids()
+			if err != nil {
+				return fail(err)
+			}
+			defer unlock()
+		}
 		if err := cg.join(cmd.Process.Pid); err != nil {
 			return fail(err)
+		}
+		if leave {
+			if restore, err = cg.allowHelper(cmd.Process.Pid); err != nil {
+				return fail(err)
+			}
+			defer func() {
+				if restore != nil && restore() != nil {
+					p.kill() // never leave a container above its limit
+				}
+			}()
 		}
 		if err := sendMessage(parentSock, message{Joined: true}, -1); err != nil {
 			return fail(err)
@@ -313,6 +335,17 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, waitReady, terminal boo
 			p.relay = startPTYRelay(os.NewFile(uintptr(fd), "pty-master"), stdin, stdout)
 		case m.Ready:
 			p.cmdPid = m.Pid
+			if leave {
+				// The limit first, while the helper still counts,
+				// so the command never passes it.
+				err := restore()
+				if restore = nil; err != nil {
+					return fail(err)
+				}
+				if err := cg.leave(cmd.Process.Pid); err != nil {
+					return fail(err)
+				}
+			}
 			return p, nil
 		}
 	}

@@ -38,7 +38,7 @@ func TestHelperThatIsNoHelper(t *testing.T) {
 	for _, waitReady := range []bool{false, true} {
 		cmd := newHelperCmd("not-a-helper", "__probe")
 		cmd.Args = append(cmd.Args, "noop") // exits 0 without a word
-		p, err := startHelper(cmd, message{Spec: &Spec{}}, nil, waitReady, false, nil, nil)
+		p, err := startHelper(cmd, message{Spec: &Spec{}}, nil, false, waitReady, false, nil, nil)
 		if err == nil {
 			_, err = p.wait()
 		}

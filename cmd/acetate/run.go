@@ -255,9 +255,16 @@ func (f *runFlags) setCPUs(s *container.Settings) error {
 	return nil
 }
 
+// minPids is the least --pids accepted: the command and one process it
+// starts (acetate's own helpers are not counted).
+const minPids = 2
+
 func (f *runFlags) setPids(s *container.Settings) error {
 	if f.pids < -1 {
 		return fmt.Errorf("--pids %d: must be positive, or -1 for no limit", f.pids)
+	}
+	if f.pids > 0 && f.pids < minPids {
+		return fmt.Errorf("--pids %d: too few for anything but a lone command; give at least %d (-1: no limit)", f.pids, minPids)
 	}
 	s.Pids = f.pids
 	return nil
