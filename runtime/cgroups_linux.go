@@ -69,11 +69,17 @@ func detectCgroups(root string) (v2 bool, v1 map[string]string, err error) {
 
 // createCgroup creates the cgroups named name below root and writes the
 // limits into them; with boot, also those of a booted container (see
-// addBoot). On error nothing is left behind.
+// addBoot). Cgroups of that name left by a run that did not end cleanly (its
+// supervisor was killed, the host crashed) are removed first, those a
+// booted container's init made below them too. On error nothing is left
+// behind.
 func createCgroup(root, name string, lim Limits, boot bool) (*cgroup, error) {
 	v2, v1, err := detectCgroups(root)
 	if err != nil {
 		return nil, err
+	}
+	if stale, err := openCgroup(root, name, true); err == nil {
+		stale.remove(0) // no cgroup there: a failed rmdir or two
 	}
 	cg := &cgroup{v2: v2, dirs: map[string]string{}}
 	if v2 {

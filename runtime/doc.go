@@ -33,7 +33,9 @@
 //  6. forks the command with the requested user and group (a command not
 //     found exits 127, one not executable 126), forwards signals to it,
 //     reaps every orphan, and exits with the command's status, 128+n when
-//     signal n killed it.
+//     signal n killed it. A booted container's init ([Spec.Boot]) does
+//     not fork: it executes the root's own init in its place (see "Booting
+//     an OS").
 //
 // Because mounts are made after pivot_root, every path is resolved inside the
 // container: a symbolic link in the image pointing at "/" names the
@@ -114,6 +116,70 @@
 // A fork bomb: a container with cgroups gets at most [DefaultPids]
 // processes and threads unless Limits.Pids says otherwise.
 //
+// # acetate's processes are not the container's
+//
+// A container's limits are its own processes': the init (a Go process of
+// several threads) and the exec helpers join the container's cgroups only
+// for the instant in which they fork the command, with the pids limit
+// raised by their threads meanwhile (under a lock on the pids cgroup
+// directory, which UpdateLimits takes too), and are moved back into their
+// caller's cgroups once the command runs, the limit put back first. So
+// --pids 20 is 20 processes of the container's, and what the init
+// allocated while it set the container up is charged to its caller's
+// memory cgroup. A booted container's PID 1 is the OS's own init, which
+// belongs in the container. The init's pid (State.Pid) is therefore not a
+// way to find the container's cgroups: they are found by CgroupName.
+//
+// # Booting an OS
+//
+// A Spec with Boot runs the root's own init (Args, default /sbin/init) as
+// the container's PID 1, as systemd-nspawn -b and lxc-start do, with what
+// systemd's container interface asks for; sysvinit is served the same way.
+// The init helper sets the container up as for a command, then:
+//
+//   - mounts /run and /run/lock as tmpfs, and writes the container's
+//     hostname into /etc/hostname and its machine id (kept in StateDir,
+//     made at the first boot) into an empty /etc/machine-id: written,
+//     not bound, because systemd unmounts what is mounted over /etc at
+//     shutdown and cannot without CAP_SYS_ADMIN;
+//   - opens the console and, for sysvinit, tty1-6 as pseudo-terminals of
+//     the container's devpts, binds them on /dev/console and /dev/ttyN
+//     (no /dev/tty0, so systemd starts a getty on the console only), and
+//     sends the masters to its parent, which holds them for as long as the
+//     container runs (package console: acetate console attaches; the
+//     console's output goes to the log);
+//   - once in the container's cgroups, makes its cgroup namespace and
+//     mounts cgroup2 on /sys/fs/cgroup, read-write and rooted at the
+//     container's own cgroup, where systemd 252 makes its slices and
+//     scopes. Its limits stay out of reach: on a hybrid host (v1
+//     controllers, a v2 tree without them, as here) they are in the v1
+//     hierarchies, which the container never sees, and its v2 cgroup is
+//     made beside them in the unified tree; on a v2 host they are written
+//     in the container's cgroup and its processes go in "payload" below
+//     it, as systemd-nspawn does, so that the limit files are above the
+//     namespace's root. A /sys/fs/cgroup left empty or writable would
+//     make systemd mount the host's v1 hierarchies and make cgroups at
+//     their roots;
+//   - sets container=acetate, container_uuid and container_ttys, confines
+//     the thread as for a command, with CAP_SYS_BOOT added (so that the
+//     init's halt or reboot ends only its PID namespace: a halt shows as
+//     killed by SIGINT, which Start records as exit 0) and the seccomp
+//     filter computed for that set, gives the init the console as its
+//     standard streams, and executes it.
+//
+// Not CAP_SYS_ADMIN, which LXC and nspawn give: with it and no user
+// namespace, container root could mount a fresh sysfs or /proc read-write
+// and change the host kernel's settings. Debian 12's systemd boots to
+// "running" without it: its services' sandboxing steps that need it are
+// skipped.
+//
+// [Stop] asks the OS to shut down as its init expects: systemd halts on
+// SIGRTMIN+3; sysvinit ignores SIGTERM and SIGRTMIN+3 and reboots on SIGINT,
+// so "telinit 0" is run inside it (Spec.Shutdown, set at start from the
+// init that /sbin/init resolves to inside the root). The monitor of a
+// detached container applies its [RestartPolicy] when the init ends by
+// itself, never after a Stop.
+//
 // # Wiring it into a binary
 //
 // The binary that uses this package must call [InitMain] first thing in main
@@ -147,7 +213,7 @@
 //	spec.StateDir = "/var/lib/acetate/containers/web/state"
 //	pid, err := runtime.Start(spec)     // ErrRunning if it already runs
 //	code, err := runtime.Exec(ctx, spec.StateDir, []string{"ps"}, runtime.ExecOptions{Stdout: os.Stdout})
-//	err = runtime.Stop(spec.StateDir, 10*time.Second) // SIGTERM, SIGKILL after 10s
+//	err = runtime.Stop(spec.StateDir, 10*time.Second) // SIGTERM (or the init's way), SIGKILL after 10s
 //	st, err := runtime.LoadState(spec.StateDir)       // st.Exit.Code: 143
 //
 // # Start-up cost
