@@ -67,19 +67,24 @@ func (a *acetateStore) create(template string) (string, error) {
 // mount creates a container from src's template and mounts it with driver,
 // returning the mount point.
 func (a *acetateStore) mount(e *env, src, driver string) (string, error) {
+	_, target, err := a.mountNew(e, src, driver)
+	return target, err
+}
+
+// mountNew is mount that also returns the container's name.
+func (a *acetateStore) mountNew(e *env, src, driver string) (name, target string, err error) {
 	tpl, err := a.template(e, src)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	name, err := a.create(tpl)
-	if err != nil {
-		return "", err
+	if name, err = a.create(tpl); err != nil {
+		return "", "", err
 	}
 	c, err := a.m.Mount(e.ctx, name, driver, "")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return c.Mount.Target, nil
+	return name, c.Mount.Target, nil
 }
 
 // acetateTargets are acetate's drivers as union targets; a driver that is

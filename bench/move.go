@@ -29,19 +29,10 @@ func benchMove(e *env) error {
 	if err != nil {
 		return err
 	}
-	tpl, err := a.template(e, e.data.rootfs)
+	name, root, err := a.mountNew(e, e.data.rootfs, "overlay")
 	if err != nil {
 		return err
 	}
-	name, err := a.create(tpl)
-	if err != nil {
-		return err
-	}
-	c, err := a.m.Mount(e.ctx, name, "overlay", "")
-	if err != nil {
-		return err
-	}
-	root := c.Mount.Target
 	if err := os.MkdirAll(filepath.Join(root, "srv"), 0o755); err != nil {
 		return err
 	}
@@ -58,7 +49,7 @@ func benchMove(e *env) error {
 	if err := change(); err != nil {
 		return err
 	}
-	target, err := moveTarget(e, a, tpl)
+	target, err := moveTarget(e, a.templates[e.data.rootfs])
 	if err != nil {
 		return err
 	}
@@ -142,9 +133,9 @@ func benchMove(e *env) error {
 	return nil
 }
 
-// moveTarget makes the second store of the move scenario, with the
-// template tpl of a's store published from the same tree.
-func moveTarget(e *env, a *acetateStore, tpl string) (*container.Manager, error) {
+// moveTarget makes the second store of the move scenario, with template
+// tpl published from the same tree as in the run's store.
+func moveTarget(e *env, tpl string) (*container.Manager, error) {
 	st, err := templates.Open(e.dir("move-target"))
 	if err != nil {
 		return nil, err

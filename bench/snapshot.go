@@ -24,19 +24,11 @@ func benchSnapshot(e *env) error {
 	if err != nil {
 		return err
 	}
-	tpl, err := a.template(e, e.data.rootfs)
+	name, root, err := a.mountNew(e, e.data.rootfs, "overlay")
 	if err != nil {
 		return err
 	}
-	name, err := a.create(tpl)
-	if err != nil {
-		return err
-	}
-	c, err := a.m.Mount(e.ctx, name, "overlay", "")
-	if err != nil {
-		return err
-	}
-	root, up := c.Mount.Target, a.m.UpperDir(name)
+	up := a.m.UpperDir(name)
 	k, changes := 0, 0
 	change := func() error {
 		changes++

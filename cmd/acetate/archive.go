@@ -106,11 +106,7 @@ before anything changes: a corrupt or cut archive changes nothing.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			st, err := a.createStore()
-			if err != nil {
-				return err
-			}
-			m, err := a.containersOf(st)
+			m, err := a.createContainers()
 			if err != nil {
 				return err
 			}
@@ -147,4 +143,14 @@ before anything changes: a corrupt or cut archive changes nothing.`,
 			return nil
 		},
 	}
+}
+
+// createContainers is containers for the store at --root, made when
+// missing: import and pull --container put containers into a new store.
+func (a *app) createContainers() (*container.Manager, error) {
+	st, err := a.createStore()
+	if err != nil {
+		return nil, err
+	}
+	return a.containersOf(st)
 }

@@ -68,11 +68,7 @@ func (a *app) pullContainer(c *cobra.Command, image, name string, o registry.Opt
 	if _, err := containerName(name); err != nil {
 		return err
 	}
-	st, err := a.createStore()
-	if err != nil {
-		return err
-	}
-	m, err := a.containersOf(st)
+	m, err := a.createContainers()
 	if err != nil {
 		return err
 	}
