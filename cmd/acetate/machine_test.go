@@ -496,6 +496,9 @@ func TestHostCrashAutostart(t *testing.T) {
 	if st := ps(t, root)[off].State; st == "running" {
 		t.Errorf("%s, not onboot, runs after autostart", off)
 	}
+	if r := ok(t, run(t, root, nil, "autostart", "--format", "json")); r.stdout != "[]\n" {
+		t.Errorf("autostart with every onboot container running: %q, want []", r.stdout)
+	}
 
 	ok(t, run(t, root, nil, "autostart", "--stop"))
 	for _, c := range []string{booted, cmd} {
@@ -546,6 +549,13 @@ func TestRestartPolicies(t *testing.T) {
 		}
 		if r := ok(t, run(t, root, nil, "inspect", c)); !regexp.MustCompile(`(?m)^restarts +1$`).MatchString(r.stdout) {
 			t.Errorf("inspect does not show 1 restart:\n%s", r.stdout)
+		}
+		// A stop is never undone by the policy (the first restart
+		// waits 100 ms).
+		ok(t, run(t, root, nil, "stop", c))
+		time.Sleep(300 * time.Millisecond)
+		if st := ps(t, root)[c].State; st != "exited" {
+			t.Errorf("after stop: %s, want exited", st)
 		}
 	})
 	t.Run("on-failure:3", func(t *testing.T) {
