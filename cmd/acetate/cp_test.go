@@ -116,11 +116,11 @@ func TestCpEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostShadow, _ := os.ReadFile("/etc/shadow")
-	ok(t, run(t, root, nil, "run", "--from", "debian", "esc", "--", "sh", "-c",
+	ok(t, run(t, root, nil, "run", "--from", "debian", "cpesc", "--", "sh", "-c",
 		"ln -s ../../../../../../../etc /up && mkdir -p /d && echo container > /d/secret && ln -s "+host+" /hostlink"))
 	out := t.TempDir()
-	ok(t, run(t, root, nil, "cp", "esc:/up/shadow", filepath.Join(out, "a")))
-	ok(t, run(t, root, nil, "cp", "esc:/../../../etc/shadow", filepath.Join(out, "b")))
+	ok(t, run(t, root, nil, "cp", "cpesc:/up/shadow", filepath.Join(out, "a")))
+	ok(t, run(t, root, nil, "cp", "cpesc:/../../../etc/shadow", filepath.Join(out, "b")))
 	for _, f := range []string{"a", "b"} {
 		got, _ := os.ReadFile(filepath.Join(out, f))
 		if bytes.Equal(got, hostShadow) || !strings.Contains(string(got), "root:") {
@@ -129,15 +129,15 @@ func TestCpEscapes(t *testing.T) {
 	}
 	marker := filepath.Join(t.TempDir(), "acetate-cp-test")
 	os.WriteFile(marker, []byte("x"), 0o644)
-	ok(t, run(t, root, nil, "cp", marker, "esc:/up/"))
+	ok(t, run(t, root, nil, "cp", marker, "cpesc:/up/"))
 	if _, err := os.Stat("/etc/acetate-cp-test"); err == nil {
 		os.Remove("/etc/acetate-cp-test")
 		t.Fatal("cp into ../../etc in the container wrote the host's /etc")
 	}
-	if r := ok(t, run(t, root, nil, "run", "esc", "--", "cat", "/etc/acetate-cp-test")); r.stdout != "x" {
+	if r := ok(t, run(t, root, nil, "run", "cpesc", "--", "cat", "/etc/acetate-cp-test")); r.stdout != "x" {
 		t.Errorf("the copy did not land in the container's /etc: %q", r.stdout)
 	}
-	if r := run(t, root, nil, "cp", "esc:/hostlink/secret", filepath.Join(out, "c")); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
+	if r := run(t, root, nil, "cp", "cpesc:/hostlink/secret", filepath.Join(out, "c")); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("cp through a link to a host directory: %+v", r)
 	}
 	// A tar stream whose entry climbs out, or goes through a link it made.
@@ -152,7 +152,7 @@ func TestCpEscapes(t *testing.T) {
 			tw.WriteHeader(&h)
 		}
 		tw.Close()
-		if r := run(t, root, b.Bytes(), "cp", "-", "esc:/tmp"); r.code != 1 || !strings.Contains(r.stderr, "leaves the destination directory") {
+		if r := run(t, root, b.Bytes(), "cp", "-", "cpesc:/tmp"); r.code != 1 || !strings.Contains(r.stderr, "leaves the destination directory") {
 			t.Errorf("cp of a tar stream with %q: %+v", entries[len(entries)-1].Name, r)
 		}
 	}
@@ -161,18 +161,18 @@ func TestCpEscapes(t *testing.T) {
 	}
 
 	// The race: /d and the link to the host directory swap places.
-	ok(t, run(t, root, nil, "start", "esc", "--", "sh", "-c", exchangeLoop("/d", "/hostlink")+" & sleep 1000"))
-	defer run(t, root, nil, "stop", "--time", "0", "esc")
+	ok(t, run(t, root, nil, "start", "cpesc", "--", "sh", "-c", exchangeLoop("/d", "/hostlink")+" & sleep 1000"))
+	defer run(t, root, nil, "stop", "--time", "0", "cpesc")
 	lost := 0
 	for i := range 20 {
 		o := filepath.Join(out, fmt.Sprint("race", i))
-		if r := run(t, root, nil, "cp", "esc:/d/secret", o); r.code != 0 {
+		if r := run(t, root, nil, "cp", "cpesc:/d/secret", o); r.code != 0 {
 			lost++
 		}
 		if b, _ := os.ReadFile(o); string(b) == "host secret" {
 			t.Fatalf("round %d: cp read the host's file", i)
 		}
-		run(t, root, nil, "cp", marker, "esc:/d/")
+		run(t, root, nil, "cp", marker, "cpesc:/d/")
 		if _, err := os.Stat(filepath.Join(host, "acetate-cp-test")); err == nil {
 			t.Fatalf("round %d: cp wrote into the host's directory", i)
 		}

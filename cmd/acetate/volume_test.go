@@ -20,40 +20,40 @@ import (
 func TestVolumes(t *testing.T) {
 	root := debianStore(t)
 	ok(t, run(t, root, nil, "volume", "create", "v1"))
-	ok(t, run(t, root, nil, "create", "c1", "--from", "debian", "-v", "v1:/data"))
-	ok(t, run(t, root, nil, "create", "c2", "--from", "debian", "--driver", "fuse", "-v", "v1:/srv/shared:ro"))
+	ok(t, run(t, root, nil, "create", "vc1", "--from", "debian", "-v", "v1:/data"))
+	ok(t, run(t, root, nil, "create", "vc2", "--from", "debian", "--driver", "fuse", "-v", "v1:/srv/shared:ro"))
 	var in struct {
 		Settings struct{ Mounts []map[string]any }
 	}
-	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "inspect", "c2", "--format", "json")).stdout), &in); err != nil ||
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "inspect", "vc2", "--format", "json")).stdout), &in); err != nil ||
 		len(in.Settings.Mounts) != 1 || in.Settings.Mounts[0]["target"] != "/srv/shared" || in.Settings.Mounts[0]["readOnly"] != true {
 		t.Fatalf("settings of c2: %v %+v", err, in)
 	}
-	for _, c := range []string{"c1", "c2"} {
+	for _, c := range []string{"vc1", "vc2"} {
 		ok(t, run(t, root, nil, "start", c, "--", "sleep", "1000"))
 		t.Cleanup(func() { run(t, root, nil, "stop", "--time", "0", c) })
 	}
-	ok(t, run(t, root, nil, "exec", "c1", "--", "sh", "-c", "echo shared > /data/x"))
+	ok(t, run(t, root, nil, "exec", "vc1", "--", "sh", "-c", "echo shared > /data/x"))
 	// cp through a running container's root sees its volume.
 	out := filepath.Join(t.TempDir(), "x")
-	if ok(t, run(t, root, nil, "cp", "c1:/data/x", out)); !fileHas(out, "shared\n") {
+	if ok(t, run(t, root, nil, "cp", "vc1:/data/x", out)); !fileHas(out, "shared\n") {
 		t.Errorf("cp out of a running container's volume")
 	}
-	if r := ok(t, run(t, root, nil, "inspect", "c2")); !strings.Contains(r.stdout, "v1:/srv/shared:ro") {
+	if r := ok(t, run(t, root, nil, "inspect", "vc2")); !strings.Contains(r.stdout, "v1:/srv/shared:ro") {
 		t.Errorf("inspect c2 shows no mount: %s", r.stdout)
 	}
-	if r := ok(t, run(t, root, nil, "exec", "c2", "--", "cat", "/srv/shared/x")); r.stdout != "shared\n" {
-		t.Errorf("c2 reads %q from the volume c1 wrote", r.stdout)
+	if r := ok(t, run(t, root, nil, "exec", "vc2", "--", "cat", "/srv/shared/x")); r.stdout != "shared\n" {
+		t.Errorf("vc2 reads %q from the volume vc1 wrote", r.stdout)
 	}
 	for _, script := range []string{"echo x > /srv/shared/y", "mount -o remount,rw /srv/shared", "mount -o remount,rw,bind /srv/shared"} {
-		if r := run(t, root, nil, "exec", "c2", "--", "sh", "-c", script); r.code == 0 {
+		if r := run(t, root, nil, "exec", "vc2", "--", "sh", "-c", script); r.code == 0 {
 			t.Errorf("read-only volume: %q succeeded", script)
 		}
 	}
-	if r := run(t, root, nil, "volume", "rm", "v1"); r.code != 1 || !strings.Contains(r.stderr, "in use by c1, c2") {
+	if r := run(t, root, nil, "volume", "rm", "v1"); r.code != 1 || !strings.Contains(r.stderr, "in use by vc1, vc2") {
 		t.Errorf("volume rm of a used volume: %+v", r)
 	}
-	for _, c := range []string{"c1", "c2"} {
+	for _, c := range []string{"vc1", "vc2"} {
 		if r := ok(t, run(t, root, nil, "diff", c)); strings.Contains(r.stdout, "/data") || strings.Contains(r.stdout, "/srv") {
 			t.Errorf("diff of %s shows its mount point: %q", c, r.stdout)
 		}
@@ -76,8 +76,8 @@ func TestVolumes(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "df", "--format", "json")).stdout), &df); err != nil || df.Volumes.Volumes != 1 {
 		t.Errorf("df: %v %+v", err, df)
 	}
-	ok(t, run(t, root, nil, "create", "c3", "--from", "debian"))
-	if r := ok(t, run(t, root, nil, "run", "c3", "-v", "v1:/d", "--", "cat", "/d/x")); r.stdout != "shared\n" {
+	ok(t, run(t, root, nil, "create", "vc3", "--from", "debian"))
+	if r := ok(t, run(t, root, nil, "run", "vc3", "-v", "v1:/d", "--", "cat", "/d/x")); r.stdout != "shared\n" {
 		t.Errorf("volume after its containers' rm: %q", r.stdout)
 	}
 	ok(t, run(t, root, nil, "volume", "rm", "v1"))
@@ -86,16 +86,16 @@ func TestVolumes(t *testing.T) {
 	}
 
 	host := t.TempDir()
-	ok(t, run(t, root, nil, "run", "c3", "-v", host+":/mnt/host", "--", "sh", "-c", "echo from-container > /mnt/host/f"))
+	ok(t, run(t, root, nil, "run", "vc3", "-v", host+":/mnt/host", "--", "sh", "-c", "echo from-container > /mnt/host/f"))
 	if b, _ := os.ReadFile(filepath.Join(host, "f")); string(b) != "from-container\n" {
 		t.Errorf("bind mount: host reads %q", b)
 	}
 	// A file bound on a file the root lacks, read-only.
-	r := run(t, root, nil, "run", "c3", "-v", filepath.Join(host, "f")+":/etc/app/conf:ro", "--", "sh", "-c", "cat /etc/app/conf; echo x > /etc/app/conf")
+	r := run(t, root, nil, "run", "vc3", "-v", filepath.Join(host, "f")+":/etc/app/conf:ro", "--", "sh", "-c", "cat /etc/app/conf; echo x > /etc/app/conf")
 	if r.code == 0 || r.stdout != "from-container\n" || !strings.Contains(r.stderr, "Read-only") {
 		t.Errorf("file bind: %+v", r)
 	}
-	r = ok(t, run(t, root, nil, "run", "c3", "--read-only", "--tmpfs", "/tmp:size=1m", "--", "sh", "-c",
+	r = ok(t, run(t, root, nil, "run", "vc3", "--read-only", "--tmpfs", "/tmp:size=1m", "--", "sh", "-c",
 		"echo x > /tmp/x && cat /tmp/x && df -k /tmp | tail -1 && (touch /elsewhere 2>/dev/null || echo read-only)"))
 	if f := strings.Fields(r.stdout); len(f) < 3 || f[0] != "x" || f[2] != "1024" || !strings.HasSuffix(r.stdout, "read-only\n") {
 		t.Errorf("tmpfs in a read-only container: %q", r.stdout)
@@ -104,21 +104,21 @@ func TestVolumes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "c3", "-v", "Bad_Name:/x", "--", "true"}, "invalid volume name"},
-		{[]string{"run", "c3", "-v", "v2:relative", "--", "true"}, "not an absolute path"},
-		{[]string{"run", "c3", "-v", "v2:/proc/x", "--", "true"}, "/proc, /sys or /dev"},
-		{[]string{"run", "c3", "-v", "v2:/", "--", "true"}, "root"},
-		{[]string{"run", "c3", "-v", "v2:/a:rx", "--", "true"}, "HOSTPATH:PATH[:ro]"},
-		{[]string{"run", "c3", "-v", "v2:/a", "-v", "v3:/a/", "--", "true"}, "two mounts on /a"},
-		{[]string{"run", "c3", "--tmpfs", "/t:size=lots", "--", "true"}, "size"},
-		{[]string{"run", "c3", "--tmpfs", "/t:mode=1777", "--", "true"}, "size=N"},
+		{[]string{"run", "vc3", "-v", "Bad_Name:/x", "--", "true"}, "invalid volume name"},
+		{[]string{"run", "vc3", "-v", "v2:relative", "--", "true"}, "not an absolute path"},
+		{[]string{"run", "vc3", "-v", "v2:/proc/x", "--", "true"}, "/proc, /sys or /dev"},
+		{[]string{"run", "vc3", "-v", "v2:/", "--", "true"}, "root"},
+		{[]string{"run", "vc3", "-v", "v2:/a:rx", "--", "true"}, "HOSTPATH:PATH[:ro]"},
+		{[]string{"run", "vc3", "-v", "v2:/a", "-v", "v3:/a/", "--", "true"}, "two mounts on /a"},
+		{[]string{"run", "vc3", "--tmpfs", "/t:size=lots", "--", "true"}, "size"},
+		{[]string{"run", "vc3", "--tmpfs", "/t:mode=1777", "--", "true"}, "size=N"},
 		{[]string{"volume", "create", "Bad_Name"}, "invalid volume name"},
 	} {
 		if r := run(t, root, nil, c.args...); r.code != 2 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("acetate %v: exit %d %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
 		}
 	}
-	if r := run(t, root, nil, "run", "c3", "-v", "/no/such/dir:/x", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "/no/such/dir") {
+	if r := run(t, root, nil, "run", "vc3", "-v", "/no/such/dir:/x", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "/no/such/dir") {
 		t.Errorf("bind of a missing host path: %+v", r)
 	}
 }
@@ -130,9 +130,9 @@ func TestVolumes(t *testing.T) {
 func TestVolumeTargetLinks(t *testing.T) {
 	root := debianStore(t)
 	host := t.TempDir()
-	ok(t, run(t, root, nil, "run", "--from", "debian", "box", "--", "sh", "-c",
+	ok(t, run(t, root, nil, "run", "--from", "debian", "vlinks", "--", "sh", "-c",
 		fmt.Sprintf("mkdir -p %[1]s && ln -s %[1]s /abs && ln -s ../../../../../..%[1]s /up", host)))
-	r := ok(t, run(t, root, nil, "run", "box", "-v", "v1:/abs/a/b", "-v", "v2:/up/c", "--", "sh", "-c",
+	r := ok(t, run(t, root, nil, "run", "vlinks", "-v", "v1:/abs/a/b", "-v", "v2:/up/c", "--", "sh", "-c",
 		fmt.Sprintf("echo v1 > /abs/a/b/f && echo v2 > /up/c/f && cat %[1]s/a/b/f %[1]s/c/f", host)))
 	if r.stdout != "v1\nv2\n" {
 		t.Errorf("volumes not at the links' targets inside the root: %q", r.stdout)
@@ -152,14 +152,14 @@ func TestVolumeTargetRace(t *testing.T) {
 	root := debianStore(t)
 	host, src := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(src, "marker"), []byte("bind\n"), 0o644)
-	ok(t, run(t, root, nil, "create", "racer", "--from", "debian", "-v", "shared:/v"))
-	ok(t, run(t, root, nil, "create", "victim", "--from", "debian", "-v", "shared:/v", "-v", src+":/v/t/m:ro"))
-	ok(t, run(t, root, nil, "start", "racer", "--", "sh", "-c", fmt.Sprintf(
+	ok(t, run(t, root, nil, "create", "vracer", "--from", "debian", "-v", "shared:/v"))
+	ok(t, run(t, root, nil, "create", "vvictim", "--from", "debian", "-v", "shared:/v", "-v", src+":/v/t/m:ro"))
+	ok(t, run(t, root, nil, "start", "vracer", "--", "sh", "-c", fmt.Sprintf(
 		"mkdir -p /v/t && ln -s %s /v/l && { %s & sleep 1000; }", host, exchangeLoop("/v/t", "/v/l"))))
-	defer run(t, root, nil, "stop", "--time", "0", "racer")
+	defer run(t, root, nil, "stop", "--time", "0", "vracer")
 	failed, catLost := 0, 0
 	for i := range 20 {
-		r := run(t, root, nil, "run", "victim", "--", "cat", "/v/t/m/marker")
+		r := run(t, root, nil, "run", "vvictim", "--", "cat", "/v/t/m/marker")
 		switch {
 		case r.code == 125 && (strings.Contains(r.stderr, "/v/t/m") || strings.Contains(r.stderr, "exited during setup")):
 			failed++
