@@ -77,6 +77,16 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("df: %v %+v", err, df)
 	}
 	ok(t, run(t, root, nil, "create", "vc3", "--from", "debian"))
+	if r := ok(t, run(t, root, nil, "set", "vc3", "-v", "v9:/x", "--tmpfs", "/t")); !strings.Contains(r.stdout, "volume, tmpfs") {
+		t.Errorf("set -v: %q", r.stdout)
+	}
+	if r := ok(t, run(t, root, nil, "inspect", "vc3")); !strings.Contains(r.stdout, "v9:/x") || !strings.Contains(r.stdout, "tmpfs /t") {
+		t.Errorf("inspect after set -v: %q", r.stdout)
+	}
+	ok(t, run(t, root, nil, "set", "vc3", "-v", "", "--tmpfs", ""))
+	if r := ok(t, run(t, root, nil, "inspect", "vc3", "--format", "json")); strings.Contains(r.stdout, `"mounts"`) {
+		t.Errorf("inspect after set -v '': %q", r.stdout)
+	}
 	if r := ok(t, run(t, root, nil, "run", "vc3", "-v", "v1:/d", "--", "cat", "/d/x")); r.stdout != "shared\n" {
 		t.Errorf("volume after its containers' rm: %q", r.stdout)
 	}
