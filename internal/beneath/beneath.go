@@ -19,6 +19,11 @@
 // from "/", a relative path may be up to PATH_MAX bytes long whatever the
 // length of the directory's own path.
 //
+// Paths the container names itself (a mount target, a path to copy in or
+// out) are resolved by OpenInRoot, ResolveInRoot and MkdirAllInRoot
+// instead, as the container resolves them: symbolic links followed, but
+// with the directory held as "/" (RESOLVE_IN_ROOT), so that none leads out.
+//
 // Kernel requirements: openat2 (Linux 5.6+). Extended attributes use
 // getxattrat and its siblings (Linux 6.13+) and chmod uses fchmodat2
 // (Linux 6.6+); on older kernels both go through the parent's descriptor in
