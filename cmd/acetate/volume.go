@@ -216,7 +216,11 @@ func newVolumeCreateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.render(volumeInfo{v, nil}, table{rows: [][]string{{v.Name}}})
+			if a.format == "json" {
+				return a.render(volumeInfo{v, nil}, table{})
+			}
+			fmt.Fprintln(a.stdout, v.Name)
+			return nil
 		},
 	}
 }

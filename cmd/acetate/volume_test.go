@@ -19,7 +19,12 @@ import (
 // values are usage errors.
 func TestVolumes(t *testing.T) {
 	root := debianStore(t)
-	ok(t, run(t, root, nil, "volume", "create", "v1"))
+	if r := ok(t, run(t, root, nil, "volume", "create", "v1")); r.stdout != "v1\n" {
+		t.Errorf("volume create prints %q", r.stdout)
+	}
+	if r := run(t, root, nil, "volume", "create", "v1"); r.code != 1 || !strings.Contains(r.stderr, "volume exists") {
+		t.Errorf("second volume create: %+v", r)
+	}
 	ok(t, run(t, root, nil, "create", "vc1", "--from", "debian", "-v", "v1:/data"))
 	ok(t, run(t, root, nil, "create", "vc2", "--from", "debian", "--driver", "fuse", "-v", "v1:/srv/shared:ro"))
 	var in struct {
