@@ -41,6 +41,8 @@ var argCompletions = map[string]struct {
 	"template rm":      {[]lister{templateNames}, true},
 	"template export":  {[]lister{templateNames}, false},
 	"template rebase":  {[]lister{templateNames}, false},
+	"volume rm":        {[]lister{volumeNames}, true},
+	"volume inspect":   {[]lister{volumeNames}, false},
 }
 
 // flagCompletions completes the values of flags, by flag name, in every

@@ -184,6 +184,16 @@ func volumeUsers(vs *volume.Store, m *container.Manager) (map[string][]string, e
 	return users, nil
 }
 
+// volumeNames lists the store's volumes, for completion; none when there
+// is no store.
+func volumeNames(a *app) []string {
+	vs, _, err := a.volumes()
+	if err != nil {
+		return nil
+	}
+	return namesOf(vs.List, func(v *volume.Volume) string { return v.Name })
+}
+
 // volumeName checks a volume name given on the command line.
 func volumeName(s string) error {
 	if err := volume.ValidateName(s); err != nil {
