@@ -155,7 +155,8 @@ func openTarget(root int, p string, dir bool) (int, error) {
 }
 
 // makeFile makes the empty file p inside the root root, and the
-// directories above it, and opens it: made in the parent held, and opened
+// directories above it, and opens it (see upper.MountPointXattr for how
+// diff leaves it out): made in the parent held, and opened
 // there without following, so a link swapped in meanwhile is opened as a
 // link (and refused by openTarget).
 func makeFile(root int, p string) (int, error) {
@@ -165,12 +166,24 @@ func makeFile(root int, p string) (int, error) {
 	}
 	defer unix.Close(parent)
 	name := path.Base(p)
+	var st unix.Stat_t
+	if err := unix.Fstat(parent, &st); err != nil {
+		return -1, err
+	}
 	f, err := unix.Openat(parent, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return -1, fmt.Errorf("create %s: %w", p, err)
 	}
 	if err == nil {
+		// Marked, and the parent's times kept, as for a directory.
+		err = unix.Fsetxattr(f, upper.MountPointXattr, []byte("y"), 0)
 		unix.Close(f)
+		if err == nil {
+			err = beneath.Lend(parent, ".", nil).Utimes([]unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)})
+		}
+		if err != nil {
+			return -1, fmt.Errorf("create %s: %w", p, err)
+		}
 	}
 	return beneath.OpenInRoot(parent, name, unix.O_PATH|unix.O_NOFOLLOW)
 }

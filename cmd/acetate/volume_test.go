@@ -110,6 +110,9 @@ func TestVolumes(t *testing.T) {
 	if r.code == 0 || r.stdout != "from-container\n" || !strings.Contains(r.stderr, "Read-only") {
 		t.Errorf("file bind: %+v", r)
 	}
+	if r := ok(t, run(t, root, nil, "diff", "vc3")); r.stdout != "" {
+		t.Errorf("diff shows the mount points made: %q", r.stdout)
+	}
 	r = ok(t, run(t, root, nil, "run", "vc3", "--read-only", "--tmpfs", "/tmp:size=1m", "--", "sh", "-c",
 		"echo x > /tmp/x && cat /tmp/x && df -k /tmp | tail -1 && (touch /elsewhere 2>/dev/null || echo read-only)"))
 	if f := strings.Fields(r.stdout); len(f) < 3 || f[0] != "x" || f[2] != "1024" || !strings.HasSuffix(r.stdout, "read-only\n") {

@@ -18,10 +18,12 @@ var LauncherDirs = []string{"/dev", "/proc", "/sys"}
 
 // MountPointXattr marks a directory the launcher made in a container's
 // root for a mount point of a volume, bind mount or tmpfs that the root
-// lacked (runtime's mountVolumes; the parent keeps its mtime). Such a
-// directory, still as made (mode 0755, owned like the root, with no other
-// extended attribute) and holding nothing but such directories, is left
-// out like LauncherDirs; and the mark itself is never part of an entry. A
+// lacked, or the empty file it made for a file's bind (runtime's
+// mountVolumes; the parent keeps its mtime). Such a directory, still as
+// made (mode 0755, owned like the root, with no other extended attribute)
+// and holding nothing but such entries, or such a file (mode 0644, empty),
+// is left out like LauncherDirs; and the mark itself is never part of an
+// entry. A
 // container cannot forge the mark: trusted.* attributes take
 // CAP_SYS_ADMIN on the host.
 const MountPointXattr = "trusted.acetate.mountpoint"
@@ -74,7 +76,8 @@ func (r *reader) launcherMade(i int) bool {
 func (r *reader) mountPoint(e *layers.Entry) bool {
 	root := &r.m.Entries[0]
 	_, inBase := r.index[e.Path]
-	return !inBase && e.Type == layers.TypeDir && e.Mode == 0o755 && e.UID == root.UID && e.GID == root.GID &&
+	asMade := e.Type == layers.TypeDir && e.Mode == 0o755 || e.Type == layers.TypeReg && e.Mode == 0o644 && e.Size == 0
+	return !inBase && asMade && e.UID == root.UID && e.GID == root.GID &&
 		len(e.Xattrs) == 1 && e.Xattrs[0].Name == MountPointXattr
 }
 

@@ -74,7 +74,7 @@ func changes(t *testing.T, u string, base []layers.Entry) string {
 
 // The mount points the launcher made for volumes (marked with
 // MountPointXattr, the parent's mtime kept) are not changes, nested ones
-// neither; one the container wrote into, or chmod'ed, is, without the
+// and a file made for a file's bind neither; one the container wrote into, or chmod'ed, is, without the
 // mark; and a directory the container made is a change even with every
 // other property of one the launcher made (it cannot set the mark).
 func TestMountPoints(t *testing.T) {
@@ -96,8 +96,14 @@ func TestMountPoints(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			u := filepath.Join(t.TempDir(), "upper")
-			for _, d := range []string{"", "mnt", "data", "mnt/a", "mnt/a/b"} {
-				if err := os.Mkdir(filepath.Join(u, d), 0o755); err != nil {
+			for _, d := range []string{"", "mnt", "data", "mnt/a", "mnt/a/b", "mnt/a/conf"} {
+				var err error
+				if d == "mnt/a/conf" { // a file's bind
+					err = os.WriteFile(filepath.Join(u, d), nil, 0o644)
+				} else {
+					err = os.Mkdir(filepath.Join(u, d), 0o755)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				if d != "" && d != "mnt" {
