@@ -95,7 +95,7 @@ type moveReport struct {
 	// printed the commands).
 	Target string `json:"target,omitempty"`
 	// LiveBytes were sent while the container ran; FinalBytes after it
-	// was frozen or stopped; PulledBytes received by the target.
+	// was frozen or stopped; PulledBytes received by the target, in all.
 	LiveBytes   int64 `json:"liveBytes"`
 	FinalBytes  int64 `json:"finalBytes"`
 	PulledBytes int64 `json:"pulledBytes"`
@@ -118,8 +118,9 @@ func newMoveCmd(a *app) *cobra.Command {
 image goes too, where the registry lacks it), then freezes it (or, with
 --stop, stops it), pushes only what changed meanwhile, and then either
 prints the commands that pull and start it on the target host, or, with
---to ROOT (a second store on this machine), pulls it there, stops the
-source and starts it from ROOT. The target fetches only what its store
+--to ROOT (a second store on this machine), pulls it there (what the first
+push sent, while the container still runs; what the second sent, while it
+is down), stops the source and starts it from ROOT. The target fetches only what its store
 lacks: with the template there, about the container's own differences.
 It reports the downtime (from the freeze to the start on the target) and
 the bytes sent and received.
@@ -189,6 +190,19 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 	if r.LiveBytes, err = push(); err != nil {
 		return nil, err
 	}
+	var target *container.Manager
+	if to != "" {
+		// The target fetches the live state now, so that while the
+		// container is down it fetches only what changed since.
+		if target, err = a.targetStore(to); err != nil {
+			return nil, err
+		}
+		pre, err := archive.Prefetch(ctx, target, image, o)
+		if err != nil {
+			return nil, err
+		}
+		r.PulledBytes = pre.Bytes
+	}
 	st, err := l.State(name)
 	if err != nil {
 		return nil, err
@@ -223,15 +237,11 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 			"acetate start " + name}
 		return r, nil
 	}
-	target, err := a.targetStore(to)
-	if err != nil {
-		return nil, undo(err)
-	}
 	pulled, err := archive.Pull(ctx, target, image, name, o)
 	if err != nil {
 		return nil, undo(err)
 	}
-	r.PulledBytes = pulled.Bytes
+	r.PulledBytes += pulled.Bytes
 	if running {
 		if err := l.Stop(name, 0); err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates/registry/registrytest"
@@ -95,4 +96,33 @@ func TestMove(t *testing.T) {
 	if r := run(t, root, nil, "move", "svc", "--via", reg+"/moves/svc:1", "--insecure", "--to", root); r.code != exitUsage {
 		t.Errorf("move --to its own store: exit %d %q", r.code, r.stderr)
 	}
+
+	// kill -9 during push and during move (of the stopped container, so
+	// nothing is left frozen): both stores stay fsck-clean, the source as
+	// it was, the target without the container or with all of it.
+	push := []string{"push", "svc", reg + "/ctr/svc:3", "--insecure"}
+	start := time.Now()
+	ok(t, run(t, root, nil, push...))
+	killWithin(t, root, 3, time.Since(start), push, func(i int) {
+		if err := treecmp.Compare(upper(root, "svc"), upper(root2, "copy"), treecmp.Options{}); err != nil {
+			t.Fatalf("after kill %d of push: the container changed: %v", i, err)
+		}
+	})
+	ok(t, run(t, root2, nil, "rm", "svc"))
+	move := []string{"move", "svc", "--via", reg + "/moves/svc:4", "--insecure", "--to", root2}
+	start = time.Now()
+	ok(t, run(t, root, nil, move...))
+	took := time.Since(start)
+	ok(t, run(t, root2, nil, "rm", "svc"))
+	killWithin(t, root, 3, took, move, func(i int) {
+		if r := run(t, root2, nil, "fsck"); r.code != 0 {
+			t.Fatalf("after kill %d of move: target fsck exit %d\n%s", i, r.code, r.stdout)
+		}
+		if _, moved := ps(t, root2)["svc"]; moved {
+			if err := treecmp.Compare(upper(root, "svc"), upper(root2, "svc"), treecmp.Options{}); err != nil {
+				t.Fatalf("after kill %d of move: a half-moved container: %v", i, err)
+			}
+			ok(t, run(t, root2, nil, "rm", "svc"))
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/overlay"
 	"github.com/acetate/acetate/templates/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -58,6 +59,35 @@ func Push(ctx context.Context, m *container.Manager, name, dst string, o PushOpt
 		return nil, fmt.Errorf("push %s: %w", name, err)
 	}
 	return &Report{Name: name, Layers: 1, Frozen: state.Frozen, Bytes: traffic.Sent.Load()}, nil
+}
+
+// Prefetch brings into m's store what Pull of src would fetch, without
+// making the container: the template where the store lacks it, the
+// objects of the container's differences, and the overlay driver's
+// metadata trees of the template's layers. A move runs it while the source
+// still runs, so that the Pull of the last push, while the container is
+// down, fetches only what changed since, and its first mount builds
+// nothing. What it fetched is referenced by nothing until that Pull: GC
+// in between removes it, and Pull fetches it again. Report.Bytes is what
+// was received.
+func Prefetch(ctx context.Context, m *container.Manager, src string, o registry.Options) (*Report, error) {
+	st := m.Store()
+	lock, err := st.Layers.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if o.Traffic == nil {
+		o.Traffic = &registry.Traffic{}
+	}
+	ps, err := registry.PullStack(ctx, st, src, o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := overlay.BuildMeta(st.Layers, ps.Template.Layers); err != nil {
+		return nil, err
+	}
+	return &Report{Layers: len(ps.Layers), Bytes: o.Traffic.Received.Load()}, nil
 }
 
 // Pull makes container name (empty: the name it was pushed under) from
