@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,8 +52,14 @@ func benchBoot(e *env) error {
 	if err != nil {
 		return err
 	}
+	cli := ""
+	if e.opts.Command != "" {
+		if cli, err = e.copyCommand(); err != nil {
+			return err
+		}
+	}
 	peers := []bootPeer{
-		e.acetateBootPeer(tpl, "overlay"), e.acetateBootPeer(tpl, "fuse"),
+		e.acetateBootPeer(tpl, "overlay", cli), e.acetateBootPeer(tpl, "fuse", cli),
 		e.nspawnBootPeer(SystemdTree), e.lxcBootPeer(SystemdTree),
 	}
 	if err := e.bootTimes(peers); err != nil {
@@ -137,9 +144,16 @@ func (e *env) bootOnce(p bootPeer, id int) (boot, stop float64, err error) {
 	return boot, time.Since(t1).Seconds(), nil
 }
 
+// degradedError says a booted system came up "degraded", with failed units.
+type degradedError struct{ units []string }
+
+func (d *degradedError) Error() string {
+	return "system degraded; failed units: " + strings.Join(d.units, " ")
+}
+
 // waitRunning waits until systemctl is-system-running --wait, run inside,
 // answers "running"; before systemd's bus is up it fails, and is asked
-// again. "degraded" is an error naming the failed units.
+// again. "degraded" is a *degradedError naming the failed units.
 func waitRunning(ctx context.Context, m *booted) error {
 	ctx, cancel := context.WithTimeout(ctx, runningTimeout)
 	defer cancel()
@@ -149,8 +163,14 @@ func waitRunning(ctx context.Context, m *booted) error {
 		case "running":
 			return nil
 		case "degraded":
-			units, _ := m.exec(ctx, "systemctl", "--failed", "--no-legend", "--plain")
-			return fmt.Errorf("system degraded; failed units: %s", strings.Join(strings.Fields(units), " "))
+			out, _ := m.exec(ctx, "systemctl", "--failed", "--no-legend", "--plain")
+			var units []string
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					units = append(units, f[0])
+				}
+			}
+			return &degradedError{units: units}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("not running after %v: %s (%v)", runningTimeout, firstLine(out), err)
@@ -187,7 +207,7 @@ func (e *env) bootMemory(peers []bootPeer) error {
 			if err := e.ctx.Err(); err != nil {
 				return err
 			}
-			per, byProc, err := e.idleMemory(p, n, 1000*n)
+			per, byProc, degraded, err := e.idleMemory(p, n, 1000*n)
 			if err != nil {
 				e.logf("boot: %s, %d at once: %v", p.name, n, err)
 				e.report.skip("boot", cas, p.name, "B", "failed: "+firstLine(err.Error()))
@@ -195,6 +215,10 @@ func (e *env) bootMemory(peers []bootPeer) error {
 			}
 			f := newFigure("boot", cas, p.name, "B", per)
 			e.report.add(f)
+			if len(degraded) > 0 {
+				e.report.note("boot", fmt.Sprintf("%s, %d booted at once: %d came up degraded (failed units, in how many: %s) and were measured so; %s",
+					p.name, n, len(degraded), countUnits(degraded), inotifyLimit()))
+			}
 			s.points = append(s.points, [2]float64{float64(n), f.Median})
 			if n == 1 {
 				e.addBreakdown(p.name, byProc)
@@ -213,20 +237,26 @@ func (e *env) bootMemory(peers []bootPeer) error {
 
 // idleMemory boots n containers of p, waits until all are running and
 // idle, and returns each one's Pss and, for the first, its processes. The
-// containers are numbered from id.
-func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, err error) {
+// containers are numbered from id. One that comes up degraded is measured
+// as it is; degraded holds the failed units of each such.
+func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, degraded [][]string, err error) {
 	var ms []*booted
 	defer func() { stopAll(ms) }()
 	for i := range n {
 		m, err := p.boot(id + i)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ms = append(ms, m)
 	}
 	for _, m := range ms {
-		if err := waitRunning(e.ctx, m); err != nil {
-			return nil, nil, err
+		var d *degradedError
+		err := waitRunning(e.ctx, m)
+		switch {
+		case errors.As(err, &d):
+			degraded = append(degraded, d.units)
+		case err != nil:
+			return nil, nil, nil, err
 		}
 	}
 	idle := 5 * time.Second
@@ -237,7 +267,7 @@ func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, er
 	for i, m := range ms {
 		roots, err := m.roots()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var pids []int
 		for pid := range roots {
@@ -256,7 +286,38 @@ func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, er
 			first = ps
 		}
 	}
-	return per, first, nil
+	return per, first, degraded, nil
+}
+
+// countUnits lists the units failed in each degraded system, with the
+// number of systems each failed in, most first.
+func countUnits(degraded [][]string) string {
+	counts := map[string]int{}
+	var names []string
+	for _, units := range degraded {
+		for _, u := range units {
+			if counts[u] == 0 {
+				names = append(names, u)
+			}
+			counts[u]++
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return counts[b] - counts[a] })
+	parts := make([]string, len(names))
+	for i, u := range names {
+		parts[i] = fmt.Sprintf("%s %d", u, counts[u])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// inotifyLimit explains the usual cause of degraded systems when many boot
+// at once: systemd, journald, logind, dbus and agetty each take inotify
+// instances, which count against one limit for all of root's processes on
+// the host, whatever container they run in.
+func inotifyLimit() string {
+	b, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	return fmt.Sprintf("the usual cause: fs.inotify.max_user_instances (%s here) is shared by all of root's processes on the host, and a booted systemd takes about 7 (\"Too many open files\" in its log); the bench does not change sysctls",
+		strings.TrimSpace(string(b)))
 }
 
 // stopAll stops the machines in parallel and removes them.

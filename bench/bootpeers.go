@@ -60,11 +60,12 @@ func (e *env) newMachine(undo func()) *booted {
 // makes on the host for a peer (cgroups, machines), unique to the run.
 func benchName() string { return fmt.Sprintf("acetate-bench-%d", os.Getpid()) }
 
-// acetateBootPeer boots containers of the template tpl with driver, through
-// the launcher as acetate start does; the container's init runs under its
-// monitor (acetate-monitor), and the fuse driver adds the container's FUSE
-// server.
-func (e *env) acetateBootPeer(tpl, driver string) bootPeer {
+// acetateBootPeer boots containers of the template tpl with driver: with
+// cli (a copy of Options.Command), as a user does, by "acetate start";
+// without, in this process, through the launcher as acetate start does. The
+// container's init runs under its monitor (acetate-monitor), and the fuse
+// driver adds the container's FUSE server.
+func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 	p := bootPeer{name: "acetate " + driver}
 	if !slices.Contains(container.DriverNames(), driver) {
 		p.missing = "driver " + driver + " is not available in this build"
@@ -82,7 +83,13 @@ func (e *env) acetateBootPeer(tpl, driver string) bootPeer {
 			l.Stop(name, 5*time.Second)
 			a.m.Remove(name, true)
 		})
-		pid, err := l.Start(e.ctx, name, launch.Options{Driver: driver})
+		var pid int
+		var err error
+		if cli != "" {
+			pid, err = e.startByCommand(cli, name, driver)
+		} else {
+			pid, err = l.Start(e.ctx, name, launch.Options{Driver: driver})
+		}
 		if err != nil {
 			m.remove()
 			return nil, err
@@ -120,6 +127,33 @@ func (e *env) acetateBootPeer(tpl, driver string) bootPeer {
 		return m, nil
 	}
 	return p
+}
+
+// copyCommand copies Options.Command into the work directory and returns
+// the copy. The monitors and FUSE servers of the containers it starts run
+// that file: no page of it is mapped by this process too (which runs
+// Options.Command), which would take a share of their Pss that the
+// monitors of a host that runs acetate alone do not give away.
+func (e *env) copyCommand() (string, error) {
+	cli := filepath.Join(e.dir("command"), "acetate")
+	if err := sh(fmt.Sprintf("cp %q %q", e.opts.Command, cli)); err != nil {
+		return "", fmt.Errorf("copy of the acetate command: %w", err)
+	}
+	return cli, nil
+}
+
+// startByCommand runs "cli start NAME --driver DRIVER" on the run's store
+// and returns the container's init pid.
+func (e *env) startByCommand(cli, name, driver string) (int, error) {
+	out, err := exec.CommandContext(e.ctx, cli, "--root", e.store.st.Layers.Root(), "start", name, "--driver", driver).CombinedOutput()
+	if err != nil {
+		return -1, fmt.Errorf("acetate start: %w: %s", err, firstLine(string(out)))
+	}
+	st, err := runtime.LoadState(e.store.m.RunDir(name))
+	if err != nil {
+		return -1, err
+	}
+	return st.Pid, nil
 }
 
 // fuseServeEnv is the variable through which the fuse driver hands a FUSE

@@ -39,6 +39,12 @@ type Options struct {
 	// once to measure their idle memory (default 1, 10, 50; 1, 2 with
 	// Quick).
 	BootCounts []int
+	// Command is the acetate command (the CLI's executable) with which the
+	// boot scenario starts containers, as a user does ("acetate start");
+	// empty, they are started in this process through the launcher (a
+	// test binary is no CLI), and the monitors then share the pages of
+	// this process's executable, which lowers their Pss.
+	Command string
 }
 
 // noDropReason is the reason reported for a cold case that did not run.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -42,6 +43,9 @@ Scenarios: ` + strings.Join(bench.Scenarios(), ", "),
 			opts.Scenarios = args
 			opts.Log = a.stderr
 			opts.DropCaches = !noDrop
+			if exe, err := os.Executable(); err == nil {
+				opts.Command = exe // the boot scenario starts containers as a user does
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			r, err := bench.Run(ctx, opts)
