@@ -150,3 +150,44 @@ func TestKillDuringSnapshot(t *testing.T) {
 		t.Fatal("restore after the kills: not the snapshot")
 	}
 }
+
+// Snapshots of a running container that appends to a log and replaces a
+// database file the safe way (write a temporary file, fsync it, rename it
+// over the old one), in a loop: every snapshot restores to a state the
+// container could have been in: the database whole (64 KiB), the log
+// consecutive numbers ending in a whole line.
+func TestSnapshotRunningWriters(t *testing.T) {
+	root := debianStore(t)
+	loop := `i=0; while :; do i=$((i+1)); head -c 65536 /dev/urandom > /db.tmp; sync /db.tmp; mv /db.tmp /db; echo $i >> /log; done`
+	ok(t, run(t, root, nil, "create", "db", "--from", "debian", "--", "sh", "-c", loop))
+	ok(t, run(t, root, nil, "start", "db"))
+	t.Cleanup(func() { run(t, root, nil, "stop", "--time", "0", "db") })
+	const n = 4
+	for i := range n {
+		time.Sleep(50 * time.Millisecond)
+		ok(t, run(t, root, nil, "snapshot", "create", "db", fmt.Sprintf("s%d", i)))
+	}
+	ok(t, run(t, root, nil, "stop", "--time", "0", "db"))
+	for i := range n {
+		ok(t, run(t, root, nil, "snapshot", "restore", "db", fmt.Sprintf("s%d", i)))
+		up := filepath.Join(root, "containers/db/upper")
+		if fi, err := os.Stat(filepath.Join(up, "db")); err == nil && fi.Size() != 65536 {
+			t.Errorf("snapshot s%d: the database is torn: %d bytes", i, fi.Size())
+		}
+		log, err := os.ReadFile(filepath.Join(up, "log"))
+		if err != nil {
+			continue // taken before the first turn of the loop ended
+		}
+		lines := strings.Split(string(log), "\n")
+		if lines[len(lines)-1] != "" {
+			t.Errorf("snapshot s%d: the log ends in half a line: %q", i, lines[len(lines)-1])
+		}
+		for j, l := range lines[:len(lines)-1] {
+			if l != fmt.Sprint(j+1) {
+				t.Errorf("snapshot s%d: log line %d is %q", i, j+1, l)
+				break
+			}
+		}
+		t.Logf("snapshot s%d: %d turns of the loop", i, len(lines)-1)
+	}
+}
