@@ -111,6 +111,11 @@ func (m *Manager) Capture(ctx context.Context, name string, o SnapshotOptions) (
 // capture reads c's upper directory into a layer (see CreateSnapshot).
 // The caller holds c's lock and the store's shared lock.
 func (m *Manager) capture(ctx context.Context, c *Container, o SnapshotOptions) (*Snapshot, error) {
+	release, err := holdDisk(m.path(c.Name))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", c.Name, err)
+	}
+	defer release()
 	var tree *layers.Tree
 	capture := func() (err error) {
 		tree, err = upper.Snapshot(ctx, m.store.Layers, m.UpperDir(c.Name), o.Progress)
@@ -118,7 +123,6 @@ func (m *Manager) capture(ctx context.Context, c *Container, o SnapshotOptions) 
 	}
 	s := &Snapshot{Container: *c}
 	s.Container.Mount = nil
-	var err error
 	if o.Freeze != nil {
 		s.Frozen, err = o.Freeze(capture)
 	} else if err = m.requireStopped(c.Name); err == nil {
@@ -256,7 +260,40 @@ func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Dige
 	if err := m.requireUnmounted(c); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(m.store.Layers.TmpDir(), "restore-")
+	if err := m.replaceUpper(ctx, name, state, p); err != nil {
+		return err
+	}
+	if err := m.saveSnapshots(m.snapshotDir(name), snaps...); err != nil {
+		return err
+	}
+	// The differences may have been taken under another disk quota.
+	if err := settleDisk(m.path(name), rec.Settings); err != nil {
+		return err
+	}
+	r := *rec
+	r.Mount = nil
+	return writeJSON(m.path(name, "config.json"), &r, durable)
+}
+
+// replaceUpper rebuilds container name's upper directory from layer state
+// beside it (in the store's tmp/, or in its disk image, as Reset does) and
+// exchanges it in.
+func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Digest, p layers.Progress) error {
+	dir := m.path(name)
+	release, err := holdDisk(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	staging := m.store.Layers.TmpDir()
+	if hasImage(dir) {
+		staging = filepath.Join(dir, diskMount)
+		if err := removeResetStaging(staging); err != nil {
+			return err
+		}
+	}
+	// Named as Reset names its staging, which it removes from an image.
+	tmp, err := os.MkdirTemp(staging, "reset-")
 	if err != nil {
 		return err
 	}
@@ -265,24 +302,19 @@ func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Dige
 	if err := m.restoreUpper(ctx, state, fresh, p); err != nil {
 		return err
 	}
-	if err := m.saveSnapshots(m.snapshotDir(name), snaps...); err != nil {
-		return err
-	}
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
 		return err
 	}
-	if err := atomicfile.SyncDir(m.path(name)); err != nil {
-		return err
-	}
-	r := *rec
-	r.Mount = nil
-	if err := writeJSON(m.path(name, "config.json"), &r, durable); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(m.UpperDir(name))); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("remove old differences: %w", err)
 	}
-	return os.RemoveAll(m.path(name, "work"))
+	if err := os.RemoveAll(workDir(dir)); err != nil {
+		return err
+	}
+	return release()
 }
 
 // Adopt creates container rec.Name from the record rec, the differences

@@ -267,3 +267,37 @@ func TestSnapshotsShareContent(t *testing.T) {
 		t.Errorf("store grew by %d bytes for %d snapshots of 1 MB changes: want about %d", grown, n, n*change)
 	}
 }
+
+// A container with a disk quota (its differences in a disk image) is
+// snapshotted and restored like any other: the image is mounted for the
+// capture and the restore, which rebuilds the upper directory inside it;
+// a snapshot taken before the quota was raised restores the old quota.
+func TestSnapshotWithQuota(t *testing.T) {
+	e := quotaEnv(t)
+	ctx := context.Background()
+	mnt := e.mount("q")
+	if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.unmount("q")
+	if _, err := e.m.CreateSnapshot(ctx, "q", "s1", container.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mnt = e.mount("q")
+	if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("after"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.unmount("q")
+	if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 48 << 20; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.RestoreSnapshot(ctx, "q", "s1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(e.mount("q"), "kept")); got != "before" {
+		t.Errorf("after restore: %q", got)
+	}
+	if q, err := e.m.Quota("q"); err != nil || q == nil || q.Disk != 32<<20 {
+		t.Errorf("quota after restore: %+v (%v), want the snapshot's 32 MiB", q, err)
+	}
+}
