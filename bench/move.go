@@ -86,7 +86,7 @@ func benchMove(e *env) error {
 			if err != nil {
 				return err
 			}
-			r, err := archive.Pull(e.ctx, target, ref, name, o)
+			r, err := archive.Pull(e.ctx, target, ref, name, archive.PullOptions{Registry: o})
 			if err != nil {
 				return err
 			}

@@ -82,7 +82,8 @@ func frozenText(d time.Duration) string {
 }
 
 func newContainerImportCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var trust bool
+	cmd := &cobra.Command{
 		Use:   "import FILE|- [NAME]",
 		Short: "Make a container from an archive written by export",
 		Long: `Import reads an archive written by acetate export from FILE (or standard
@@ -90,7 +91,10 @@ input for -) and makes container NAME (default: the name in the archive)
 with its settings, differences and snapshots. An incremental archive
 (export --since) brings a stopped container up to date instead; import
 the archives of a chain in order. The whole archive is read and checked
-before anything changes: a corrupt or cut archive changes nothing.`,
+before anything changes: a corrupt or cut archive changes nothing. The
+settings that reach the host (bind mounts of host paths, a seccomp profile
+or none, the host's network, published ports) are left out, and said so,
+unless --trust-settings (for archives of your own).`,
 		Example: `  acetate import web1.tar
   acetate import web1.tar web1-copy
   acetate import web1-full.tar && acetate import web1-tue.tar`,
@@ -110,7 +114,7 @@ before anything changes: a corrupt or cut archive changes nothing.`,
 			if err != nil {
 				return err
 			}
-			var o archive.ImportOptions
+			o := archive.ImportOptions{TrustSettings: trust}
 			if len(args) == 2 {
 				o.Name = args[1]
 			}
@@ -140,9 +144,12 @@ before anything changes: a corrupt or cut archive changes nothing.`,
 			}
 			fmt.Fprintf(a.stdout, "%s %s: %d snapshot(s), %d layer(s), %d object(s) (%s of content)\n",
 				kind, r.Name, r.Snapshots, r.Layers, r.Objects, humanBytes(r.ObjectBytes))
+			a.printDropped(r.Dropped)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&trust, "trust-settings", false, "keep the settings that reach the host (bind mounts, seccomp, host network, published ports)")
+	return cmd
 }
 
 // createContainers is containers for the store at --root, made when

@@ -63,8 +63,10 @@ func (a *app) pushContainer(c *cobra.Command, name, image string, o registry.Opt
 	return nil
 }
 
-// pullContainer makes container name from the container pushed at image.
-func (a *app) pullContainer(c *cobra.Command, image, name string, o registry.Options) error {
+// pullContainer makes container name from the container pushed at image,
+// keeping the settings that reach the host only when trust.
+func (a *app) pullContainer(c *cobra.Command, image, name string, ro registry.Options, trust bool) error {
+	o := archive.PullOptions{Registry: ro, TrustSettings: trust}
 	if _, err := containerName(name); err != nil {
 		return err
 	}
@@ -73,7 +75,7 @@ func (a *app) pullContainer(c *cobra.Command, image, name string, o registry.Opt
 		return err
 	}
 	p, done := a.progress("pulling "+name, true)
-	o.Progress = p
+	o.Registry.Progress = p
 	ctx, finish := interruptible(c.Context(), "no container was made; the objects verified so far are kept")
 	r, err := archive.Pull(ctx, m, image, name, o)
 	done()
@@ -81,10 +83,18 @@ func (a *app) pullContainer(c *cobra.Command, image, name string, o registry.Opt
 		return err
 	}
 	if a.format == "json" {
-		return a.render(map[string]any{"container": r.Name, "image": image, "bytesReceived": r.Bytes}, table{})
+		return a.render(map[string]any{"container": r.Name, "image": image, "bytesReceived": r.Bytes, "dropped": r.Dropped}, table{})
 	}
 	fmt.Fprintf(a.stdout, "pulled container %s from %s: %s received\n", r.Name, image, humanBytes(r.Bytes))
+	a.printDropped(r.Dropped)
 	return nil
+}
+
+// printDropped says which settings an import or pull took out.
+func (a *app) printDropped(dropped []string) {
+	for _, d := range dropped {
+		fmt.Fprintf(a.stdout, "left out (it reaches the host; --trust-settings keeps it): %s\n", quoteName(d))
+	}
 }
 
 // moveReport is what move says it did.
@@ -237,7 +247,8 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 			"acetate start " + name}
 		return r, nil
 	}
-	pulled, err := archive.Pull(ctx, target, image, name, o)
+	// One's own container, from one's own store: its settings stay.
+	pulled, err := archive.Pull(ctx, target, image, name, archive.PullOptions{Registry: o, TrustSettings: true})
 	if err != nil {
 		return nil, undo(err)
 	}

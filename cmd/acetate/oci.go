@@ -141,7 +141,7 @@ differences are read. acetate pull REF --container NAME makes it again.`,
 }
 
 func newPullCmd(a *app) *cobra.Command {
-	var insecure, replace bool
+	var insecure, replace, trust bool
 	var ctr string
 	var stall time.Duration
 	cmd := &cobra.Command{
@@ -166,7 +166,10 @@ fetched again. Other images are imported whole or not at all.
 
 --container NAME pulls a container pushed with acetate push: its template
 too where this store lacks it (under the template's name, which must be
-free then), and of its differences only the objects the store lacks.
+free then), and of its differences only the objects the store lacks. Its
+settings that reach the host (bind mounts of host paths, a seccomp profile
+or none, the host's network, published ports) are left out, and said so,
+unless --trust-settings.
 
 Limits: every blob is read up to its declared size and no further (a
 registry sending more is refused); blobs with no declared size (the
@@ -197,7 +200,7 @@ stalled".`,
 				if len(args) > 1 {
 					return usageError{fmt.Errorf("give --container NAME or a template NAME[:TAG], not both")}
 				}
-				return a.pullContainer(c, image, ctr, o)
+				return a.pullContainer(c, image, ctr, o, trust)
 			}
 			r, err := pullName(src, args[1:])
 			if err != nil {
@@ -223,6 +226,7 @@ stalled".`,
 	}
 	addReplaceFlag(cmd, &replace)
 	cmd.Flags().StringVar(&ctr, "container", "", "pull a container pushed with push --container, as container `NAME`")
+	cmd.Flags().BoolVar(&trust, "trust-settings", false, "with --container: keep its bind mounts, seccomp, host network and published ports")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", registry.DefaultStallTimeout, "abandon a transfer that moves less than 1 KiB in this long")
 	return cmd

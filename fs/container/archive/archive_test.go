@@ -409,3 +409,39 @@ func retar(t *testing.T, b []byte, order func([]string) []string) []byte {
 	tw.Close()
 	return out.Bytes()
 }
+
+// Settings that reach the host are left out of an import unless trusted:
+// an archive whose container binds the host's / and turns seccomp off
+// imports with neither, and says so.
+func TestImportConfinesSettings(t *testing.T) {
+	a := newStore(t)
+	a.publish()
+	hostile := container.Settings{Seccomp: "unconfined", Network: "host", Publish: []string{"80:80"},
+		Mounts: []container.Mount{{Type: container.MountBind, Source: "/", Target: "/host"}, {Type: container.MountTmpfs, Target: "/scratch"}}}
+	if _, err := a.m.Create("c", "crafted", container.WithSettings(hostile)); err != nil {
+		t.Fatal(err)
+	}
+	b := a.export("c", archive.ExportOptions{})
+	r, err := a.importArchive(b, "confined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Dropped) != 4 {
+		t.Errorf("dropped %q, want the bind mount, seccomp, host network and ports", r.Dropped)
+	}
+	ct, err := a.m.Get("confined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ct.Settings
+	if s.Seccomp != "" || s.Network != "" || len(s.Publish) != 0 || len(s.Mounts) != 1 || s.Mounts[0].Type != container.MountTmpfs {
+		t.Errorf("imported settings keep what reaches the host: %+v", s)
+	}
+	r, err = archive.Import(context.Background(), a.m, bytes.NewReader(b), archive.ImportOptions{Name: "trusted", TrustSettings: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct, _ := a.m.Get("trusted"); len(r.Dropped) != 0 || ct.Settings.Seccomp != "unconfined" || len(ct.Settings.Mounts) != 2 {
+		t.Errorf("trusted import changed the settings: %+v (dropped %q)", ct.Settings, r.Dropped)
+	}
+}

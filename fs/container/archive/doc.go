@@ -52,7 +52,11 @@
 // they were (at worst unreferenced files GC removes). Its paths never
 // reach the host's filesystem: entries are named by digest, and the
 // differences are written by the store's exporter into a directory the
-// import made. The settings an archive carries (command, limits, seccomp)
-// are applied as a restore applies its own: import archives you trust as
-// you would restore a backup.
+// import made. Of the settings an archive carries, those that reach the
+// host rather than the container (bind mounts of host paths, a seccomp
+// profile or none, the host's network, published ports) are left out, and
+// listed in the Report, unless the caller trusts the archive
+// (ImportOptions.TrustSettings: a backup of one's own, a move between
+// one's own stores); the rest (command, environment, limits, volumes) are
+// the container's, applied as a restore applies them. Pull does the same.
 package archive

@@ -82,6 +82,9 @@ type Report struct {
 	// Template is the template an import saved, when it had none of
 	// that name.
 	Template string `json:"template,omitempty"`
+	// Dropped lists the settings an import or pull took out, as they
+	// reach the host (see ImportOptions.TrustSettings).
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // Export writes container name to w as an archive (see the package doc).

@@ -33,6 +33,10 @@ type ImportOptions struct {
 	Name string
 	// Progress reports the bytes of objects read.
 	Progress layers.Progress
+	// TrustSettings keeps the settings that reach the host (bind mounts,
+	// seccomp, host network, published ports), which import otherwise
+	// takes out (see Report.Dropped).
+	TrustSettings bool
 }
 
 // Import reads an archive from r (see the package doc) into m's store: a
@@ -101,6 +105,7 @@ func Import(ctx context.Context, m *container.Manager, r io.Reader, o ImportOpti
 	for _, s := range ix.Snapshots {
 		s.Container.Name = name
 	}
+	rep.Dropped = confineAll(o.TrustSettings, &rec, ix.Snapshots)
 	if ix.Since != nil {
 		err = m.Replace(ctx, &rec, ix.State, ix.Snapshots, nil)
 	} else {

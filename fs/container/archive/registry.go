@@ -95,7 +95,9 @@ func Prefetch(ctx context.Context, m *container.Manager, src string, o registry.
 // store lacks it and of its differences only the objects the store lacks.
 // Report.Bytes is what was received. The container appears whole or not
 // at all (see container.Manager.Adopt); ErrExists when the name is taken.
-func Pull(ctx context.Context, m *container.Manager, src, name string, o registry.Options) (*Report, error) {
+// Settings that reach the host are taken out unless o.TrustSettings (see
+// Report.Dropped).
+func Pull(ctx context.Context, m *container.Manager, src, name string, o PullOptions) (*Report, error) {
 	st := m.Store()
 	if name != "" {
 		if err := container.ValidateName(name); err != nil {
@@ -110,10 +112,10 @@ func Pull(ctx context.Context, m *container.Manager, src, name string, o registr
 		return nil, err
 	}
 	defer lock.Unlock()
-	if o.Traffic == nil {
-		o.Traffic = &registry.Traffic{}
+	if o.Registry.Traffic == nil {
+		o.Registry.Traffic = &registry.Traffic{}
 	}
-	ps, err := registry.PullStack(ctx, st, src, o)
+	ps, err := registry.PullStack(ctx, st, src, o.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +131,18 @@ func Pull(ctx context.Context, m *container.Manager, src, name string, o registr
 	}
 	rec := p.Container
 	rec.Name, rec.Template, rec.Layers = name, ps.Template.Ref.String(), ps.Template.Layers
+	dropped := confineAll(o.TrustSettings, &rec, nil)
 	if err := m.Adopt(ctx, &rec, p.State, nil, nil); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", name, err)
 	}
-	return &Report{Name: name, Layers: 1, Bytes: o.Traffic.Received.Load()}, nil
+	return &Report{Name: name, Layers: 1, Bytes: o.Registry.Traffic.Received.Load(), Dropped: dropped}, nil
+}
+
+// PullOptions say how a container is pulled.
+type PullOptions struct {
+	// Registry is how the registry is reached.
+	Registry registry.Options
+	// TrustSettings keeps the settings that reach the host (see
+	// ImportOptions).
+	TrustSettings bool
 }
