@@ -105,7 +105,8 @@ func InNetns(t *testing.T) bool {
 	if err != nil {
 		t.Skip("needs unshare(1): network tests run in a network namespace of their own")
 	}
-	args := []string{"--net", "--mount", "--", os.Args[0], "-test.run=^" + t.Name() + "$", "-test.count=1"}
+	// The run's own timeout, so that a hang there ends with its stacks.
+	args := []string{"--net", "--mount", "--", os.Args[0], "-test.run=^" + t.Name() + "$", "-test.count=1", "-test.timeout=8m"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
