@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/acetate/acetate/internal/iocount"
 	"github.com/acetate/acetate/layers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -62,7 +63,7 @@ func newLayer(ctx context.Context, s *layers.Store, m *layers.Manifest, blobDir 
 // records its digests and size.
 func (l *layer) describe(ctx context.Context, sink io.Writer, p layers.Progress) error {
 	dh, zh := sha256.New(), sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(zh, sink)}
+	cw := &iocount.Writer{W: io.MultiWriter(zh, sink)}
 	zw, _ := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
 	if err := l.writeTar(ctx, io.MultiWriter(dh, zw), p); err != nil {
 		return err
@@ -72,19 +73,8 @@ func (l *layer) describe(ctx context.Context, sink io.Writer, p layers.Progress)
 	}
 	l.diffID = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", dh.Sum(nil))}
 	l.digest = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", zh.Sum(nil))}
-	l.size = cw.n
+	l.size = cw.N
 	return nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // writeTar writes the layer as an OCI layer tar: whiteouts as empty

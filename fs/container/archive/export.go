@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/internal/iocount"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
@@ -102,7 +103,7 @@ func Export(ctx context.Context, m *container.Manager, name string, w io.Writer,
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", name, err)
 	}
-	cw := &countingWriter{w: w}
+	cw := &iocount.Writer{W: w}
 	r := &Report{Name: name, Snapshots: len(ix.Snapshots), Layers: len(ix.Layers), Objects: len(ix.Objects),
 		Frozen: ix.frozen, Incremental: ix.Since != nil}
 	if err := write(ctx, st.Layers, ix.Index, cw, o.Progress); err != nil {
@@ -111,7 +112,7 @@ func Export(ctx context.Context, m *container.Manager, name string, w io.Writer,
 	for _, obj := range ix.Objects {
 		r.ObjectBytes += obj.Size
 	}
-	r.Bytes = cw.n
+	r.Bytes = cw.N
 	return r, nil
 }
 
@@ -275,15 +276,3 @@ const (
 	layerPrefix  = "layers/"
 	objectPrefix = "objects/"
 )
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}

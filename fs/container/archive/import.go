@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/internal/iocount"
 	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
@@ -59,7 +60,7 @@ func Import(ctx context.Context, m *container.Manager, r io.Reader, o ImportOpti
 			objs.Abort()
 		}
 	}()
-	cr := &countingReader{r: r}
+	cr := &iocount.Reader{R: r}
 	in, err := read(ctx, cr, objs, o.Progress)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func Import(ctx context.Context, m *container.Manager, r io.Reader, o ImportOpti
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", name, err)
 	}
-	rep.Bytes = cr.n
+	rep.Bytes = cr.N
 	return rep, nil
 }
 
@@ -363,16 +364,4 @@ func (in *archiveIn) check(st *templates.Store, objs *layers.Objects) error {
 
 func badArchive(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadArchive, fmt.Sprintf(format, a...))
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
