@@ -26,9 +26,13 @@ var ErrFreezer = errors.New("no freezer cgroup")
 // waiting at most FreezeTimeout; on a timeout it thaws them again and fails.
 // The freeze covers the cgroups the container makes below its own, and a
 // frozen process runs no code, so nothing in the container can thaw it:
-// the container never gets its cgroup's freezer file (see the mounts), and
-// a child cgroup of a frozen cgroup stays frozen whatever is written in it.
-// Pausing a paused container is not an error.
+// every process of the container (exec'd ones too) is in that cgroup, a
+// child cgroup of a frozen cgroup stays frozen whatever is written in it,
+// and a booted container that sees its own cgroup.freeze (its cgroup2
+// subtree) can write it only while it is not frozen. The cgroup is found
+// by its name, not from the init's /proc/PID/cgroup, which the container
+// could point at a cgroup of its own below. Pausing a paused container is
+// not an error.
 func Pause(dir string) error {
 	f, err := freezerOf(dir)
 	if err != nil {
@@ -96,10 +100,7 @@ func freezerOf(dir string) (*freezer, error) {
 	if st.Spec.CgroupName == "" {
 		return nil, fmt.Errorf("container in %s has no cgroup of its own: %w", dir, ErrFreezer)
 	}
-	// The cgroup is found from its name, never from the init's
-	// /proc/PID/cgroup: the container may have moved its init into a
-	// cgroup of its own below, which a freeze of would leave the rest
-	// running.
+	// By name, not from /proc/PID/cgroup (see Pause).
 	v2, v1, err := detectCgroups(cgroupRoot)
 	if err != nil {
 		return nil, err
