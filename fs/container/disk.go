@@ -172,6 +172,11 @@ func settleDisk(dir string, s Settings) error {
 	if err := ValidateQuota(s); err != nil {
 		return err
 	}
+	// An image left mounted without its union (a crash between the two
+	// mounts) is unmounted before it is resized or copied.
+	if err := releaseDisk(dir, false); err != nil {
+		return err
+	}
 	img := filepath.Join(dir, diskImage)
 	if err := removeStaging(dir); err != nil {
 		return err

@@ -170,13 +170,21 @@ func resize(path string, from, to int64) error {
 
 // Mount attaches the image at path to a free loop device and mounts its
 // filesystem at dir, nodev and nosuid. The loop device is detached by the
-// kernel when the filesystem is unmounted.
+// kernel when the filesystem is unmounted. An image attached already is
+// refused: the same ext4 mounted twice, through two loop devices, is
+// corrupted.
 func Mount(path, dir string) error {
 	img, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
 	}
 	defer img.Close()
+	if dev, err := attachedTo(img); err != nil || dev != "" {
+		if err == nil {
+			err = fmt.Errorf("disk image %s: attached to %s already", path, dev)
+		}
+		return err
+	}
 	dev, loop, err := attach(img)
 	if err != nil {
 		return err
@@ -186,6 +194,26 @@ func Mount(path, dir string) error {
 		return fmt.Errorf("disk image: mount %s at %s: %w", path, dir, err)
 	}
 	return nil
+}
+
+// attachedTo returns the loop device img is attached to, or "".
+func attachedTo(img *os.File) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(img.Fd()), &st); err != nil {
+		return "", fmt.Errorf("disk image: %w", err)
+	}
+	devs, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	for _, f := range devs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var bst unix.Stat_t
+		if unix.Stat(strings.TrimSpace(string(b)), &bst) == nil && bst.Dev == st.Dev && bst.Ino == st.Ino {
+			return "/dev/" + filepath.Base(filepath.Dir(filepath.Dir(f))), nil
+		}
+	}
+	return "", nil
 }
 
 // attach binds img to a free loop device with LO_FLAGS_AUTOCLEAR. Another

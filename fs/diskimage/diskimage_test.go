@@ -57,6 +57,9 @@ func TestCreateFillResize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := diskimage.Mount(img, t.TempDir()); err == nil || !strings.Contains(err.Error(), "attached to /dev/loop") {
+		t.Errorf("second mount of a mounted image: %v", err)
+	}
 	if u.Bytes < size || u.Bytes > size+size/16 {
 		t.Errorf("size %d, want about %d", u.Bytes, size)
 	}
