@@ -74,6 +74,7 @@ var scenarios = []scenario{
 	{"write", benchWrite},
 	{"quota", benchQuota},
 	{"start", benchStart},
+	{"net", benchNet},
 	{"boot", benchBoot},
 	{"snapshot", benchSnapshot},
 	{"move", benchMove},

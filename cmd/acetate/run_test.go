@@ -67,7 +67,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"run", "box", "--", "no-such-command"}, 127, "no-such-command"},
 		{[]string{"run", "box", "--memory", "12parsecs", "--", "true"}, 2, "--memory"},
 		{[]string{"run", "box", "--cpus", "-1", "--", "true"}, 2, "--cpus"},
-		{[]string{"run", "box", "--net", "bridge", "--", "true"}, 2, "--net"},
+		{[]string{"run", "box", "--net", "wifi", "--", "true"}, 2, "--net"},
 		{[]string{"run", "no-such-box", "--", "true"}, 3, "no-such-box"},
 		{[]string{"run", "--from", "no-such-template", "other", "--", "true"}, 3, "no-such-template"},
 		{[]string{"exec", "box", "--", "true"}, 125, "not running"},

@@ -193,7 +193,7 @@ func TestSetRefused(t *testing.T) {
 		{2, "--env", []string{"set", "c", "-e", "NOEQUALS"}},
 		{2, "--workdir", []string{"set", "c", "-w", "relative"}},
 		{2, "nothing to set", []string{"set", "c"}},
-		{2, "--net", []string{"create", "d", "--from", "debian", "--net", "bridge"}},
+		{2, "--net", []string{"create", "d", "--from", "debian", "--net", "wifi"}},
 		{3, "nosuch", []string{"inspect", "nosuch"}},
 	} {
 		refused(t, root, c.code, c.want, c.args...)
