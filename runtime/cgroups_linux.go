@@ -527,8 +527,8 @@ func (cg *cgroup) allowHelper(pid int) (restore func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to count the helper's threads: %w", err)
 	}
-	// One more for a thread the runtime may start meanwhile.
-	if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(n+int64(len(tasks))+1, 10)); err != nil {
+	// Not one more: the command must find the container's own limit.
+	if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(n+int64(len(tasks)), 10)); err != nil {
 		return nil, err
 	}
 	return func() error { return writeCgroupFile(dir, "pids.max", limit) }, nil

@@ -611,12 +611,12 @@ func TestRestartPolicies(t *testing.T) {
 func TestPidsLimit(t *testing.T) {
 	root := machineRoot(t, "sysvinit")
 	const c = "mt-pids"
-	machine(t, root, c, "--from", "sysvinit", "--pids", "20", "--", "sh", "-c", "for i in $(seq 20); do sleep 30 & done; echo forked; wait")
+	machine(t, root, c, "--from", "sysvinit", "--pids", "20", "--", "sh", "-c", "for i in $(seq 19); do sleep 30 & done; echo forked; wait")
 	ok(t, run(t, root, nil, "start", c))
 	for deadline := time.Now().Add(10 * time.Second); logLines(t, root, c, "forked") == 0; time.Sleep(20 * time.Millisecond) {
 		if in := inspect(t, root, c); in.State != "running" {
 			log := run(t, root, nil, "logs", c)
-			t.Errorf("with --pids 20, sh -c 'for i in $(seq 20); do sleep 30 & done; ...' ended at once: %s, exit code %d, log %q", in.State, *in.ExitCode, log.stdout+log.stderr)
+			t.Errorf("with --pids 20, sh -c 'for i in $(seq 19); do sleep 30 & done; ...' ended at once: %s, exit code %d, log %q", in.State, *in.ExitCode, log.stdout+log.stderr)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -631,6 +631,10 @@ func TestPidsLimit(t *testing.T) {
 		})
 		if len(own) != 20 {
 			t.Errorf("with --pids 20, the container's own processes are %d (sh and its sleeps), want 20", len(own))
+		}
+		// The limit is the container's: a 21st process is refused.
+		if r := run(t, root, nil, "exec", c, "--", "true"); r.code == 0 {
+			t.Errorf("exec into a container at its pids limit succeeded")
 		}
 	}
 	const small = "mt-pids-small"

@@ -45,6 +45,7 @@ func inspect(t *testing.T, root, name string) inspected {
 // the controller's v1 hierarchy, or v2file on a cgroup v2 host.
 func cgroupFile(t *testing.T, pid int, controller, v1file, v2file string) string {
 	t.Helper()
+	pid = commandPid(t, pid)
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +144,25 @@ func TestSavedSettings(t *testing.T) {
 		t.Errorf("inspect after run: %+v, want exited 0", in)
 	}
 	liftLimits(t, root, "c")
+}
+
+// commandPid returns the pid of the command of the container whose init is
+// pid: acetate's init is not in the container's cgroups (it does not count
+// against its limits), its command is; a booted container's init is its
+// own.
+func commandPid(t *testing.T, pid int) int {
+	t.Helper()
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || string(comm) != "acetate-init\n" {
+		return pid
+	}
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	f := strings.Fields(string(children))
+	if err != nil || len(f) == 0 {
+		t.Fatalf("container init %d has no command: %v", pid, err)
+	}
+	child, _ := strconv.Atoi(f[0])
+	return child
 }
 
 // liftLimits checks that set lifts the limits of the running container c.
