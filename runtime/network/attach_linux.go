@@ -1,10 +1,13 @@
 package network
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 )
 
 // AttachOptions say how a container joins a network.
@@ -39,9 +42,18 @@ type Endpoint struct {
 	Hosts, ResolvConf string
 }
 
-// vethName is the host end of container's veth pair, named after it so
-// that a leftover is found again (see "Crash recovery").
-func (s *Store) vethName(container string) string { return "acv" + s.hash("container "+container, 12) }
+// vethPrefix begins the name of the host end of each of container's
+// veth pairs, so that a leftover is found again (see "Crash recovery"):
+// "acv" and 8 hex digits of a hash of the store and the container. Each
+// attach adds 4 random ones: the veth of the previous attach may still be
+// there, being freed with its namespace in the background.
+func (s *Store) vethPrefix(container string) string { return "acv" + s.hash("container "+container, 8) }
+
+func (s *Store) vethName(container string) string {
+	var b [2]byte
+	rand.Read(b[:])
+	return s.vethPrefix(container) + hex.EncodeToString(b[:])
+}
 
 // Attach joins container o.Container to its network (see the package
 // doc), first removing whatever a previous attach of it left (a crash,
@@ -84,8 +96,11 @@ func (s *Store) Attach(o AttachOptions) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.teardown(o.Container, o.NetNS); err != nil {
-		return nil, err
+	// What a previous attach left: a crash, or an end without a stop.
+	if _, err := os.Lstat(o.NetNS); err == nil {
+		if err := s.teardown(o.Container, o.NetNS, true); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.ensureNetwork(n); err != nil {
 		return nil, err
@@ -99,7 +114,7 @@ func (s *Store) Attach(o AttachOptions) (*Endpoint, error) {
 			err = addPortRules(o.Container, lease.Addr, o.Publish)
 		}
 		if err != nil {
-			s.teardown(o.Container, o.NetNS)
+			s.teardown(o.Container, o.NetNS, true)
 		}
 	}
 	if err != nil {
@@ -203,32 +218,35 @@ func freeAddr(n Network, taken map[netip.Addr]string) netip.Addr {
 }
 
 // teardown removes what an attach of container made, in the reverse
-// order: its rules, its veth, and last its namespace file at nsPath, so
-// that a namespace file gone means nothing is left (callers may skip a
-// container without one). Each step finds nothing to do when there is
-// nothing.
-func (s *Store) teardown(container, nsPath string) error {
+// order: its rules, then its namespace file at nsPath, last, so that a
+// namespace file gone means nothing is left but the veth, which the
+// kernel deletes with the namespace, in the background. With syncVeth
+// the veth is deleted first, at once: a leftover held by a process still
+// in the namespace, or a remove that checks what is left. (Deleting a
+// veth waits for RCU grace periods, some 20 ms; a stop need not wait.)
+// Each step finds nothing to do when there is nothing.
+func (s *Store) teardown(container, nsPath string, syncVeth bool) error {
 	if err := deleteContainerRules(container); err != nil {
 		return err
 	}
-	// The host end at once: a namespace is freed in the background,
-	// and the veth with it, too late for a restart to reuse its name.
-	if err := deleteLink(s.vethName(container)); err != nil {
-		return err
+	if syncVeth {
+		if err := deleteLinks(s.vethPrefix(container)); err != nil {
+			return err
+		}
 	}
 	return removeNetns(nsPath)
 }
 
 // Detach undoes the Attach of container, whose namespace file is nsPath,
-// keeping its lease. Detaching a container that is not attached does
-// nothing.
+// keeping its lease; its veth goes with the namespace, in the
+// background. Detaching a container that is not attached does nothing.
 func (s *Store) Detach(container, nsPath string) error {
 	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	return s.teardown(container, nsPath)
+	return s.teardown(container, nsPath, false)
 }
 
 // Release detaches container and frees its leases: the container is
@@ -239,7 +257,7 @@ func (s *Store) Release(container, nsPath string) error {
 		return err
 	}
 	defer unlock()
-	if err := s.teardown(container, nsPath); err != nil {
+	if err := s.teardown(container, nsPath, true); err != nil {
 		return err
 	}
 	nets, err := s.list()

@@ -34,13 +34,21 @@
 //
 // # Crash recovery
 //
-// Every object a container gets is named after it, never random: its veth
-// host end is "acv" plus a hash of the store and container name, its
-// nftables rules carry the comment "ctr=NAME ...", its namespace file is the
-// caller's path. A kill -9 at any point therefore leaves only things that
-// the next Attach or Detach of that container finds and removes first; an
-// allocation also frees the leases of containers that no longer exist
-// ([Store.Exists]). So nothing leaked blocks reuse.
+// Every object a container gets is found by its name: its veth host end
+// begins with "acv" and a hash of the store and container name, its
+// nftables rules carry the comment "ctr=NAME ...", its namespace file is
+// the caller's path. An attach makes the namespace file first and the
+// rules last; a detach removes the rules first and the namespace file
+// last. A kill -9 at any point therefore leaves at most a namespace file
+// and what came after it, which the next Attach of that container finds
+// and removes first (Release and Remove too); an allocation also frees the
+// leases of containers that no longer exist ([Store.Exists]). So nothing
+// leaked blocks reuse.
+//
+// A stop does not wait for the veth to be deleted (a veth's deletion waits
+// for RCU grace periods, some 20 ms): it goes with the container's
+// namespace, which the kernel frees in the background, and the next attach
+// names its veth anew (4 random hex digits after the hash).
 //
 // # Names
 //

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -39,7 +40,7 @@ func ensureBridge(n Network) (made bool, err error) {
 	}
 	for file, value := range map[string]string{
 		"/proc/sys/net/ipv4/conf/" + n.Bridge + "/route_localnet": "1",
-		"/proc/sys/net/ipv4/ip_forward":                          "1",
+		"/proc/sys/net/ipv4/ip_forward":                           "1",
 	} {
 		if err := os.WriteFile(file, []byte(value), 0); err != nil {
 			return made, fmt.Errorf("bridge %s: %w", n.Bridge, err)
@@ -58,14 +59,30 @@ func removeBridge(n Network) error {
 
 func deleteLink(name string) error {
 	l, err := netlink.LinkByName(name)
-	if errors.As(err, new(netlink.LinkNotFoundError)) {
-		return nil
-	}
 	if err == nil {
 		err = netlink.LinkDel(l)
 	}
+	if errors.As(err, new(netlink.LinkNotFoundError)) || errors.Is(err, unix.ENODEV) {
+		return nil // gone, maybe with its namespace meanwhile
+	}
 	if err != nil {
 		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+// deleteLinks deletes the links whose names begin with prefix.
+func deleteLinks(prefix string) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		if strings.HasPrefix(l.Attrs().Name, prefix) {
+			if err := deleteLink(l.Attrs().Name); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -172,8 +172,16 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	if _, err := os.Lstat(c.NetNS); !os.IsNotExist(err) {
 		t.Errorf("namespace file after detach: %v", err)
 	}
-	if _, err := netlink.LinkByName(c.Veth); err == nil {
-		t.Errorf("veth %s after detach", c.Veth)
+	// The veth goes with the namespace, freed by the kernel in the
+	// background.
+	gone := false
+	for try := 0; try < 100 && !gone; try++ {
+		_, err := netlink.LinkByName(c.Veth)
+		gone = err != nil
+		time.Sleep(time.Duration(try) * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("veth %s left after detach", c.Veth)
 	}
 	if c2 := attach(t, s, root, "c", AttachOptions{}); c2.Addr != c.Addr {
 		t.Errorf("reattached at %s, had %s", c2.Addr, c.Addr)
