@@ -91,17 +91,9 @@ func benchNet(e *env) error {
 // own (loopback only) against one attached to the bridge network, and the
 // attach and detach alone: what networking adds to a start.
 func benchNetStart(e *env, t *netTopology) error {
-	a, err := e.acetate()
+	root, trueBin, err := e.trueRoot()
 	if err != nil {
 		return err
-	}
-	root, err := a.mount(e, e.data.rootfs, "overlay")
-	if err != nil {
-		return err
-	}
-	trueBin := "/bin/true"
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/true")); err == nil {
-		trueBin = "/usr/bin/true"
 	}
 	nsPath := filepath.Join(t.dir, "start.netns")
 	attach := func() (*network.Endpoint, error) {

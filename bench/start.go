@@ -16,17 +16,9 @@ import (
 // container (overlay driver), every peer using the same mounted root: the
 // acetate launcher against bwrap, crun, runc and unshare+chroot.
 func benchStart(e *env) error {
-	a, err := e.acetate()
+	root, trueBin, err := e.trueRoot()
 	if err != nil {
 		return err
-	}
-	root, err := a.mount(e, e.data.rootfs, "overlay")
-	if err != nil {
-		return err
-	}
-	trueBin := "/bin/true"
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/true")); err == nil {
-		trueBin = "/usr/bin/true"
 	}
 	n := 0
 	ociRun := func(tool string, flags ...string) (peer, error) {
@@ -80,6 +72,23 @@ func benchStart(e *env) error {
 		}},
 	}
 	return e.interleave("start", "start-to-exit of /bin/true", e.rounds(50)*2, peers)
+}
+
+// trueRoot mounts an acetate container of the dataset's rootfs (overlay
+// driver) and returns its root and the path of true(1) in it.
+func (e *env) trueRoot() (root, trueBin string, err error) {
+	a, err := e.acetate()
+	if err != nil {
+		return "", "", err
+	}
+	if root, err = a.mount(e, e.data.rootfs, "overlay"); err != nil {
+		return "", "", err
+	}
+	trueBin = "/bin/true"
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/true")); err == nil {
+		trueBin = "/usr/bin/true"
+	}
+	return root, trueBin, nil
 }
 
 func run(name string, args ...string) error {
