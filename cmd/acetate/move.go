@@ -223,7 +223,7 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 	undo := func(err error) error { return err }
 	if running {
 		if stop {
-			err = l.Stop(name, 10*time.Second)
+			err = l.Stop(name, -1) // the kind of container's default time
 			undo = func(err error) error { return restart(ctx, l, m, name, err) }
 		} else {
 			err = l.Pause(name)

@@ -106,7 +106,7 @@ func newSnapshotRestoreCmd(a *app) *cobra.Command {
 		Long: `Restore rebuilds container NAME's differences exactly as snapshot SNAP holds
 them (every file, deletion, xattr, hardlink and hole) and puts its settings
 back. The container must be stopped: a running one is refused unless
---stop, which stops it first (SIGTERM, then SIGKILL after 10s). It is left
+--stop, which stops it first, as acetate stop does. It is left
 stopped. A container mounted with acetate mount must be unmounted.`,
 		Example: `  acetate snapshot restore web1 before-upgrade
   acetate snapshot restore web1 before-upgrade --stop && acetate start web1`,
@@ -124,7 +124,7 @@ stopped. A container mounted with acetate mount must be unmounted.`,
 				if !stop {
 					return fmt.Errorf("%s is %s (pid %d): stop it first, or use --stop", name, st.State, st.Pid)
 				}
-				if err := l.Stop(name, 10*time.Second); err != nil {
+				if err := l.Stop(name, -1); err != nil { // the kind of container's default time
 					return err
 				}
 			}
