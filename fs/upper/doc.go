@@ -13,15 +13,17 @@
 // Read turns an upper directory into a layer manifest relative to the merged
 // entries of the template below it, Changes lists what differs as docker
 // diff does, and Layer stages the result in a store so that commit can make
-// a deduplicated layer of it.
+// a deduplicated layer of it. Snapshot reads an upper directory verbatim
+// instead (whiteouts, overlay xattrs and metacopy files as they are) into a
+// layer that Restore turns back into the same upper directory.
 //
 // Xattrs of the template that are themselves named trusted.overlay.* are
 // kept escaped on disk as trusted.overlay.overlay.*, as overlayfs does.
 //
 // An upper directory is hostile input: the container owns it and changes
 // it while the host reads it, and can swap any name for a symbolic link to
-// a host file or directory. Read, Changes, Layer, Copy, Digest and
-// Materialize therefore reach every entry from its parent directory's
+// a host file or directory. Read, Changes, Layer, Snapshot, Copy, Digest
+// and Materialize therefore reach every entry from its parent directory's
 // descriptor, never following a symbolic link (package internal/beneath),
 // and never open anything but a regular file or a directory; only the
 // upper directory's own path, which the host owns, is resolved as a path.
