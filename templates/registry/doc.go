@@ -44,4 +44,17 @@
 // pull never leaves a partial template. An image without the
 // annotation (pushed by another tool), or whose artifact is gone, is
 // imported layer by layer instead.
+//
+// # Stacks: a container's differences
+//
+// PushStack writes layers that stand on a template (a container's
+// differences, see package fs/container/archive) as an artifact of type
+// StackArtifactType in the same format (layer blobs, chunks, packs), its
+// config naming the template (name and layers) and carrying the caller's
+// payload. Its subject is the template's image, tagged TemplateTag in the
+// same repository and pushed only when the registry lacks it. PullStack
+// fetches the template only where the store lacks its layers, and of the
+// stack's layers only the objects the store lacks, so a container that
+// changed a few files on a template both hosts have moves as about those
+// files. Options.Traffic counts the bytes each way.
 package registry
