@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/fuse"
 	"github.com/acetate/acetate/runtime"
 	"github.com/acetate/acetate/runtime/launch"
 	"golang.org/x/sys/unix"
@@ -116,11 +117,12 @@ func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 				if err != nil || c.Mount == nil {
 					return nil, fmt.Errorf("fuse server of %s: not mounted (%v)", name, err)
 				}
-				server, ok := environHolders(fuseServeEnv, []string{c.Mount.Target})[c.Mount.Target]
-				if !ok {
-					return nil, fmt.Errorf("fuse server of %s: not found", name)
+				// One server serves every fuse mount of the store.
+				server, err := fuse.ServerPid(a.st.Layers.Root())
+				if err != nil {
+					return nil, err
 				}
-				roots[server] = "acetate FUSE server"
+				roots[server] = "acetate FUSE server (the store's)"
 			}
 			return roots, nil
 		}
@@ -155,10 +157,6 @@ func (e *env) startByCommand(cli, name, driver string) (int, error) {
 	}
 	return st.Pid, nil
 }
-
-// fuseServeEnv is the variable through which the fuse driver hands a FUSE
-// server its configuration (mount target included) when it starts it.
-const fuseServeEnv = "ACETATE_FUSE_SERVE"
 
 // nspawnBootPeer boots tree with systemd-nspawn -b from a kernel overlay of
 // its own, in a network namespace of its own (--private-network), without

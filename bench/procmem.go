@@ -125,34 +125,3 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
-
-// environHolders returns the pids of the processes whose initial
-// environment (/proc/PID/environ: what they were started with, whatever
-// they unset since) holds the variable key with a value containing each of
-// the values, keyed by that value.
-func environHolders(key string, values []string) map[string]int {
-	out := map[string]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			v, ok := bytes.CutPrefix(kv, []byte(key+"="))
-			if !ok {
-				continue
-			}
-			for _, want := range values {
-				if bytes.Contains(v, []byte(want)) {
-					out[want] = pid
-				}
-			}
-		}
-	}
-	return out
-}

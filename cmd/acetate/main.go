@@ -13,8 +13,9 @@ import (
 )
 
 func main() {
-	// When the fuse driver re-executed acetate as a mount's server, this
-	// serves until unmounted and never returns.
+	// When the fuse driver re-executed acetate as a store's FUSE server,
+	// this serves the store's fuse mounts until none is left and never
+	// returns.
 	fuse.ServeIfRequested()
 	// When acetate re-executed itself as a container's init (or exec or
 	// monitor helper), this does that job and never returns.

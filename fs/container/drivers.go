@@ -12,8 +12,9 @@ import (
 
 // drivers maps each driver name to the driver, or to nil for a driver
 // that is planned but not built in yet. The fuse driver re-executes the
-// running binary as its server: main (and TestMain of tests that mount
-// with it) must call fuse.ServeIfRequested first.
+// running binary as the store's FUSE server (one for every fuse mount of
+// the store): main (and TestMain of tests that mount with it) must call
+// fuse.ServeIfRequested first.
 var drivers = map[string]fs.Driver{
 	"overlay": overlay.Driver{},
 	"fuse":    &fuse.Driver{},

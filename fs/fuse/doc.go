@@ -68,9 +68,16 @@
 // whoever makes them; statfs answers with the upper directory's
 // filesystem, so df in the container shows the quota.
 //
-// Serve mounts in the calling process, over any Lower; Driver mounts a
-// store's stack by re-executing the current binary as a background server,
-// so the binary's main must call ServeIfRequested first.
+// Serve mounts in the calling process, over any Lower (cmd/acetate-fuse:
+// one process per mount, as fuse-overlayfs users expect). Driver has every
+// mount of a store served by one background process, the store's FUSE
+// server, started on demand by re-executing the current binary (so the
+// binary's main must call ServeIfRequested first): each mount is a FUSE
+// connection of its own (its own /dev/fuse descriptor and go-fuse Server)
+// over a StoreLower shared by every mount of the same stack, decoded once
+// and dropped when no mount uses it. A mount then costs a connection and
+// its upper directory's descriptors, not a manifest decode (see Driver,
+// and storeServer for what one mount cannot do to the others).
 //
 // Each directory node keeps an O_PATH descriptor of its directory in the
 // upper directory once it has one (closed when the kernel forgets the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,16 +16,30 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs"
-	"github.com/acetate/acetate/layers"
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
-// Driver is the fuse union driver. Mount starts a background server by
-// re-executing the current binary, whose main must call ServeIfRequested
-// first; the server exits when the mount is unmounted.
+// Driver is the fuse union driver. Every fuse mount of a store is served
+// by one background process, the store's FUSE server, which the first
+// mount starts by re-executing the current binary (whose main must call
+// ServeIfRequested first) and which exits when the last mount is gone.
+//
+// Mount opens /dev/fuse and mounts the connection at the target itself,
+// in the caller's mount namespace, then hands the descriptor to the
+// server over the unix socket fuse.sock in the store root (SCM_RIGHTS),
+// with the stack and upper directory to serve; it returns once the server
+// has answered the kernel's INIT. The caller mounts rather than the
+// server because the mount must land in the caller's mount namespace (the
+// server keeps the one of the command that started it), and because the
+// caller sees a bad target at once, without the server resolving a path.
+//
+// A killed server takes its connections with it: the kernel aborts a
+// FUSE connection when its last descriptor closes and cannot give it to
+// a new server, so the mounts answer ENOTCONN until they are unmounted
+// and mounted again. Mount does that for a dead mount at its target, and
+// starts a new server.
 type Driver struct {
-	// Options are passed to every server this driver starts.
+	// Options apply to every mount this driver makes.
 	Options ServeOptions
 }
 
@@ -33,51 +48,127 @@ var _ fs.Driver = (*Driver)(nil)
 // Name implements fs.Driver.
 func (*Driver) Name() string { return "fuse" }
 
-// serveEnv carries a serverConfig to the re-executed binary.
-const serveEnv = "ACETATE_FUSE_SERVE"
-
-// readyMessage is what the server writes on its readiness pipe once the
-// mount is live; anything else is an error message.
+// readyMessage is what a server writes once a mount is live; anything
+// else is an error message.
 const readyMessage = "ready"
 
-// serverConfig is what the re-executed server needs to mount.
-type serverConfig struct {
-	Store   string
-	Layers  []digest.Digest
-	Upper   string
-	Work    string
-	Target  string
-	Options ServeOptions
-}
-
 // Mount implements fs.Driver: it returns once the mount at s.Target is
-// live, served by a background process. A stale mount at the target (its
+// live, served by the store's server. A stale mount at the target (its
 // server killed) is cleaned up first.
 func (d *Driver) Mount(ctx context.Context, s fs.Spec) error {
-	cfg, err := configFor(s, d.Options)
+	req, err := requestFor(s, d.Options)
 	if err != nil {
 		return err
 	}
-	if stale(cfg.Target) {
-		if err := unix.Unmount(cfg.Target, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("fuse mount: clean stale mount %s: %w", cfg.Target, err)
+	if stale(req.Target) {
+		if err := unix.Unmount(req.Target, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("fuse mount: clean stale mount %s: %w", req.Target, err)
 		}
 	}
-	raw, err := json.Marshal(cfg)
+	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("fuse mount: %w", err)
+		return fmt.Errorf("fuse mount %s: %w", req.Target, err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("fuse mount: find own binary: %w", err)
+	defer unix.Close(fd)
+	if err := unix.Mount("acetate", req.Target, "fuse.acetate", mountFlags(req.Options), mountData(fd)); err != nil {
+		return fmt.Errorf("fuse mount %s: %w", req.Target, err)
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), serveEnv+"="+string(raw))
-	cmd.Dir = "/"
-	if err := StartServer(ctx, cmd); err != nil {
-		return fmt.Errorf("fuse mount %s: %w", cfg.Target, err)
+	if err := askServer(ctx, s.Store.Root(), req, fd); err != nil {
+		unix.Unmount(req.Target, unix.MNT_DETACH)
+		return fmt.Errorf("fuse mount %s: %w", req.Target, err)
 	}
 	return nil
+}
+
+// askServer sends req with the connection fd to the server of the store
+// at root, starting one if none listens, and waits for its answer.
+func askServer(ctx context.Context, root string, req *mountRequest, fd int) error {
+	dir, err := openDir(root)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	lock, err := lockServer(dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lock)
+	c, err := dialServer(dir)
+	if err != nil {
+		if err := startStoreServer(ctx, root); err != nil {
+			return fmt.Errorf("start the store's fuse server: %w", err)
+		}
+		if c, err = dialServer(dir); err != nil {
+			return err
+		}
+	}
+	defer c.Close()
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.WriteMsgUnix(raw, unix.UnixRights(fd), nil); err != nil {
+		return fmt.Errorf("send to the fuse server: %w", err)
+	}
+	deadline := time.Now().Add(serverStartTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetReadDeadline(deadline)
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		return fmt.Errorf("fuse server's answer: %w", err)
+	}
+	if msg := string(buf[:n]); msg != readyMessage {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// dialServer connects to the socket of the server of the store root dir
+// is a descriptor of.
+func dialServer(dir int) (*net.UnixConn, error) {
+	return net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socketPath(dir), Net: "unixpacket"})
+}
+
+// startStoreServer starts the server of the store at root in a session of
+// its own, and returns once it listens. The caller holds serverLock.
+func startStoreServer(ctx context.Context, root string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), storeServerEnv+"="+root)
+	cmd.Dir = "/"
+	return StartServer(ctx, cmd)
+}
+
+// ServerPid returns the pid of the FUSE server of the store at root, or an
+// error when none runs.
+func ServerPid(root string) (int, error) {
+	dir, err := openDir(root)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(dir)
+	c, err := dialServer(dir)
+	if err != nil {
+		return 0, fmt.Errorf("fuse server of %s: %w", root, err)
+	}
+	defer c.Close()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if credErr != nil {
+		return 0, fmt.Errorf("fuse server of %s: %w", root, credErr)
+	}
+	return int(cred.Pid), nil
 }
 
 // StartServer starts cmd, a server that reports with ReportReady, in a
@@ -151,7 +242,8 @@ func readReady(ctx context.Context, r *os.File) (string, error) {
 	return strings.TrimSpace(string(msg)), nil
 }
 
-func configFor(s fs.Spec, o ServeOptions) (*serverConfig, error) {
+// requestFor is the request for a mount of s with options o.
+func requestFor(s fs.Spec, o ServeOptions) (*mountRequest, error) {
 	if s.Store == nil {
 		return nil, errors.New("fuse mount: spec has no store")
 	}
@@ -163,12 +255,12 @@ func configFor(s fs.Spec, o ServeOptions) (*serverConfig, error) {
 	// must not make a host user who reaches the mount point root; the
 	// runtime's own mount of the root, inside the container, honours it.
 	o.NoSuid = true
-	cfg := &serverConfig{Store: s.Store.Root(), Layers: s.Layers, Options: o}
+	req := &mountRequest{Layers: s.Layers, Options: o}
 	for _, p := range []struct {
 		name string
 		src  string
 		dst  *string
-	}{{"upper", s.Upper, &cfg.Upper}, {"work", s.Work, &cfg.Work}, {"target", s.Target, &cfg.Target}} {
+	}{{"upper", s.Upper, &req.Upper}, {"work", s.Work, &req.Work}, {"target", s.Target, &req.Target}} {
 		abs, err := filepath.Abs(p.src)
 		if err != nil || p.src == "" {
 			return nil, fmt.Errorf("fuse mount: %s directory %q: not a valid path", p.name, p.src)
@@ -178,48 +270,27 @@ func configFor(s fs.Spec, o ServeOptions) (*serverConfig, error) {
 		}
 		*p.dst = abs
 	}
-	return cfg, nil
+	return req, nil
 }
 
-// ServeIfRequested turns this process into a fuse server when the driver
-// re-executed it: it mounts, reports readiness to the driver, serves until
-// unmounted, and exits. Otherwise it returns at once. Call it first thing
-// in main (and in TestMain of tests that mount).
+// ServeIfRequested turns this process into the FUSE server of a store when
+// the driver re-executed it: it serves the store's mounts until none is
+// left, and exits. Otherwise it returns at once. Call it first thing in
+// main (and in TestMain of tests that mount).
 func ServeIfRequested() {
-	raw, ok := os.LookupEnv(serveEnv)
+	root, ok := os.LookupEnv(storeServerEnv)
 	if !ok {
 		return
 	}
-	os.Unsetenv(serveEnv)
-	server, err := serveConfig(raw)
-	ReportReady(err)
-	if err != nil {
-		os.Exit(1)
-	}
-	server.Wait()
-	os.Exit(0)
-}
-
-func serveConfig(raw string) (interface{ Wait() }, error) {
-	var cfg serverConfig
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		return nil, fmt.Errorf("fuse server: bad config: %w", err)
-	}
-	store, err := layers.Open(cfg.Store)
-	if err != nil {
-		return nil, err
-	}
-	lower, err := NewStoreLower(store, cfg.Layers)
-	if err != nil {
-		return nil, err
-	}
+	os.Unsetenv(storeServerEnv)
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err == nil && !cfg.Options.Debug {
+	if err == nil {
 		unix.Dup2(int(devnull.Fd()), 0)
 		unix.Dup2(int(devnull.Fd()), 1)
 		unix.Dup2(int(devnull.Fd()), 2)
+		devnull.Close()
 	}
-	return Serve(cfg.Target, lower, cfg.Upper, cfg.Work, cfg.Options)
+	serveStore(root, ReportReady)
 }
 
 // stale reports whether p is a FUSE mount whose server is gone. It asks

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/fs"
 	"github.com/acetate/acetate/fs/fstest"
@@ -157,6 +158,83 @@ func copyRootMeta(t testing.TB, src, dst string) {
 	} {
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// The fuse mounts of a store share one server process, which outlives
+// nothing but its mounts: killed with SIGKILL, every mount answers
+// ENOTCONN and Mount brings each back (with its upper's content) through
+// a new server; after the last unmount no server is left.
+func TestOneServerPerStore(t *testing.T) {
+	testtree.RequireRoot(t)
+	fixture := filepath.Join(t.TempDir(), "fixture")
+	fstest.Fixture(t, fixture)
+	first := publish(t, fixture)
+	specs := []fs.Spec{first}
+	for i := 1; i < 3; i++ {
+		s := first
+		dir := t.TempDir()
+		s.Upper, s.Work, s.Target = filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "mnt")
+		for _, p := range []string{s.Upper, s.Work, s.Target} {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		copyRootMeta(t, fixture, s.Upper)
+		specs = append(specs, s)
+	}
+	root := first.Store.Root()
+	d := &fuse.Driver{}
+	mountAll := func() int {
+		t.Helper()
+		pid := 0
+		for i, s := range specs {
+			if err := d.Mount(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Unmount(s.Target, unix.MNT_DETACH) })
+			p, err := fuse.ServerPid(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pid != 0 && p != pid {
+				t.Fatalf("mount %d served by pid %d, the others by %d", i, p, pid)
+			}
+			pid = p
+		}
+		return pid
+	}
+	pid := mountAll()
+	for i, s := range specs {
+		if err := os.WriteFile(filepath.Join(s.Target, "mine"), []byte(strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killServers(t)
+	for i, s := range specs {
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(s.Target, &sfs); !errors.Is(err, unix.ENOTCONN) {
+			t.Fatalf("mount %d after its server was killed: %v, want ENOTCONN", i, err)
+		}
+	}
+	if again := mountAll(); again == pid {
+		t.Fatalf("remounted by the killed server %d", pid)
+	}
+	for i, s := range specs {
+		if b, err := os.ReadFile(filepath.Join(s.Target, "mine")); err != nil || string(b) != strconv.Itoa(i) {
+			t.Errorf("mount %d after the remount: %q, %v", i, b, err)
+		}
+		if err := d.Unmount(s.Target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := fuse.ServerPid(root); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server still answers 5 s after the last unmount")
 		}
 	}
 }

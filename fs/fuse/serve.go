@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,9 +47,31 @@ const minProcs = 8
 // are served through this process. It raises the process's GOMAXPROCS to
 // minProcs.
 func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fuse.Server, error) {
+	raiseProcs()
+	u, err := openUnion(lower, upper, work, o)
+	if err != nil {
+		return nil, err
+	}
+	server, err := serve(u, target, o, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
+	}
+	go func() {
+		server.Wait()
+		u.close()
+	}()
+	return server, nil
+}
+
+// raiseProcs raises the process's GOMAXPROCS to minProcs.
+func raiseProcs() {
 	if runtime.GOMAXPROCS(0) < minProcs {
 		runtime.GOMAXPROCS(minProcs)
 	}
+}
+
+// openUnion opens the upper and work directories of a mount over lower.
+func openUnion(lower Lower, upper, work string, o ServeOptions) (*union, error) {
 	var err error
 	if upper, err = filepath.Abs(upper); err != nil {
 		return nil, fmt.Errorf("fuse: upper: %w", err)
@@ -56,12 +79,11 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	if work, err = filepath.Abs(work); err != nil {
 		return nil, fmt.Errorf("fuse: work: %w", err)
 	}
-	u, err := newUnion(lower, upper, work, o.ReadOnly)
-	if err != nil {
-		return nil, err
-	}
-	rootEntry, _ := lower.Lookup("/")
-	timeout := cacheTimeout
+	return newUnion(lower, upper, work, o.ReadOnly)
+}
+
+// mountFlags are the mount(2) flags of a mount with options o.
+func mountFlags(o ServeOptions) uintptr {
 	// nodev: a device node in a template or an upper directory never
 	// opens a host device through the mount (a container cannot make one;
 	// a template can ship one, and overlayfs mounts are nodev too).
@@ -72,6 +94,27 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	if o.NoSuid {
 		flags |= syscall.MS_NOSUID
 	}
+	return flags
+}
+
+// maxWrite is the largest write request (and max_read of the mount).
+const maxWrite = 1 << 20
+
+// mountData is the data argument of mount(2) for a FUSE connection on
+// descriptor fd, as go-fuse's direct mount passes it.
+func mountData(fd int) string {
+	return fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,max_read=%d,default_permissions,allow_other",
+		fd, syscall.S_IFDIR, maxWrite)
+}
+
+// serve serves u at mountPoint: a directory, which go-fuse mounts, or
+// "/dev/fd/N", a FUSE connection the caller mounted. It returns once the
+// kernel's INIT is answered. panicked, when set, is told of a request
+// whose handling panicked (go-fuse recovers it and answers EIO).
+func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.Status) (*fuse.Server, error) {
+	rootEntry, _ := u.lower.Lookup("/")
+	timeout := cacheTimeout
+	direct := !strings.HasPrefix(mountPoint, "/dev/fd/")
 	opts := &fs.Options{
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
@@ -85,15 +128,16 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 			AllowOther:           true,
 			FsName:               "acetate",
 			Name:                 "acetate",
-			DirectMount:          true,
-			DirectMountStrict:    true,
-			DirectMountFlags:     flags,
+			DirectMount:          direct,
+			DirectMountStrict:    direct,
+			DirectMountFlags:     mountFlags(o),
 			Options:              []string{"default_permissions"},
 			EnableSymlinkCaching: true,
 			DisableReadDirPlus:   o.DisableReadDirPlus,
-			MaxWrite:             1 << 20,
+			MaxWrite:             maxWrite,
 			MaxReadAhead:         1 << 20,
 			Debug:                o.Debug,
+			PanicHandler:         panicked,
 			// The kernel then marks inodes without security xattrs or
 			// setuid bits (S_NOSEC) and stops asking for
 			// security.capability before every write. Writes land in
@@ -103,19 +147,15 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	}
 	syscall.Umask(0)
 	raw := noOpendir{fs.NewNodeFS(&node{u: u, lower: "/"}, opts)}
-	server, err := fuse.NewServer(raw, target, &opts.MountOptions)
+	server, err := fuse.NewServer(raw, mountPoint, &opts.MountOptions)
 	if err != nil {
 		u.close()
-		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
+		return nil, err
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
-		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
+		return nil, err
 	}
-	go func() {
-		server.Wait()
-		u.close()
-	}()
 	u.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0 && os.Geteuid() == 0)
 	return server, nil
 }

@@ -1,0 +1,375 @@
+package fuse
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acetate/acetate/layers"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// The files of a store's FUSE server, in the store's root directory.
+const (
+	// serverSocket is the unix socket (SOCK_SEQPACKET) the server takes
+	// mount requests on.
+	serverSocket = "fuse.sock"
+	// serverLock is held (flock) by a client from before it asks for a
+	// mount until the answer, and by the server while it decides to
+	// exit, so that no request reaches a server on its way out.
+	serverLock = "fuse.lock"
+	// serverLog receives what the server logs: failed mounts, and the
+	// stack of every request whose handling panicked.
+	serverLog = "fuse.log"
+)
+
+// storeServerEnv names the store root of the server a re-executed binary
+// is to be (see ServeIfRequested).
+const storeServerEnv = "ACETATE_FUSE_SERVE"
+
+// mountRequest is what the driver sends the store's server, with the
+// descriptor of the /dev/fuse connection it mounted.
+type mountRequest struct {
+	Layers  []digest.Digest
+	Upper   string
+	Work    string
+	Target  string // for the log: the server never uses it
+	Options ServeOptions
+}
+
+// maxThreads bounds the server's OS threads. Each mount has one to three
+// threads blocked reading its /dev/fuse descriptor (go-fuse reads with
+// read(2), not through Go's poller): Go's default of 10,000 would end the
+// process, and every mount with it, at about 3,000 mounts.
+const maxThreads = 1 << 17
+
+// storeServer serves every fuse mount of one store from one process: one
+// go-fuse Server, and so one /dev/fuse connection, per mount, over lowers
+// shared by stack.
+//
+// What one mount cannot do to the others: its requests are handled on its
+// own connection by its own go-fuse Server, over its own union (upper
+// descriptors, locks, inode maps); the only state shared is the StoreLower
+// of a stack, which nothing changes once built. A panic while handling a
+// request is recovered by go-fuse (fuse.Server's request loop), answered
+// EIO and logged here with its stack: the other mounts, and the other
+// requests of the same mount, go on. A panic in a goroutine of its own,
+// a fatal runtime error (concurrent map write, out of memory) or a kill
+// still end the process and every mount with it; the kernel then answers
+// ENOTCONN on them and the driver mounts them again (see Driver).
+type storeServer struct {
+	store *layers.Store
+	// dir is an O_PATH descriptor of the store root; the socket is bound
+	// and reached through /proc/self/fd/DIR/, whatever the root's length
+	// (a socket path holds 107 bytes).
+	dir int
+	log *log.Logger
+
+	mu sync.Mutex
+	// lowers are the merged stacks the mounts use, by stackKey.
+	lowers map[string]*sharedLower
+	// active counts mounts served and requests being handled.
+	active int
+}
+
+// sharedLower is the merged lower of a stack and how many mounts use it.
+type sharedLower struct {
+	lower Lower
+	refs  int
+}
+
+// stackKey names a stack of layers.
+func stackKey(stack []digest.Digest) string {
+	s := make([]string, len(stack))
+	for i, d := range stack {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// socketPath is the path of the socket in the directory dir is a
+// descriptor of.
+func socketPath(dir int) string {
+	return "/proc/self/fd/" + strconv.Itoa(dir) + "/" + serverSocket
+}
+
+// serveStore runs the FUSE server of the store at root: it listens on the
+// store's socket, calls ready, and serves mounts until none is left.
+func serveStore(root string, ready func(error)) {
+	s, l, err := listenStore(root)
+	ready(err)
+	if err != nil {
+		os.Exit(1)
+	}
+	// A server started by a client that then died exits after a while.
+	time.AfterFunc(serverStartTimeout, func() { s.exitIfIdle() })
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			s.log.Printf("accept: %v", err)
+			os.Exit(1)
+		}
+		s.enter()
+		go func() {
+			if !s.handle(c) {
+				s.leave()
+			}
+		}()
+	}
+}
+
+// listenStore sets the process up as the store's server and listens on
+// its socket. The client that started it holds serverLock.
+func listenStore(root string) (*storeServer, *net.UnixListener, error) {
+	raiseProcs()
+	debug.SetMaxThreads(maxThreads)
+	raiseFileLimit()
+	store, err := layers.Open(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &storeServer{store: store, lowers: map[string]*sharedLower{}}
+	if s.dir, err = openDir(root); err != nil {
+		return nil, nil, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(root, serverLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fuse server: %w", err)
+	}
+	// go-fuse logs to the standard logger; the runtime's fatal errors go
+	// to descriptor 2.
+	unix.Dup2(int(logFile.Fd()), 2)
+	log.SetOutput(logFile)
+	s.log = log.Default()
+	unix.Unlinkat(s.dir, serverSocket, 0) // left by a killed server
+	old := unix.Umask(0o077)
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: socketPath(s.dir), Net: "unixpacket"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fuse server: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	return s, l, nil
+}
+
+// raiseFileLimit lets the server hold as many descriptors as the kernel
+// allows a process: each mount holds its connection, its upper and work
+// directories, and one for each directory the kernel keeps a node of.
+func raiseFileLimit() {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return
+	}
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}) // best effort
+}
+
+func (s *storeServer) enter() {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+}
+
+// leave ends a mount or a failed request; the server exits once nothing
+// is left.
+func (s *storeServer) leave() {
+	s.mu.Lock()
+	s.active--
+	idle := s.active == 0
+	s.mu.Unlock()
+	if idle {
+		go s.exitIfIdle()
+	}
+}
+
+// exitIfIdle exits, removing the socket, when the server serves nothing.
+// It holds serverLock meanwhile: a client asks under it, so no request is
+// on its way in, and the next client finds no socket and starts a server.
+func (s *storeServer) exitIfIdle() {
+	lock, err := lockServer(s.dir)
+	if err != nil {
+		s.log.Printf("exit: %v", err)
+		return
+	}
+	defer unix.Close(lock)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == 0 {
+		unix.Unlinkat(s.dir, serverSocket, 0)
+		os.Exit(0)
+	}
+}
+
+// lockServer takes serverLock in the store root dir is a descriptor of;
+// closing the returned descriptor releases it.
+func lockServer(dir int) (int, error) {
+	fd, err := unix.Openat(dir, serverLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return -1, fmt.Errorf("fuse server lock: %w", err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fuse server lock: %w", err)
+	}
+	return fd, nil
+}
+
+// handle answers one request on c and reports whether it made a mount,
+// which then counts as active until it ends.
+func (s *storeServer) handle(c *net.UnixConn) bool {
+	defer c.Close()
+	req, fd, err := readRequest(c)
+	if err == nil {
+		err = s.mount(req, fd)
+	}
+	answer := readyMessage
+	if err != nil {
+		if req != nil {
+			s.log.Printf("mount %s: %v", req.Target, err)
+		}
+		answer = err.Error()
+	}
+	c.Write([]byte(answer)) // a client gone unmounts on its own
+	return err == nil
+}
+
+// readRequest reads a mount request and its descriptor from c, which must
+// come from root (or the server's own user).
+func readRequest(c *net.UnixConn) (*mountRequest, int, error) {
+	if err := checkPeer(c); err != nil {
+		return nil, -1, err
+	}
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, -1, fmt.Errorf("read request: %w", err)
+	}
+	fd := -1
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+		if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+			fd = fds[0]
+		}
+	}
+	var req mountRequest
+	if err := json.Unmarshal(buf[:n], &req); err != nil || fd < 0 {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, -1, errors.New("bad mount request")
+	}
+	return &req, fd, nil
+}
+
+// checkPeer refuses a client that is neither root nor the server's user:
+// a request makes the server serve any directory it names.
+func checkPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if credErr != nil {
+		return fmt.Errorf("peer credentials: %w", credErr)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("uid %d may not mount", cred.Uid)
+	}
+	return nil
+}
+
+// mount serves the connection fd (which it takes over) as the union of
+// the request's layers and upper directory.
+func (s *storeServer) mount(req *mountRequest, fd int) error {
+	lower, err := s.acquire(req.Layers)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	u, err := openUnion(lower, req.Upper, req.Work, req.Options)
+	if err != nil {
+		unix.Close(fd)
+		s.release(req.Layers)
+		return err
+	}
+	panicked := func(r any) fuse.Status {
+		s.log.Printf("mount %s: a request panicked (answered EIO): %v\n%s", req.Target, r, debug.Stack())
+		return fuse.EIO
+	}
+	var server *fuse.Server
+	fewReaders(func() { server, err = serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked) })
+	if err != nil {
+		s.release(req.Layers)
+		return err
+	}
+	go func() {
+		server.Wait()
+		u.close()
+		s.release(req.Layers)
+		s.leave()
+	}()
+	return nil
+}
+
+// readersMu serializes fewReaders.
+var readersMu sync.Mutex
+
+// fewReaders runs newServer, which makes a go-fuse Server, with GOMAXPROCS
+// at 2 meanwhile. go-fuse keeps up to GOMAXPROCS+1 goroutines per Server
+// blocked in read(2), each on an OS thread of its own; at 2, an idle mount
+// costs at most three threads, while the process keeps minProcs for its
+// requests.
+func fewReaders(newServer func()) {
+	readersMu.Lock()
+	defer readersMu.Unlock()
+	prev := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(prev)
+	newServer()
+}
+
+// acquire returns the merged lower of stack, decoding its manifests once
+// for every mount that uses it.
+func (s *storeServer) acquire(stack []digest.Digest) (Lower, error) {
+	key := stackKey(stack)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl, ok := s.lowers[key]; ok {
+		sl.refs++
+		return sl.lower, nil
+	}
+	l, err := NewStoreLower(s.store, stack)
+	if err != nil {
+		return nil, err
+	}
+	s.lowers[key] = &sharedLower{lower: l, refs: 1}
+	return l, nil
+}
+
+// release drops a mount's use of stack; a stack no mount uses is dropped.
+func (s *storeServer) release(stack []digest.Digest) {
+	key := stackKey(stack)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl := s.lowers[key]; sl != nil {
+		if sl.refs--; sl.refs == 0 {
+			delete(s.lowers, key)
+		}
+	}
+}
