@@ -196,17 +196,22 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 		}
 		return rep.Bytes, nil
 	}
-	var err error
-	if r.LiveBytes, err = push(); err != nil {
-		return nil, err
-	}
 	var target *container.Manager
+	var err error
 	if to != "" {
-		// The target fetches the live state now, so that while the
-		// container is down it fetches only what changed since.
 		if target, err = a.targetStore(to); err != nil {
 			return nil, err
 		}
+		if _, err := target.Get(name); err == nil {
+			return nil, fmt.Errorf("%s: %w in %s", name, container.ErrExists, to)
+		}
+	}
+	if r.LiveBytes, err = push(); err != nil {
+		return nil, err
+	}
+	if to != "" {
+		// The target fetches the live state now, so that while the
+		// container is down it fetches only what changed since.
 		pre, err := archive.Prefetch(ctx, target, image, o)
 		if err != nil {
 			return nil, err
