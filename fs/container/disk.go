@@ -128,13 +128,13 @@ func holdDisk(dir string) (release func() error, err error) {
 	if err := diskimage.Mount(filepath.Join(dir, diskImage), mnt); err != nil {
 		return nil, err
 	}
-	return func() error { return releaseDisk(dir, false) }, nil
+	return func() error { return releaseDisk(dir) }, nil
 }
 
 // releaseDisk records the use of the mounted image of the container whose
-// directory is dir and unmounts it; force detaches it (a crashed fuse
-// server's mount may still hold files). An image not mounted is left.
-func releaseDisk(dir string, force bool) error {
+// directory is dir and unmounts it, once its union is gone. An image not
+// mounted is left.
+func releaseDisk(dir string) error {
 	mnt := filepath.Join(dir, diskMount)
 	mounted, err := diskimage.Mounted(mnt)
 	if err != nil || !mounted {
@@ -142,15 +142,18 @@ func releaseDisk(dir string, force bool) error {
 	}
 	recordUse(filepath.Join(dir, diskImage), mnt)
 	// A fuse server lets go of the files it passes through only as it
-	// exits, just after its mount is gone.
+	// exits, just after its mount is gone (on a loaded machine, seconds
+	// later). The union is gone: nothing else holds the image, so it is
+	// detached after a while, and the kernel unmounts it and frees its
+	// loop device once the server has exited.
 	for range 100 {
 		if err = diskimage.Unmount(mnt, false); !errors.Is(err, unix.EBUSY) {
-			return err
+			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if force {
-		return diskimage.Unmount(mnt, true)
+	if errors.Is(err, unix.EBUSY) {
+		err = diskimage.Unmount(mnt, true)
 	}
 	return err
 }
@@ -174,7 +177,7 @@ func settleDisk(dir string, s Settings) error {
 	}
 	// An image left mounted without its union (a crash between the two
 	// mounts) is unmounted before it is resized or copied.
-	if err := releaseDisk(dir, false); err != nil {
+	if err := releaseDisk(dir); err != nil {
 		return err
 	}
 	img := filepath.Join(dir, diskImage)

@@ -73,7 +73,7 @@ func (m *Manager) Remove(name string, force bool) error {
 			return err
 		}
 	}
-	if err := releaseDisk(m.path(name), true); err != nil {
+	if err := releaseDisk(m.path(name)); err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	// Rename over an empty directory in the store's tmp/: the name

@@ -130,7 +130,7 @@ func (m *Manager) unmount(c *Container, force bool) error {
 			return fmt.Errorf("unmount %s: %w", c.Name, err)
 		}
 	}
-	if err := releaseDisk(m.path(c.Name), force); err != nil {
+	if err := releaseDisk(m.path(c.Name)); err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}
 	if err := os.Remove(m.path(c.Name, "state.json")); err != nil && !errors.Is(err, os.ErrNotExist) {

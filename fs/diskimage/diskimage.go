@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -179,10 +180,7 @@ func Mount(path, dir string) error {
 		return fmt.Errorf("disk image: %w", err)
 	}
 	defer img.Close()
-	if dev, err := attachedTo(img); err != nil || dev != "" {
-		if err == nil {
-			err = fmt.Errorf("disk image %s: attached to %s already", path, dev)
-		}
+	if err := waitDetached(img); err != nil {
 		return err
 	}
 	dev, loop, err := attach(img)
@@ -194,6 +192,43 @@ func Mount(path, dir string) error {
 		return fmt.Errorf("disk image: mount %s at %s: %w", path, dir, err)
 	}
 	return nil
+}
+
+// waitDetached waits a while for img to be detached from the loop device
+// it is attached to, if any: an image unmounted lazily (see Unmount) is
+// detached once its last user is gone. An image still mounted here is
+// refused at once.
+func waitDetached(img *os.File) error {
+	for i := 0; ; i++ {
+		dev, err := attachedTo(img)
+		if err != nil || dev == "" {
+			return err
+		}
+		if i == 250 || mountedHere(dev) {
+			return fmt.Errorf("disk image %s: attached to %s already", img.Name(), dev)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mountedHere reports whether the block device dev ("/dev/loopN") is
+// mounted in this mount namespace.
+func mountedHere(dev string) bool {
+	num, err := os.ReadFile("/sys/block/" + filepath.Base(dev) + "/dev")
+	if err != nil {
+		return false
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	want := strings.TrimSpace(string(num))
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == want {
+			return true
+		}
+	}
+	return false
 }
 
 // attachedTo returns the loop device img is attached to, or "".
