@@ -166,14 +166,13 @@ func storeMounts(root string) []string {
 	return out
 }
 
-// containerCgroups returns the cgroup directories of container name, in
-// every hierarchy (v1 controllers, the hybrid's unified, a v2 root).
+// containerCgroups returns the cgroup directories of container name (of
+// any store: acetate/STORE/NAME), in every hierarchy (v1 controllers, the
+// hybrid's unified, a v2 root).
 func containerCgroups(name string) []string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/acetate/" + name)
-	if _, err := os.Stat("/sys/fs/cgroup/acetate/" + name); err == nil {
-		dirs = append(dirs, "/sys/fs/cgroup/acetate/"+name)
-	}
-	return dirs
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/acetate/*/" + name)
+	v2, _ := filepath.Glob("/sys/fs/cgroup/acetate/*/" + name)
+	return append(dirs, v2...)
 }
 
 // leftovers lists what is left on the host of container name of store

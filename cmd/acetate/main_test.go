@@ -34,14 +34,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// removeEmptyCgroupParents removes the "acetate" parent cgroups the
-// containers the tests ran were made in, in every hierarchy, where they
-// are empty (rmdir refuses otherwise, so a store's running containers
-// keep theirs): the tests leave no cgroup behind.
+// removeEmptyCgroupParents removes the parent cgroups the containers the
+// tests ran were made in (acetate/STORE, then acetate), in every
+// hierarchy, where they are empty (rmdir refuses otherwise, so a store's
+// running containers keep theirs): the tests leave no cgroup behind.
 func removeEmptyCgroupParents() {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/acetate")
-	for _, d := range append(dirs, "/sys/fs/cgroup/acetate") {
-		os.Remove(d)
+	for _, pattern := range []string{"/sys/fs/cgroup/*/acetate/*", "/sys/fs/cgroup/acetate/*", "/sys/fs/cgroup/*/acetate", "/sys/fs/cgroup/acetate"} {
+		dirs, _ := filepath.Glob(pattern)
+		for _, d := range dirs {
+			os.Remove(d)
+		}
 	}
 }
 

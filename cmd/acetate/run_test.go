@@ -163,7 +163,7 @@ func TestFiftyContainers(t *testing.T) {
 		}
 	}
 	for _, h := range []string{"pids", "memory", "cpu", "devices", "unified", ""} {
-		left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", h, "acetate", "c[0-9]*"))
+		left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", h, "acetate", "*", "c[0-9]*"))
 		if len(left) > 0 {
 			t.Errorf("cgroups left: %v", left)
 		}

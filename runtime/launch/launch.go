@@ -17,10 +17,13 @@ package launch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -184,7 +187,7 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 		Network: o.Network, ReadOnly: o.ReadOnly, Limits: o.Limits, Terminal: o.Terminal,
 		Seccomp: o.Seccomp, NoNewPrivileges: o.NoNewPrivileges,
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
-		CgroupName: "acetate/" + c.Name, StateDir: l.m.RunDir(c.Name),
+		CgroupName: l.cgroupName(c.Name), StateDir: l.m.RunDir(c.Name),
 	}
 	if len(s.Args) == 0 {
 		s.Args = cfg.Cmd
@@ -212,6 +215,20 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 	}
 	s.Env = runtime.MergeEnv(runtime.MergeEnv(s.Env, cfg.Env), o.Env)
 	return s, os.MkdirAll(s.StateDir, 0o700)
+}
+
+// cgroupName is the cgroup of container name, in every hierarchy:
+// acetate/STORE/NAME, where STORE is the first 8 hex digits of the SHA-256
+// of the store root's absolute path, so that containers of one name in two
+// stores (a second store's "host" on the same machine, tests) never share
+// a cgroup.
+func (l *Launcher) cgroupName(name string) string {
+	root, err := filepath.Abs(l.m.StoreRoot())
+	if err != nil {
+		root = l.m.StoreRoot()
+	}
+	sum := sha256.Sum256([]byte(root))
+	return path.Join("acetate", hex.EncodeToString(sum[:4]), name)
 }
 
 func firstNonEmpty(ss ...string) string {
