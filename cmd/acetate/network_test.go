@@ -92,36 +92,51 @@ func testNetworkBridge(t *testing.T) {
 	ok(t, run(t, root, nil, "start", "plain"))
 	ok(t, run(t, root, nil, "start", "sys"))
 	var state string
-	for try := 0; try < 100 && state != "running"; try++ {
+	for try := 0; try < 100 && state != "running" && ps(t, root)["sys"].State == "running"; try++ {
 		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
 		state = strings.TrimSpace(run(t, root, nil, "exec", "sys", "--", "systemctl", "is-system-running").stdout)
 	}
-	if state != "running" {
-		if log := run(t, root, nil, "logs", "sys").stdout; strings.Contains(log, "inotify object: Too many open files") {
-			t.Skipf("systemd could not boot: the host's inotify instances are used up (fs.inotify.max_user_instances)")
+	// The machine's other booted systemds may have used up its inotify
+	// instances: then the rest runs without the booted container, and
+	// the test reports itself skipped at its end.
+	booted := state == "running"
+	if !booted {
+		if log := run(t, root, nil, "logs", "sys").stdout; !strings.Contains(log, "inotify object: Too many open files") {
+			t.Fatalf("the booted container is %q", state)
 		}
-		t.Fatalf("the booted container is %q", state)
+		t.Logf("systemd could not boot: the host's inotify instances are used up (fs.inotify.max_user_instances)")
+		defer t.Skip("the booted container's part did not run: the host's inotify instances are used up")
 	}
-	// A server on the booted container's address (its own test service
-	// listens on its loopback only).
-	execOut(t, root, "sys", append([]string{"setsid", "-f"}, perlServer("sys", 81)...)...)
 	addr := addresses(t, root)
-	for _, host := range []string{"sys", addr["sys"]} {
-		want := "sys saw " + addr["plain"]
-		if out := execOut(t, root, "plain", tcpAsk(host, 81)...); !strings.Contains(out, want) {
-			t.Errorf("plain to sys at %s: %q, want %q", host, out, want)
+	if booted {
+		// A server on the booted container's address (its own test
+		// service listens on its loopback only).
+		execOut(t, root, "sys", append([]string{"setsid", "-f"}, perlServer("sys", 81)...)...)
+		for _, host := range []string{"sys", addr["sys"]} {
+			want := "sys saw " + addr["plain"]
+			if out := execOut(t, root, "plain", tcpAsk(host, 81)...); !strings.Contains(out, want) {
+				t.Errorf("plain to sys at %s: %q, want %q", host, out, want)
+			}
+		}
+		for _, host := range []string{"plain", addr["plain"]} {
+			want := "plain saw " + addr["sys"]
+			if out := execOut(t, root, "sys", tcpAsk(host, 80)...); !strings.Contains(out, want) {
+				t.Errorf("sys to plain at %s: %q, want %q", host, out, want)
+			}
 		}
 	}
-	for _, host := range []string{"plain", addr["plain"]} {
-		want := "plain saw " + addr["sys"]
-		if out := execOut(t, root, "sys", tcpAsk(host, 80)...); !strings.Contains(out, want) {
-			t.Errorf("sys to plain at %s: %q, want %q", host, out, want)
-		}
+	// Every container resolves the others by name.
+	if out := execOut(t, root, "plain", "getent", "hosts", "sys"); !strings.HasPrefix(out, addr["sys"]+" ") {
+		t.Errorf("getent hosts sys in plain: %q, want %s", out, addr["sys"])
 	}
 	// A third, started later, resolves in both at once.
 	ok(t, run(t, root, nil, "start", "--from", "debian", "late", "--net", "bridge=lan", "--", "sleep", "infinity"))
 	late := addresses(t, root)["late"]
-	for _, c := range []string{"plain", "sys"} {
+	resolvers := []string{"plain"}
+	if booted {
+		resolvers = append(resolvers, "sys")
+	}
+	for _, c := range resolvers {
 		if out := execOut(t, root, c, "getent", "hosts", "late"); !strings.HasPrefix(out, late+" ") {
 			t.Errorf("getent hosts late in %s: %q, want %s", c, out, late)
 		}
@@ -130,7 +145,7 @@ func testNetworkBridge(t *testing.T) {
 	if got, err := testtree.Ask(t, elsewhere, "198.19.0.1:8080"); err != nil || !strings.Contains(got, "plain saw 198.19.0.2") {
 		t.Errorf("published port from elsewhere: %q %v", got, err)
 	}
-	if got, err := testtree.Ask(t, "", "127.0.0.1:8080"); err != nil || !strings.Contains(got, "plain saw") {
+	if got, err := askServer(t, "127.0.0.1:8080"); err != nil || !strings.Contains(got, "plain saw") {
 		t.Errorf("published port from 127.0.0.1: %q %v", got, err)
 	}
 	// Outbound: a server elsewhere sees this host's address.
@@ -171,7 +186,7 @@ func testNetworkBridge(t *testing.T) {
 
 	// A clean stop of the booted container, then nothing left.
 	ok(t, run(t, root, nil, "stop", "sys"))
-	if e := ps(t, root)["sys"]; e.ExitCode == nil || *e.ExitCode != 0 {
+	if e := ps(t, root)["sys"]; booted && (e.ExitCode == nil || *e.ExitCode != 0) {
 		t.Errorf("sys stopped with %+v, want exit 0 (a clean shutdown)", e)
 	}
 	for _, c := range containers {
