@@ -89,7 +89,10 @@ func (p *commandProcess) boot(sock *os.File, ttys int) {
 			fatalf(sock, "failed to give the init its console: %v", err)
 		}
 	}
-	sendMessage(sock, message{Ready: true, Pid: 1}, -1)
+	sendMessage(sock, message{Ready: true, Pid: 1, AwaitGo: true}, -1)
+	if m, _, rerr := recvMessage(sock, 0); rerr != nil || !m.Go {
+		os.Exit(125) // the parent went away
+	}
 	sock.Close()
 	if err == nil {
 		err = unix.Exec(path, p.args, p.env)

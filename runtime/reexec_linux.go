@@ -96,6 +96,10 @@ type message struct {
 	Joined bool `json:"joined,omitempty"`
 	// Ready says setup succeeded and the command is being started.
 	Ready bool `json:"ready,omitempty"`
+	// AwaitGo, with Ready, says a booted container's init waits for Go
+	// before it executes the root's init; Go is that word.
+	AwaitGo bool `json:"awaitGo,omitempty"`
+	Go      bool `json:"go,omitempty"`
 	// Pid is the container init's host pid (monitor to Start).
 	Pid int `json:"pid,omitempty"`
 	// Error is a setup failure.

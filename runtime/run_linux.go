@@ -113,6 +113,11 @@ func run(ctx context.Context, spec *Spec, opts runOptions) (code int, err error)
 			return -1, err
 		}
 		defer stop()
+		if err := p.goOn(); err != nil {
+			p.kill()
+			p.wait()
+			return -1, err
+		}
 	}
 	if opts.started != nil {
 		opts.started(p.cmd.Process.Pid)
@@ -141,6 +146,21 @@ type initProcess struct {
 	cmdPid int
 	// consoles are a booted container's pty masters, by name.
 	consoles map[string]*os.File
+	// awaitsGo is the control socket of a booted container's init that
+	// waits for go before it executes the root's init (see goOn).
+	awaitsGo *os.File
+}
+
+// goOn tells a booted container's init, which waits for it, that its
+// consoles are held and read: from now on what the OS writes there is
+// kept (a getty's vhangup would otherwise discard the boot's first lines
+// before anyone read them).
+func (p *initProcess) goOn() error {
+	if p.awaitsGo == nil {
+		return nil
+	}
+	defer p.awaitsGo.Close()
+	return sendMessage(p.awaitsGo, message{Go: true}, -1)
 }
 
 // startInit re-executes the binary as the container's init and starts it
@@ -313,7 +333,11 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 		return p, nil
 	}
 	p.reportOnce.Do(func() {}) // read here, not by report
-	defer parentSock.Close()
+	defer func() {
+		if p.sock != p.awaitsGo {
+			parentSock.Close()
+		}
+	}()
 	for {
 		m, fd, err := recvMessage(parentSock, 0)
 		if errors.Is(err, errClosed) {
@@ -335,6 +359,9 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 			p.relay = startPTYRelay(os.NewFile(uintptr(fd), "pty-master"), stdin, stdout)
 		case m.Ready:
 			p.cmdPid = m.Pid
+			if m.AwaitGo {
+				p.awaitsGo = parentSock
+			}
 			if leave {
 				// The limit first, while the helper still counts,
 				// so the command never passes it.
