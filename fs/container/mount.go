@@ -80,6 +80,7 @@ func (m *Manager) mountUnion(ctx context.Context, c *Container, d fs.Driver, tar
 		return nil, err
 	}
 	defer lock.Unlock()
+	m.keepDiffUsage(name, false)
 	spec := fs.Spec{Store: m.store.Layers, Layers: c.Layers, Upper: m.UpperDir(name),
 		Work: workDir(m.path(name)), Target: target}
 	if err := d.Mount(ctx, spec); err != nil {
@@ -130,6 +131,7 @@ func (m *Manager) unmount(c *Container, force bool) error {
 			return fmt.Errorf("unmount %s: %w", c.Name, err)
 		}
 	}
+	m.keepDiffUsage(c.Name, true)
 	if err := releaseDisk(m.path(c.Name)); err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}

@@ -58,6 +58,8 @@ func (m *Manager) Rebase(name, template string) (*RebaseReport, error) {
 	if err := m.keepMetacopyData(name, oldBase, newBase); err != nil {
 		return nil, fmt.Errorf("rebase %s: %w", name, err)
 	}
+	// The data copied in changes the differences' size.
+	m.keepDiffUsage(name, true)
 	if _, err := m.templateRoot(t.Layers); err != nil { // build the metadata trees now
 		return nil, fmt.Errorf("rebase %s: %w", name, err)
 	}

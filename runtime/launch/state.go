@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/acetate/acetate/internal/du"
-
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
 )
@@ -45,7 +43,9 @@ type Status struct {
 	// Restarts is how many times its restart policy started it again
 	// since acetate started it.
 	Restarts int `json:"restarts,omitempty"`
-	// DiffBytes is disk used by the container's own differences.
+	// DiffBytes is disk used by the container's own differences: measured
+	// now by State, as of its last mount or unmount in List (which walks
+	// no upper directory; see container.Manager.DiffBytes).
 	DiffBytes int64 `json:"diffBytes"`
 	// MountedAt is the root's mount point while mounted, by Driver.
 	MountedAt string    `json:"mountedAt,omitempty"`
@@ -65,7 +65,7 @@ func (l *Launcher) State(name string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.status(c)
+	return l.status(c, true)
 }
 
 // List returns the status of every container.
@@ -76,7 +76,7 @@ func (l *Launcher) List() ([]*Status, error) {
 	}
 	out := make([]*Status, 0, len(cs))
 	for _, c := range cs {
-		s, err := l.status(c)
+		s, err := l.status(c, false)
 		if err != nil {
 			return nil, err
 		}
@@ -85,8 +85,9 @@ func (l *Launcher) List() ([]*Status, error) {
 	return out, nil
 }
 
-func (l *Launcher) status(c *container.Container) (*Status, error) {
-	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, DiffBytes: du.Tree(l.m.UpperDir(c.Name)).Disk, Created: c.Created}
+func (l *Launcher) status(c *container.Container, measure bool) (*Status, error) {
+	s := &Status{Name: c.Name, Template: c.Template, State: StateCreated, Created: c.Created}
+	s.DiffBytes, _ = l.m.DiffBytes(c.Name, measure)
 	if c.Mount != nil {
 		s.MountedAt, s.Driver = c.Mount.Target, c.Mount.Driver
 	}
