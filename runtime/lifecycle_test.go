@@ -344,10 +344,13 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("ParseMemory(%q) accepted", mem)
 		}
 	}
-	// A rootfs that does not exist fails at setup, with the reason.
-	_, err := Run(context.Background(), Spec{Rootfs: "/nonexistent-root", Args: []string{"true"}})
-	if err == nil || !strings.Contains(err.Error(), "nonexistent-root") {
-		t.Errorf("missing rootfs: %v", err)
+	// A rootfs that does not exist fails at setup, with the reason, also
+	// when the init fails while its parent moves it into its cgroups.
+	for range 5 {
+		_, err := Run(context.Background(), Spec{Rootfs: "/nonexistent-root", Args: []string{"true"}, CgroupName: testCgroupName()})
+		if err == nil || !strings.Contains(err.Error(), "nonexistent-root") {
+			t.Errorf("missing rootfs: %v", err)
+		}
 	}
 }
 

@@ -326,7 +326,7 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 			}()
 		}
 		if err := sendMessage(parentSock, message{Joined: true}, -1); err != nil {
-			return fail(err)
+			return fail(setupError(parentSock, err))
 		}
 	}
 	if !waitReady {
@@ -374,6 +374,24 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 				}
 			}
 			return p, nil
+		}
+	}
+}
+
+// setupError is the error a helper reported on sock before it exited,
+// when there is one, rather than err, what a send to it failed with (a
+// broken pipe says nothing of why).
+func setupError(sock *os.File, err error) error {
+	for {
+		m, fd, rerr := recvMessage(sock, unix.MSG_DONTWAIT)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		switch {
+		case rerr != nil:
+			return err
+		case m.Error != "":
+			return fmt.Errorf("failed to start container: %s", m.Error)
 		}
 	}
 }
