@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -76,7 +78,7 @@ func testNetworkBridge(t *testing.T) {
 	ok(t, run(t, root, nil, "template", "publish", "systemd", "--from", sysTree))
 	elsewhere := testtree.Elsewhere(t, t.TempDir())
 	ok(t, run(t, root, nil, "network", "create", "lan", "--subnet", "198.18.0.0/24"))
-	containers := []string{"plain", "sys", "late", "dup"}
+	containers := []string{"plain", "sys", "late", "dup", "once"}
 	t.Cleanup(func() {
 		if t.Failed() {
 			r := run(t, root, nil, "logs", "sys")
@@ -140,6 +142,14 @@ func testNetworkBridge(t *testing.T) {
 		if out := execOut(t, root, c, "getent", "hosts", "late"); !strings.HasPrefix(out, late+" ") {
 			t.Errorf("getent hosts late in %s: %q, want %s", c, out, late)
 		}
+	}
+	// A foreground run is attached for its run only.
+	r := ok(t, run(t, root, nil, "run", "--from", "debian", "once", "--net", "bridge=lan", "--", "getent", "hosts", "plain"))
+	if !strings.HasPrefix(r.stdout, addr["plain"]+" ") {
+		t.Errorf("run once: getent hosts plain: %q", r.stdout)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "containers", "once", "run", "netns")); !os.IsNotExist(err) {
+		t.Errorf("once's network namespace after its run: %v", err)
 	}
 	// The published port, from the host elsewhere and from 127.0.0.1.
 	if got, err := testtree.Ask(t, elsewhere, "198.19.0.1:8080"); err != nil || !strings.Contains(got, "plain saw 198.19.0.2") {
