@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -49,14 +50,17 @@ func dataExtents(f *os.File, size int64, fn func(extent) error) error {
 	return nil
 }
 
-// zeros is hashed in place of holes.
-var zeros = make([]byte, 1<<20)
+// zeros is hashed in place of holes. It is made on first use: every
+// process of the acetate binary (a container's monitor among them, which
+// lives as long as its container) would otherwise carry it on its heap.
+var zeros = sync.OnceValue(func() []byte { return make([]byte, 1<<20) })
 
 // hashZeros writes n zero bytes to h.
 func hashZeros(h io.Writer, n int64) {
+	z := zeros()
 	for n > 0 {
-		k := min(n, int64(len(zeros)))
-		h.Write(zeros[:k])
+		k := min(n, int64(len(z)))
+		h.Write(z[:k])
 		n -= k
 	}
 }

@@ -146,7 +146,7 @@ var errClosed = errors.New("control socket closed")
 // recvMessage receives one message and the file descriptor attached to it,
 // or -1. flags are recvmsg flags, such as MSG_DONTWAIT.
 func recvMessage(sock *os.File, flags int) (message, int, error) {
-	buf := make([]byte, maxMessage)
+	buf := make([]byte, peekSize(sock, flags))
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
 	var err error
@@ -185,6 +185,23 @@ func recvMessage(sock *os.File, flags int) (message, int, error) {
 		return message{}, -1, fmt.Errorf("bad control message: %w", err)
 	}
 	return m, fd, nil
+}
+
+// peekSize waits for the next datagram on sock and returns its size (at
+// least 1, at most maxMessage), so that a helper that lives as long as its
+// container (the monitor) does not leave a maxMessage buffer of garbage on
+// its heap for each message.
+func peekSize(sock *os.File, flags int) int {
+	for {
+		n, _, err := unix.Recvfrom(int(sock.Fd()), nil, unix.MSG_PEEK|unix.MSG_TRUNC|flags)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil || n <= 0 || n > maxMessage:
+			return maxMessage // the real receive says what went wrong
+		}
+		return n
+	}
 }
 
 // helperSocket returns the control socket of a helper process and marks it
