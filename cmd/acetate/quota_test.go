@@ -13,7 +13,7 @@ import (
 // it as the filesystem's size under both drivers, dd past it fails with
 // "No space left on device" while the same write succeeds in a container
 // without one, ls and inspect show the use against it, set refuses to
-// change it on a mounted container and resizes it on an unmounted one, bad
+// shrink it on a mounted container and resizes it on an unmounted one, bad
 // sizes are usage errors, and rm leaves no loop device.
 func TestDiskQuota(t *testing.T) {
 	testtree.RequireDiskImages(t)
@@ -50,8 +50,8 @@ func TestDiskQuota(t *testing.T) {
 	if out := ok(t, run(t, root, nil, "ls")).stdout; !strings.Contains(out, "/"+humanBytes(64<<20)) {
 		t.Errorf("ls does not show the quota:\n%s", out)
 	}
-	if r := run(t, root, nil, "set", "q", "--disk", "128m"); r.code != 1 || !strings.Contains(r.stderr, "unmount it first") {
-		t.Errorf("set --disk on a mounted container: exit %d, %s", r.code, r.stderr)
+	if r := run(t, root, nil, "set", "q", "--disk", "32m"); r.code != 1 || !strings.Contains(r.stderr, "unmount it first") {
+		t.Errorf("set --disk shrinking a mounted container: exit %d, %s", r.code, r.stderr)
 	}
 	ok(t, run(t, root, nil, "unmount", "q"))
 	if out := ok(t, run(t, root, nil, "set", "q", "--disk", "128m")).stdout; !strings.Contains(out, "disk") {

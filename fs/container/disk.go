@@ -34,10 +34,11 @@ import (
 // commit, clone, rebase and reset of an unmounted container mount it for
 // their own duration.
 //
-// Adding, removing or changing a quota with set is done on an unmounted
-// container (a mounted one is refused): a grow or shrink resizes the image
-// offline (ext4 shrinks only offline, and grows online only with
-// CAP_SYS_RESOURCE), a shrink below use is refused and changes nothing;
+// Set grows the quota of a mounted (or running) container online, where
+// this process has CAP_SYS_RESOURCE, as ext4's online resize requires;
+// every other change is done on an unmounted container (a mounted one is
+// refused): a grow or shrink resizes the image offline (ext4 shrinks only
+// offline), a shrink below use is refused and changes nothing;
 // adding a quota to a container that has a plain upper directory copies it
 // into a new image (refused, with nothing changed, when it does not fit),
 // removing it copies it back out, and a new inode limit, or a new size with
@@ -366,7 +367,8 @@ func removeImage(dir string) error {
 }
 
 // applyQuota makes the storage of container c match the quota of s, the
-// settings set is about to write: only while it is not mounted.
+// settings set is about to write: any change while it is not mounted, only
+// an online grow (see diskimage.Grow) while it is.
 func (m *Manager) applyQuota(c *Container, s Settings) error {
 	if err := ValidateQuota(s); err != nil {
 		return err
@@ -374,10 +376,26 @@ func (m *Manager) applyQuota(c *Container, s Settings) error {
 	if s.Disk == c.Settings.Disk && s.Inodes == c.Settings.Inodes {
 		return nil
 	}
-	if err := m.requireUnmounted(c); err != nil {
+	mounted, err := m.mounted(c)
+	if err != nil {
+		return err
+	}
+	if !mounted {
+		return settleDisk(m.path(c.Name), s)
+	}
+	dir := m.path(c.Name)
+	if !hasImage(dir) || s.Disk < c.Settings.Disk || s.Inodes != 0 || c.Settings.Inodes != 0 {
+		return fmt.Errorf("change the disk quota: only a grow without an inode limit is done while mounted; %s at %s (unmount it first): %w",
+			c.Name, c.Mount.Target, ErrMounted)
+	}
+	img := filepath.Join(dir, diskImage)
+	if err := diskimage.Grow(img, filepath.Join(dir, diskMount), s.Disk); err != nil {
+		if errors.Is(err, diskimage.ErrOnlineGrow) {
+			err = fmt.Errorf("%w; %s at %s (unmount it first): %w", err, c.Name, c.Mount.Target, ErrMounted)
+		}
 		return fmt.Errorf("change the disk quota: %w", err)
 	}
-	return settleDisk(m.path(c.Name), s)
+	return setxattr(img, xattrLimits, limitsText(s))
 }
 
 // removeResetStaging removes the reset- directories an interrupted reset

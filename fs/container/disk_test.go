@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/acetate/acetate/fs/container"
+	"github.com/acetate/acetate/fs/diskimage"
 	"github.com/acetate/acetate/internal/testtree"
 	"golang.org/x/sys/unix"
 )
@@ -182,10 +183,28 @@ func TestQuotaHolds(t *testing.T) {
 	}
 	os.Remove(filepath.Join(mnt, "dd"))
 	grow := func(s *container.Settings) error { s.Disk = 64 << 20; return nil }
-	if _, err := e.m.Configure("q", grow); !errors.Is(err, container.ErrMounted) {
-		t.Errorf("resize while mounted: %v, want ErrMounted", err)
+	shrink := func(s *container.Settings) error { s.Disk = 24 << 20; return nil }
+	if _, err := e.m.Configure("q", shrink); !errors.Is(err, container.ErrMounted) {
+		t.Errorf("shrink while mounted: %v, want ErrMounted", err)
+	}
+	_, err := e.m.Configure("q", grow)
+	switch {
+	case !diskimage.CanGrowOnline() && !errors.Is(err, container.ErrMounted):
+		t.Errorf("grow while mounted without CAP_SYS_RESOURCE: %v, want ErrMounted", err)
+	case diskimage.CanGrowOnline() && err != nil:
+		t.Errorf("online grow: %v", err)
+	case diskimage.CanGrowOnline():
+		if size, _ := statfs(t, mnt); size < 64<<20 {
+			t.Errorf("size after an online grow: %d", size)
+		}
+		if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 32 << 20; return nil }); err == nil {
+			t.Fatal("shrink while mounted accepted")
+		}
 	}
 	e.unmount("q")
+	if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 32 << 20; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 8 << 20; return nil }); err == nil {
 		t.Error("shrink below use succeeded")
 	}
@@ -201,7 +220,7 @@ func TestQuotaHolds(t *testing.T) {
 	}
 	os.Remove(filepath.Join(mnt, "dd"))
 	e.unmount("q")
-	if _, err := e.m.Configure("q", func(s *container.Settings) error { s.Disk = 24 << 20; return nil }); err != nil {
+	if _, err := e.m.Configure("q", shrink); err != nil {
 		t.Fatalf("shrink above use: %v", err)
 	}
 	mnt = e.mountWith("q", "overlay")

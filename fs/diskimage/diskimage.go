@@ -91,10 +91,97 @@ func Create(path string, l Limits) (err error) {
 	return fit(path, l.Bytes)
 }
 
+// ErrOnlineGrow: this process may not grow a mounted image.
+var ErrOnlineGrow = errors.New("growing a mounted disk image needs CAP_SYS_RESOURCE (ext4 online resize)")
+
+// CanGrowOnline reports whether this process may grow a mounted image:
+// ext4 resizes online only for a process with CAP_SYS_RESOURCE.
+func CanGrowOnline() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_RESOURCE/32].Effective&(1<<(unix.CAP_SYS_RESOURCE%32)) != 0
+}
+
+// Grow makes the image at path, mounted at dir, hold size bytes, more
+// than it holds, online: the file grows, its loop device is told, and
+// resize2fs grows the mounted filesystem. Without CAP_SYS_RESOURCE it is
+// ErrOnlineGrow and changes nothing.
+func Grow(path, dir string, size int64) error {
+	if !CanGrowOnline() {
+		return ErrOnlineGrow
+	}
+	dev, err := loopOf(path, dir)
+	if err != nil {
+		return err
+	}
+	for range 4 {
+		u, err := Stat(dir)
+		if err != nil {
+			return err
+		}
+		if u.Bytes >= size {
+			return nil
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("disk image: %w", err)
+		}
+		if err := growOnline(path, dev, fi.Size(), roundUp(fi.Size()+size-u.Bytes)); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("disk image %s: could not grow to %d bytes", path, size)
+}
+
+// growOnline grows the image at path, attached to the loop device dev,
+// from from to to bytes; on error the file has its old size again.
+func growOnline(path, dev string, from, to int64) error {
+	if err := os.Truncate(path, to); err != nil {
+		return fmt.Errorf("disk image: %w", err)
+	}
+	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		os.Truncate(path, from)
+		return fmt.Errorf("disk image: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.IoctlSetInt(fd, unix.LOOP_SET_CAPACITY, 0); err != nil {
+		os.Truncate(path, from)
+		return fmt.Errorf("disk image: loop set capacity %s: %w", dev, err)
+	}
+	if err := run("resize2fs", dev); err != nil {
+		os.Truncate(path, from)
+		unix.IoctlSetInt(fd, unix.LOOP_SET_CAPACITY, 0)
+		return err
+	}
+	return nil
+}
+
+// loopOf returns the loop device mounted at dir, after checking that the
+// image at path backs it.
+func loopOf(path, dir string) (string, error) {
+	var st, img unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return "", fmt.Errorf("disk image: %w", err)
+	}
+	if err := unix.Stat(path, &img); err != nil {
+		return "", fmt.Errorf("disk image: %w", err)
+	}
+	backing, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/loop/backing_file", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	var bst unix.Stat_t
+	if err != nil || unix.Stat(strings.TrimSpace(string(backing)), &bst) != nil || bst.Dev != img.Dev || bst.Ino != img.Ino {
+		return "", fmt.Errorf("disk image %s: not what is mounted at %s", path, dir)
+	}
+	return fmt.Sprintf("/dev/loop%d", unix.Minor(st.Dev)), nil
+}
+
 // Resize makes the image at path, which must not be mounted, hold size
-// bytes, offline: ext4 grows online only for a process with
-// CAP_SYS_RESOURCE and shrinks only offline. A shrink below what the
-// filesystem uses is refused by resize2fs and changes nothing.
+// bytes, offline (ext4 shrinks only offline; see Grow for a mounted
+// image). A shrink below what the filesystem uses is refused by resize2fs
+// and changes nothing.
 func Resize(path string, size int64) error {
 	if size < MinBytes {
 		return fmt.Errorf("disk image: size %d is below the least, %d bytes", size, int64(MinBytes))
