@@ -713,3 +713,61 @@ func TestForegroundStopByName(t *testing.T) {
 		})
 	}
 }
+
+// enter opens a login shell, as vzctl enter does: root's shell from the
+// container's passwd, in its home, with HOME and USER, on a terminal; and
+// exec --user gives the user's HOME and USER too.
+func TestEnter(t *testing.T) {
+	root := machineRoot(t, "sysvinit")
+	const c = "mt-enter"
+	machine(t, root, c, "--from", "sysvinit")
+	ok(t, run(t, root, nil, "start", c))
+	waitReady(t, root, c, "sysvinit")
+	master, slave := openTerminal(t)
+	cmd := exec.Command(binary, "--root", root, "enter", c)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	master.Write([]byte("echo at=$(pwd) home=$HOME user=$USER; exit 7\n"))
+	out, _ := io.ReadAll(master) // ends with EIO once the terminal closes
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Errorf("enter exited %d (%v), want the shell's 7; output %q", code, err, out)
+	}
+	// bash says logout as a login shell ends.
+	if want := "at=/root home=/root user=root"; !strings.Contains(string(out), want) || !strings.Contains(string(out), "logout") {
+		t.Errorf("enter: output %q, want %q and a login shell's logout", out, want)
+	}
+	r := ok(t, run(t, root, nil, "exec", "--user", "nobody", c, "--", "sh", "-c", "echo $HOME $USER $(id -u)"))
+	if r.stdout != "/nonexistent nobody 65534\n" {
+		t.Errorf("exec --user nobody: %q, want nobody's HOME and USER", r.stdout)
+	}
+	if r := run(t, root, nil, "enter", c); r.code != exitUsage {
+		t.Errorf("enter without a terminal: exit %d (%s), want %d", r.code, r.stderr, exitUsage)
+	}
+}
+
+// openTerminal opens a pseudo-terminal pair for a test.
+func openTerminal(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, slave
+}
