@@ -113,13 +113,7 @@ func waitBooted(t *testing.T, dir, ready string) {
 func TestBootV2Hierarchy(t *testing.T) {
 	testtree.RequireRoot(t)
 	lower := testtree.SystemdRootfs(t)
-	unified := "/sys/fs/cgroup/unified"
-	if v2, _, err := detectCgroups(unified); err != nil || !v2 {
-		t.Skipf("no cgroup v2 tree with a controller at %s (not a hybrid host): %v", unified, err)
-	}
-	saved := cgroupRoot
-	cgroupRoot = unified
-	defer func() { cgroupRoot = saved }()
+	unified := useUnifiedRoot(t)
 	spec := Spec{Rootfs: overlayOn(t, lower), Boot: true, CgroupName: testCgroupName(), StateDir: t.TempDir()}
 	runInBackground(t, spec) // in this process, which alone sees the changed cgroupRoot
 	waitBooted(t, spec.StateDir, bootTrees[0].ready)

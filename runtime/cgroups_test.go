@@ -119,13 +119,7 @@ func TestCgroupDetectNone(t *testing.T) {
 // removal all work there, and a limit fails clearly.
 func TestCgroupV2RealUnified(t *testing.T) {
 	root := overlayRoot(t)
-	unified := "/sys/fs/cgroup/unified"
-	if v2, _, err := detectCgroups(unified); err != nil || !v2 {
-		t.Skipf("no cgroup v2 tree with a controller at %s (not a hybrid host): %v", unified, err)
-	}
-	saved := cgroupRoot
-	cgroupRoot = unified
-	defer func() { cgroupRoot = saved }()
+	unified := useUnifiedRoot(t)
 	name := testCgroupName()
 	r := runSpec(t, Spec{Rootfs: root, CgroupName: name,
 		Args: []string{"/bin/sh", "-c", "grep '^0::' /proc/self/cgroup; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done"}})

@@ -205,3 +205,19 @@ func probeMain(args []string) int {
 	}
 	return 2
 }
+
+// useUnifiedRoot points the launcher's cgroup root at this hybrid host's
+// v2 tree for the test, where the v2 code paths run against a real kernel
+// (in this process only: Start's monitor is another), and returns it; it
+// skips on a host that has none.
+func useUnifiedRoot(t *testing.T) string {
+	t.Helper()
+	unified := "/sys/fs/cgroup/unified"
+	if v2, _, err := detectCgroups(unified); err != nil || !v2 {
+		t.Skipf("no cgroup v2 tree with a controller at %s (not a hybrid host): %v", unified, err)
+	}
+	saved := cgroupRoot
+	cgroupRoot = unified
+	t.Cleanup(func() { cgroupRoot = saved })
+	return unified
+}
