@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -213,10 +215,36 @@ func (s *Spec) writeIdentity() error {
 			return err
 		}
 	}
+	if s.etcHosts() != "" {
+		if err := addHostsName("/etc/hosts", s.Hostname); err != nil {
+			return err
+		}
+	}
 	if f := s.machineIDPath(); f != "" && s.MachineID != "" {
 		return writeEtcFile("/etc/machine-id", s.MachineID+"\n", true)
 	}
 	return nil
+}
+
+// addHostsName makes the hosts file at path name hostname: it is made
+// whole when missing or empty (see hostsFile), and given a 127.0.1.1 line
+// when it does not name hostname, as vzctl set --hostname does; the
+// container's own entries stay.
+func addHostsName(path, hostname string) error {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to read the container's %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && !strings.HasPrefix(f[0], "#") && slices.Contains(f[1:], hostname) {
+			return nil
+		}
+	}
+	content := hostsFile(hostname)
+	if len(bytes.TrimSpace(data)) > 0 {
+		content = strings.TrimSuffix(string(data), "\n") + "\n127.0.1.1\t" + hostname + "\n"
+	}
+	return writeEtcFile(path, content, false)
 }
 
 // writeEtcFile makes path hold content (creating it, mode 0644), unless it

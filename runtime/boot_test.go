@@ -56,6 +56,9 @@ func TestBoot(t *testing.T) {
 				failed := execOut(t, spec.StateDir, 10*time.Second, "systemctl", "--failed", "--no-legend")
 				t.Errorf("system state %q, failed units:\n%s", out, failed)
 			}
+			if hosts := execOut(t, spec.StateDir, 10*time.Second, "cat", "/etc/hosts"); !strings.Contains(hosts, "127.0.1.1\tbooted\n") {
+				t.Errorf("/etc/hosts does not name the container:\n%s", hosts)
+			}
 			// sysvinit is in runlevel 2 while its rc scripts still run.
 			var page string
 			for try := 0; try < 100 && !strings.Contains(page, testtree.ServiceAnswer); try++ {
@@ -134,5 +137,22 @@ func TestBootV2Hierarchy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(unified, spec.CgroupName)); !os.IsNotExist(err) {
 		t.Errorf("cgroup left behind: %v", err)
+	}
+}
+
+// A container with a hostname of its own and no network that sets one gets
+// an /etc/hosts naming it (a read-only bind of its state's file over the
+// root's, which stays as it was), as docker gives one.
+func TestEtcHosts(t *testing.T) {
+	root := overlayRoot(t)
+	if err := os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("10.0.0.1 template-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runSpec(t, Spec{Rootfs: root, Hostname: "h1", StateDir: t.TempDir(), Args: []string{"cat", "/etc/hosts"}})
+	if r.code != 0 || r.stdout != hostsFile("h1") {
+		t.Errorf("/etc/hosts inside: %+v, want %q", r, hostsFile("h1"))
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); string(data) != "10.0.0.1 template-host\n" {
+		t.Errorf("the root's /etc/hosts changed: %q", data)
 	}
 }

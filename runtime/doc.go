@@ -138,8 +138,9 @@
 // The init helper sets the container up as for a command, then:
 //
 //   - mounts /run and /run/lock as tmpfs, and writes the container's
-//     hostname into /etc/hostname and its machine id (kept in StateDir,
-//     made at the first boot) into an empty /etc/machine-id: written,
+//     hostname into /etc/hostname (and a 127.0.1.1 line for it into
+//     /etc/hosts when no network gives one) and its machine id (kept in
+//     StateDir, made at the first boot) into an empty /etc/machine-id: written,
 //     not bound, because systemd unmounts what is mounted over /etc at
 //     shutdown and cannot without CAP_SYS_ADMIN;
 //   - opens the console and, for sysvinit, tty1-6 as pseudo-terminals of

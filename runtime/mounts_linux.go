@@ -107,6 +107,11 @@ func setupRootfs(spec *Spec) error {
 			return err
 		}
 	}
+	if f := spec.etcHosts(); f != "" && bind {
+		if err := bindInRoot(rootfs, f, "etc/hosts"); err != nil {
+			return err
+		}
+	}
 	if f := spec.machineIDPath(); f != "" && bind {
 		if err := bindEmptyMachineID(rootfs, f); err != nil {
 			return err

@@ -35,6 +35,9 @@ const (
 	// hostnameFile is the container's /etc/hostname, bound read-only over
 	// the root's own (see setupRootfs).
 	hostnameFile = "hostname"
+	// hostsStateFile is the container's /etc/hosts when no network
+	// gives one (see etcHosts).
+	hostsStateFile = "hosts"
 )
 
 // ErrRunning is returned when a state directory already has a running
@@ -202,8 +205,11 @@ func (s *stateDir) prepare(spec *Spec) error {
 			return fmt.Errorf("failed to clear state: %w", err)
 		}
 	}
-	if f := spec.etcHostname(); f != "" {
-		if err := writeState(f, []byte(spec.Hostname+"\n")); err != nil {
+	for f, content := range map[string]string{spec.etcHostname(): spec.Hostname + "\n", spec.etcHosts(): hostsFile(spec.Hostname)} {
+		if f == "" {
+			continue
+		}
+		if err := writeState(f, []byte(content)); err != nil {
 			return err
 		}
 		if err := os.Chmod(f, 0o644); err != nil { // every user of the container reads it
@@ -215,6 +221,22 @@ func (s *stateDir) prepare(spec *Spec) error {
 		return err
 	}
 	return writeState(filepath.Join(s.dir, configFile), data)
+}
+
+// etcHosts is the host file holding the container's /etc/hosts, written
+// by Start and Run in StateDir, when it has a hostname of its own, no
+// network sets one (Spec.EtcFiles), and it does not share the host's
+// network: localhost and its hostname, as docker and vzctl give them.
+func (s *Spec) etcHosts() string {
+	if s.StateDir == "" || s.Hostname == "" || s.Network == NetworkHost || s.EtcFiles["/etc/hosts"] != "" {
+		return ""
+	}
+	return filepath.Join(s.StateDir, hostsStateFile)
+}
+
+// hostsFile is the /etc/hosts of a container named hostname.
+func hostsFile(hostname string) string {
+	return "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 }
 
 // etcHostname is the host file holding the container's /etc/hostname,
