@@ -168,6 +168,7 @@ func newNetworkInspectCmd(a *app) *cobra.Command {
 				return err
 			}
 			rows := [][]string{{"name", n.Name}, {"subnet", n.Subnet.String()}, {"gateway", n.Gateway.String()},
+				{"ipv6 subnet", n.Subnet6.String()},
 				{"bridge", n.Bridge}, {"created", n.Created.Local().Format(time.DateTime)},
 				{"hosts file", s.HostsFile(n.Name)}}
 			for _, m := range in.Containers {

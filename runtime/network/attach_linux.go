@@ -32,8 +32,10 @@ type AttachOptions struct {
 // Endpoint is a container attached to a network.
 type Endpoint struct {
 	Network Network
-	Addr    netip.Addr
-	MAC     net.HardwareAddr
+	// Addr and Addr6 are its IPv4 and IPv6 addresses (Addr6 zero when
+	// the network has no IPv6).
+	Addr, Addr6 netip.Addr
+	MAC         net.HardwareAddr
 	// Veth is the host end of the container's veth pair.
 	Veth  string
 	NetNS string
@@ -105,7 +107,7 @@ func (s *Store) Attach(o AttachOptions) (*Endpoint, error) {
 	if err := s.ensureNetwork(n); err != nil {
 		return nil, err
 	}
-	ep := &Endpoint{Network: n, Addr: lease.Addr, MAC: macOf(lease.Addr), Veth: s.vethName(o.Container), NetNS: o.NetNS,
+	ep := &Endpoint{Network: n, Addr: lease.Addr, Addr6: n.Addr6(lease.Addr), MAC: macOf(lease.Addr), Veth: s.vethName(o.Container), NetNS: o.NetNS,
 		Hosts: s.HostsFile(n.Name), ResolvConf: s.ResolvFile(n.Name)}
 	err = makeNetns(o.NetNS)
 	if err == nil {

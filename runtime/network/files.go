@@ -15,12 +15,24 @@ func (s *Store) writeHosts(name string, leases []Lease) error {
 	var b bytes.Buffer
 	b.WriteString("# written by acetate for network " + name + "; containers by name\n")
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, l := range leases {
-		fmt.Fprintf(&b, "%s\t%s", l.Addr, l.Container)
-		if l.Hostname != "" && l.Hostname != l.Container {
-			b.WriteString(" " + l.Hostname)
+	n, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	for _, v6 := range []bool{false, true} {
+		for _, l := range leases {
+			a := l.Addr
+			if v6 {
+				if a = n.Addr6(a); !a.IsValid() {
+					continue
+				}
+			}
+			fmt.Fprintf(&b, "%s\t%s", a, l.Container)
+			if l.Hostname != "" && l.Hostname != l.Container {
+				b.WriteString(" " + l.Hostname)
+			}
+			b.WriteByte('\n')
 		}
-		b.WriteByte('\n')
 	}
 	return rewriteInPlace(s.HostsFile(name), b.Bytes())
 }

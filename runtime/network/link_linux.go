@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -34,9 +35,10 @@ func ensureBridge(n Network) (made bool, err error) {
 	if !made && br.Attrs().Flags&net.FlagUp != 0 {
 		return false, nil // finished: up is its last step
 	}
-	gw := &netlink.Addr{IPNet: ipNet(n.Gateway, n.Subnet)}
-	if err := netlink.AddrReplace(br, gw); err != nil {
-		return made, fmt.Errorf("address bridge %s: %w", n.Bridge, err)
+	for _, gw := range n.addrs(n.Gateway) {
+		if err := netlink.AddrReplace(br, gw); err != nil {
+			return made, fmt.Errorf("address bridge %s: %w", n.Bridge, err)
+		}
 	}
 	for file, value := range map[string]string{
 		"/proc/sys/net/ipv4/conf/" + n.Bridge + "/route_localnet": "1",
@@ -74,6 +76,9 @@ func deleteLink(name string) error {
 // deleteLinks deletes the links whose names begin with prefix.
 func deleteLinks(prefix string) error {
 	links, err := netlink.LinkList()
+	for try := 0; errors.Is(err, netlink.ErrDumpInterrupted) && try < 10; try++ {
+		links, err = netlink.LinkList() // links changed during the dump
+	}
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
@@ -88,8 +93,27 @@ func deleteLinks(prefix string) error {
 }
 
 func ipNet(a netip.Addr, p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
 }
+
+// addrs are the addresses of n that stand for its IPv4 address a: a in
+// the subnet and, where the kernel has IPv6, its IPv6 address, usable at
+// once (no duplicate address detection: the network's addresses are
+// acetate's to give).
+func (n Network) addrs(a netip.Addr) []*netlink.Addr {
+	out := []*netlink.Addr{{IPNet: ipNet(a, n.Subnet)}}
+	if a6 := n.Addr6(a); a6.IsValid() && haveIPv6() {
+		out = append(out, &netlink.Addr{IPNet: ipNet(a6, n.Subnet6), Flags: unix.IFA_F_NODAD})
+	}
+	return out
+}
+
+// haveIPv6 reports whether the kernel has IPv6 (not booted with
+// ipv6.disable=1).
+var haveIPv6 = sync.OnceValue(func() bool {
+	_, err := os.Stat("/proc/sys/net/ipv6")
+	return err == nil
+})
 
 // macOf is the stable MAC of a container's eth0: locally administered,
 // made of its address (as docker's 02:42:...).
@@ -168,8 +192,12 @@ func plugVeth(n Network, nsPath, veth string, addr netip.Addr) error {
 	defer h.Close()
 	for _, name := range []string{"lo", "eth0"} {
 		l, err := h.LinkByName(name)
-		if err == nil && name == "eth0" {
-			err = h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(addr, n.Subnet)})
+		if name == "eth0" {
+			for _, a := range n.addrs(addr) {
+				if err == nil {
+					err = h.AddrAdd(l, a)
+				}
+			}
 		}
 		if err == nil {
 			err = h.LinkSetUp(l)
@@ -178,9 +206,13 @@ func plugVeth(n Network, nsPath, veth string, addr netip.Addr) error {
 			return fmt.Errorf("set up %s in %s: %w", name, filepath.Base(nsPath), err)
 		}
 	}
-	route := &netlink.Route{Gw: n.Gateway.AsSlice()}
-	if err := h.RouteAdd(route); err != nil {
-		return fmt.Errorf("default route via %s: %w", n.Gateway, err)
+	for _, gw := range []netip.Addr{n.Gateway, n.Addr6(n.Gateway)} {
+		if !gw.IsValid() || (gw.Is6() && !haveIPv6()) {
+			continue
+		}
+		if err := h.RouteAdd(&netlink.Route{Gw: gw.AsSlice()}); err != nil {
+			return fmt.Errorf("default route via %s: %w", gw, err)
+		}
 	}
 	return awaitUp(h, veth)
 }
@@ -222,6 +254,9 @@ func awaitUp(inner *netlink.Handle, veth string) error {
 // (the default route aside) that is not an acetate bridge's.
 func routeOverlap(subnet netip.Prefix) error {
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	for try := 0; errors.Is(err, netlink.ErrDumpInterrupted) && try < 10; try++ {
+		routes, err = netlink.RouteList(nil, netlink.FAMILY_V4) // routes changed during the dump
+	}
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}

@@ -152,6 +152,15 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	if got, err := testtree.Ask(t, a.NetNS, "198.18.0.3:80"); err != nil || got != "198.18.0.2 hello" {
 		t.Fatalf("a to b: %q, %v", got, err)
 	}
+	// IPv6 on the link: the network's ULA prefix and the IPv4 host part.
+	if !a.Network.Subnet6.IsValid() || a.Addr6 != a.Network.Addr6(a.Addr) || !strings.HasSuffix(b.Addr6.String(), "::3") {
+		t.Errorf("IPv6 addresses %s %s in %s", a.Addr6, b.Addr6, a.Network.Subnet6)
+	}
+	b6 := netip.AddrPortFrom(b.Addr6, 81).String()
+	testtree.EchoServer(t, b.NetNS, b6)
+	if got, err := testtree.Ask(t, a.NetNS, b6); err != nil || got != a.Addr6.String()+" hello" {
+		t.Errorf("a to b over IPv6: %q, %v", got, err)
+	}
 	// The containers' hosts file names both; a third, attached later, is
 	// there at once, in the same file (bound over every /etc/hosts).
 	c := attach(t, s, root, "c", AttachOptions{})
@@ -159,7 +168,7 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"198.18.0.2\ta\n", "198.18.0.3\tb bee\n", "198.18.0.4\tc\n", "127.0.0.1\tlocalhost\n"} {
+	for _, want := range []string{"198.18.0.2\ta\n", "198.18.0.3\tb bee\n", "198.18.0.4\tc\n", "127.0.0.1\tlocalhost\n", b.Addr6.String() + "\tb bee\n"} {
 		if !strings.Contains(string(hosts), want) {
 			t.Errorf("hosts file lacks %q:\n%s", want, hosts)
 		}
@@ -173,12 +182,11 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 		t.Errorf("namespace file after detach: %v", err)
 	}
 	// The veth goes with the namespace, freed by the kernel in the
-	// background.
+	// background (after RCU grace periods: seconds on a loaded machine).
 	gone := false
-	for try := 0; try < 100 && !gone; try++ {
+	for deadline := time.Now().Add(30 * time.Second); !gone && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		_, err := netlink.LinkByName(c.Veth)
 		gone = err != nil
-		time.Sleep(time.Duration(try) * time.Millisecond)
 	}
 	if !gone {
 		t.Errorf("veth %s left after detach", c.Veth)

@@ -2,6 +2,7 @@ package network
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,13 @@ type Network struct {
 	Name    string       `json:"name"`
 	Subnet  netip.Prefix `json:"subnet"`
 	Gateway netip.Addr   `json:"gateway"`
+	// Subnet6 is the network's IPv6 prefix, a /64 of the unique local
+	// fd00::/8 whose global ID is a hash of the store and name (RFC
+	// 4193's shape); zero when made without one. A container's IPv6
+	// address is this prefix and the host part of its IPv4 address
+	// (Addr6), the gateway's too. IPv6 is on the link only: no route out,
+	// no published ports.
+	Subnet6 netip.Prefix `json:"subnet6,omitzero"`
 	// Bridge is the bridge interface: DefaultBridge for DefaultNetwork,
 	// "acbr-" and a hash of the store and name for the others.
 	Bridge  string    `json:"bridge"`
@@ -182,11 +190,25 @@ func (s *Store) validate(n *Network) error {
 	if err := hostAddr(n.Subnet, n.Gateway); err != nil {
 		return bad("gateway: %v", err)
 	}
+	id, _ := hex.DecodeString(s.hash("ula "+n.Name, 10))
+	n.Subnet6 = netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, id[0], id[1], id[2], id[3], id[4]}), 64)
 	n.Bridge = DefaultBridge
 	if n.Name != DefaultNetwork {
 		n.Bridge = "acbr-" + s.hash("network "+n.Name, 10)
 	}
 	return nil
+}
+
+// Addr6 is the IPv6 address of n that stands for its IPv4 address a:
+// Subnet6 and a's host part; the zero Addr when n has no Subnet6.
+func (n Network) Addr6(a netip.Addr) netip.Addr {
+	if !n.Subnet6.IsValid() {
+		return netip.Addr{}
+	}
+	b, base := n.Subnet6.Addr().As16(), n.Subnet.Addr().As4()
+	host := binary.BigEndian.Uint32(a.AsSlice()) - binary.BigEndian.Uint32(base[:])
+	binary.BigEndian.PutUint32(b[12:], host)
+	return netip.AddrFrom16(b)
 }
 
 // hostAddr says why a is no host address of subnet, or nil.
