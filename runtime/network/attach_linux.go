@@ -159,6 +159,10 @@ func (s *Store) lease(n Network, o AttachOptions) (Lease, error) {
 			return Lease{}, fmt.Errorf("%w: %s is the gateway of network %s", ErrAddress, o.Addr, n.Name)
 		}
 	}
+	hostname := o.Hostname // the hosts file's second name, if any
+	if hostname == o.Container {
+		hostname = ""
+	}
 	nets, err := s.list()
 	if err != nil {
 		return Lease{}, err
@@ -170,9 +174,21 @@ func (s *Store) lease(n Network, o AttachOptions) (Lease, error) {
 			return Lease{}, err
 		}
 		for _, l := range ls {
-			if l.Container == o.Container && m.Name == n.Name && (!o.Addr.IsValid() || o.Addr == l.Addr) && l.Hostname == o.Hostname {
+			if l.Container != o.Container || m.Name != n.Name || (o.Addr.IsValid() && o.Addr != l.Addr) {
+				continue
+			}
+			if l.Hostname == hostname {
 				return l, nil
 			}
+			l.Hostname = hostname // a new hostname, the same address
+			if err := s.writeLease(n.Name, l); err != nil {
+				return Lease{}, err
+			}
+			all, err := s.leases(n.Name)
+			if err != nil {
+				return Lease{}, err
+			}
+			return l, s.writeHosts(n.Name, all)
 		}
 		kept, err := s.dropLeases(m.Name, ls, func(l Lease) bool { return l.Container == o.Container })
 		if err != nil {
@@ -185,10 +201,7 @@ func (s *Store) lease(n Network, o AttachOptions) (Lease, error) {
 			}
 		}
 	}
-	l := Lease{Addr: o.Addr, Container: o.Container, Hostname: o.Hostname}
-	if l.Hostname == l.Container {
-		l.Hostname = ""
-	}
+	l := Lease{Addr: o.Addr, Container: o.Container, Hostname: hostname}
 	if by, ok := taken[o.Addr]; ok {
 		return Lease{}, fmt.Errorf("%w: %s is taken by container %s", ErrAddress, o.Addr, by)
 	}

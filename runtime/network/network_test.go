@@ -191,8 +191,13 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	if !gone {
 		t.Errorf("veth %s left after detach", c.Veth)
 	}
-	if c2 := attach(t, s, root, "c", AttachOptions{}); c2.Addr != c.Addr {
+	// ... and with a new hostname, which the hosts file shows.
+	c2 := attach(t, s, root, "c", AttachOptions{Hostname: "sea"})
+	if c2.Addr != c.Addr {
 		t.Errorf("reattached at %s, had %s", c2.Addr, c.Addr)
+	}
+	if hosts, _ := os.ReadFile(a.Hosts); !strings.Contains(string(hosts), "198.18.0.4\tc sea\n") {
+		t.Errorf("hosts file after c's new hostname:\n%s", hosts)
 	}
 	// Release frees the address and the name.
 	if err := s.Release("c", c.NetNS); err != nil {
