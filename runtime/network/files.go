@@ -67,34 +67,58 @@ func rewriteInPlace(path string, data []byte) error {
 }
 
 // hostResolvConf is the host's resolver configuration the networks'
-// resolv.conf files are made from.
-var hostResolvConf = "/etc/resolv.conf"
+// resolv.conf files are made from; systemdResolvConf is systemd-resolved's
+// list of the upstream servers, used when the host's names only its stub
+// resolver on 127.0.0.53, as docker does.
+var (
+	hostResolvConf    = "/etc/resolv.conf"
+	systemdResolvConf = "/run/systemd/resolve/resolv.conf"
+)
 
 // writeResolvConf rewrites the resolv.conf of network name from the
 // host's, less its loopback name servers: a server on the host's
 // 127.0.0.53 is not there in a container's namespace.
 func (s *Store) writeResolvConf(name string) error {
-	f, err := os.Open(hostResolvConf)
-	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("read host resolver configuration: %w", err)
-	}
-	var b bytes.Buffer
-	b.WriteString("# written by acetate from the host's " + hostResolvConf + "\n")
-	if f != nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
-				continue
-			}
-			if fields[0] == "nameserver" {
-				if a, err := netip.ParseAddr(fields[1]); err != nil || a.IsLoopback() {
-					continue
-				}
-			}
-			b.WriteString(strings.Join(fields, " ") + "\n")
+	conf, servers, err := resolvConf(hostResolvConf)
+	if err == nil && servers == 0 {
+		if c, n, err := resolvConf(systemdResolvConf); err == nil && n > 0 {
+			conf = c
 		}
 	}
-	return rewriteInPlace(s.ResolvFile(name), b.Bytes())
+	if err != nil {
+		return err
+	}
+	return rewriteInPlace(s.ResolvFile(name), conf)
+}
+
+// resolvConf returns the resolver configuration in file without its
+// loopback name servers, and how many name servers it kept; a missing
+// file is an empty configuration.
+func resolvConf(file string) ([]byte, int, error) {
+	var b bytes.Buffer
+	b.WriteString("# written by acetate from the host's " + file + "\n")
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return b.Bytes(), 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read host resolver configuration: %w", err)
+	}
+	defer f.Close()
+	servers := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		if fields[0] == "nameserver" {
+			if a, err := netip.ParseAddr(fields[1]); err != nil || a.IsLoopback() {
+				continue
+			}
+			servers++
+		}
+		b.WriteString(strings.Join(fields, " ") + "\n")
+	}
+	return b.Bytes(), servers, sc.Err()
 }

@@ -470,3 +470,30 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 }
+
+// A host whose resolv.conf names only systemd-resolved's stub
+// (127.0.0.53, not there in a container's namespace) gives its containers
+// the upstream servers resolved lists, as docker does.
+func TestResolvConf(t *testing.T) {
+	s, _ := testStore(t)
+	dir := t.TempDir()
+	saved, savedSystemd := hostResolvConf, systemdResolvConf
+	defer func() { hostResolvConf, systemdResolvConf = saved, savedSystemd }()
+	hostResolvConf, systemdResolvConf = filepath.Join(dir, "host"), filepath.Join(dir, "systemd")
+	os.WriteFile(hostResolvConf, []byte("nameserver 127.0.0.53\nsearch lan\noptions edns0\n"), 0o644)
+	os.WriteFile(systemdResolvConf, []byte("# upstream\nnameserver 198.18.9.9\nnameserver ::1\n"), 0o644)
+	for _, c := range []struct{ host, want string }{
+		{"nameserver 127.0.0.53\nsearch lan\n", "nameserver 198.18.9.9\n"},
+		{"nameserver 198.18.8.8\nnameserver 127.0.0.1\nsearch lan\n", "nameserver 198.18.8.8\nsearch lan\n"},
+	} {
+		os.WriteFile(hostResolvConf, []byte(c.host), 0o644)
+		if err := s.writeResolvConf("t"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(s.ResolvFile("t"))
+		body := strings.TrimRight(string(got[strings.IndexByte(string(got), '\n')+1:]), "\n") + "\n"
+		if body != c.want {
+			t.Errorf("host %q: resolv.conf %q, want %q", c.host, got, c.want)
+		}
+	}
+}

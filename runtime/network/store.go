@@ -138,6 +138,8 @@ func (s *Store) create(name string, subnet netip.Prefix, gateway netip.Addr) (Ne
 	}
 	if _, err := s.get(name); err == nil {
 		return n, fmt.Errorf("%w: %s", ErrExists, name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return n, err // a network there, unreadable: never replaced
 	}
 	nets, err := s.list()
 	if err != nil {
