@@ -11,6 +11,7 @@ import (
 
 	"github.com/acetate/acetate/fs/container"
 	"github.com/acetate/acetate/runtime"
+	"github.com/acetate/acetate/runtime/launch"
 	"github.com/acetate/acetate/templates"
 	"github.com/spf13/cobra"
 )
@@ -118,6 +119,9 @@ and acetate inspect shows them.`,
 			}
 			var s container.Settings
 			if _, err := f.apply(c, args, &s); err != nil {
+				return err
+			}
+			if err := launch.New(m).CheckSettings(name, s); err != nil {
 				return err
 			}
 			ct, err := m.Create(name, f.from, container.WithSettings(s))

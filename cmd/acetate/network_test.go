@@ -80,7 +80,7 @@ func testNetworkBridge(t *testing.T) {
 	ok(t, run(t, root, nil, "template", "publish", "systemd", "--from", sysTree))
 	elsewhere := testtree.Elsewhere(t, t.TempDir())
 	ok(t, run(t, root, nil, "network", "create", "lan", "--subnet", "198.18.0.0/24"))
-	containers := []string{"plain", "sys", "late", "dup", "once"}
+	containers := []string{"plain", "sys", "late", "dup", "dup2", "once"}
 	t.Cleanup(func() {
 		if t.Failed() {
 			r := run(t, root, nil, "logs", "sys")
@@ -166,20 +166,30 @@ func testNetworkBridge(t *testing.T) {
 		t.Errorf("plain to elsewhere: %q, want the masqueraded 198.19.0.1", out)
 	}
 
-	// Refusals: clear errors, nothing changed.
+	// Refusals: clear errors, nothing changed. Two containers given one
+	// free address are both kept (neither holds it yet); the second to
+	// start is refused.
+	for _, c := range []string{"dup", "dup2"} {
+		ok(t, run(t, root, nil, "create", "--from", "debian", c, "--net", "bridge=lan", "--ip", "198.18.0.200", "--", "sleep", "infinity"))
+	}
+	ok(t, run(t, root, nil, "start", "dup"))
 	before := ok(t, run(t, root, nil, "network", "ls", "--format", "json")).stdout
+	settingsBefore := ok(t, run(t, root, nil, "inspect", "dup2", "--format", "json")).stdout
 	linksBefore := linkNames(t)
-	ok(t, run(t, root, nil, "create", "--from", "debian", "dup", "--net", "bridge=lan", "--ip", addr["plain"], "--", "sleep", "infinity"))
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"start", "dup"}, addr["plain"] + " is taken by container plain"},
+		{[]string{"start", "dup2"}, "198.18.0.200 is taken by container dup"},
+		{[]string{"set", "dup2", "--ip", addr["plain"]}, addr["plain"] + " is taken by container plain"},
+		{[]string{"set", "dup2", "--ip", "198.18.5.5"}, "outside the subnet 198.18.0.0/24"},
+		{[]string{"set", "dup2", "--ip", "198.18.0.1"}, "gateway of network lan"},
+		{[]string{"create", "--from", "debian", "bad", "--net", "bridge=nope"}, "no such network: nope"},
 		{[]string{"network", "create", "wide", "--subnet", "198.18.0.0/16"}, "overlaps network lan"},
 		{[]string{"network", "create", "bad", "--subnet", "198.18.7.1/24"}, "host bits"},
 		{[]string{"network", "rm", "lan"}, "in use"},
-		{[]string{"set", "dup", "--ip", "198.18.9.9", "--net", "none"}, "need --net bridge"},
-		{[]string{"set", "dup", "-p", "80"}, "published port"},
+		{[]string{"set", "dup2", "--ip", "198.18.9.9", "--net", "none"}, "need --net bridge"},
+		{[]string{"set", "dup2", "-p", "80"}, "published port"},
 	} {
 		r := run(t, root, nil, c.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
@@ -189,11 +199,17 @@ func testNetworkBridge(t *testing.T) {
 	if after := ok(t, run(t, root, nil, "network", "ls", "--format", "json")).stdout; after != before {
 		t.Errorf("refusals changed the networks:\n%s\nthen\n%s", before, after)
 	}
+	if after := ok(t, run(t, root, nil, "inspect", "dup2", "--format", "json")).stdout; after != settingsBefore {
+		t.Errorf("refusals changed dup2:\n%s\nthen\n%s", settingsBefore, after)
+	}
 	if after := linkNames(t); after != linksBefore {
 		t.Errorf("refusals changed the links: %s, then %s", linksBefore, after)
 	}
-	if st := ps(t, root)["dup"]; st.State == "running" {
-		t.Errorf("dup runs with a taken address")
+	if st := ps(t, root)["dup2"]; st.State == "running" {
+		t.Errorf("dup2 runs with a taken address")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "containers", "bad")); !os.IsNotExist(err) {
+		t.Errorf("a refused create made its container: %v", err)
 	}
 
 	// A clean stop of the booted container, then nothing left.

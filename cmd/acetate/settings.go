@@ -47,6 +47,9 @@ adds or replaces variables; a command after -- replaces the command.`,
 				if len(given) == 0 {
 					return usageError{fmt.Errorf("nothing to set: give a flag or a command (acetate set --help)")}
 				}
+				if err := l.CheckSettings(name, *s); err != nil {
+					return err
+				}
 				return applyLive(l, name, *s, given, &r)
 			})
 			if err != nil {

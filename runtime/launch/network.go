@@ -165,3 +165,18 @@ func (l *Launcher) detach(name string) error {
 func (l *Launcher) Release(name string) error {
 	return l.nets.Release(name, l.netnsPath(name))
 }
+
+// CheckSettings says why container name's saved network settings s could
+// not be attached, or nil: see network.Store.Check. create and set call
+// it, so that a bad --ip or network is refused before it is kept.
+func (l *Launcher) CheckSettings(name string, s container.Settings) error {
+	netName, bridged := BridgeNetwork(s.Network)
+	if !bridged {
+		return nil
+	}
+	addr, err := parseAddr(s.IP)
+	if err != nil {
+		return err
+	}
+	return l.nets.Check(netName, name, addr)
+}

@@ -311,3 +311,41 @@ func (s *Store) Find(container string) (n Network, l Lease, ok bool, err error) 
 	}
 	return n, l, false, nil
 }
+
+// Check says why container could not have address a (zero: any) on
+// network name at its next attach, or nil: an unknown network (the
+// default one excepted, made on first use), an address outside the
+// subnet, the gateway, or one another container holds. It changes
+// nothing and takes no lock: an attach checks again.
+func (s *Store) Check(name, container string, a netip.Addr) error {
+	if name == "" {
+		name = DefaultNetwork
+	}
+	n, err := s.get(name)
+	if errors.Is(err, ErrNotFound) && name == DefaultNetwork {
+		n = Network{Name: name, Subnet: DefaultSubnet}
+		err = s.validate(&n)
+	}
+	if err != nil || !a.IsValid() {
+		return err
+	}
+	if err := hostAddr(n.Subnet, a); err != nil {
+		return fmt.Errorf("%w: %v", ErrAddress, err)
+	}
+	if a == n.Gateway {
+		return fmt.Errorf("%w: %s is the gateway of network %s", ErrAddress, a, n.Name)
+	}
+	if _, err := os.Stat(s.netDir(name)); err != nil {
+		return nil // the default network, not made yet
+	}
+	ls, err := s.leases(name)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Addr == a && l.Container != container && (s.Exists == nil || s.Exists(l.Container)) {
+			return fmt.Errorf("%w: %s is taken by container %s", ErrAddress, a, l.Container)
+		}
+	}
+	return nil
+}
