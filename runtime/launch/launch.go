@@ -13,6 +13,11 @@
 // A container is "created" until it first runs, "running" while its init
 // lives, and "exited" after, with its exit code. A foreground Run unmounts
 // the root again if it mounted it; Start leaves it mounted until Stop.
+//
+// A container on a bridge network (Options.Network "bridge[=NAME]") is
+// attached before it starts (see package runtime/network: its network
+// namespace is the run directory's netns file) and detached by Stop and
+// at the end of a Run; Release frees its address when it is removed.
 package launch
 
 import (

@@ -63,6 +63,17 @@
 // its inode) with one write, padded with blank lines rather than shrunk,
 // so that a reader never sees part of a line.
 //
+// # IPv6
+//
+// Each network also has an IPv6 /64 of the unique local fd00::/8, named
+// after a hash of the store and the network ([Network.Subnet6]); a
+// container's IPv6 address is that prefix and the host part of its IPv4
+// address, so that one lease gives both, and both are in the hosts file.
+// It is on the link only: containers of the network and the host reach
+// each other over it; there is no IPv6 route out and no IPv6 published
+// port (IPv6 forwarding is a host-wide switch that would change how the
+// host itself takes router advertisements).
+//
 // # nftables
 //
 // Rules live in acetate's own table, "ip acetate", made with
