@@ -24,7 +24,11 @@ import (
 // The kernel's ext4 enforces the quota for the overlay driver and the fuse
 // driver alike, at the speed of a plain filesystem (the fuse driver's
 // writes are FUSE passthrough writes the server never sees), answers a
-// write past it with ENOSPC, as a full filesystem does, and gives df in
+// write past it with ENOSPC, as a full filesystem does (not EDQUOT: the
+// container sees a disk of the quota's size, as in a Virtuozzo container,
+// and its programs handle a full disk, where a quota error on a
+// filesystem with free space, as df shows it, would puzzle them), and
+// gives df in
 // the container the quota as its size and the differences as its use
 // (both drivers answer statfs with the upper directory's filesystem). So
 // the quota holds across remounts, driver switches and a kill -9 of the

@@ -14,12 +14,14 @@
 //
 // A mount attaches a loop device with LO_FLAGS_AUTOCLEAR and closes it:
 // the kernel detaches the device when the filesystem is unmounted, so an
-// unmount (or a lazy one after a crash) leaves no loop device behind.
+// unmount (or a lazy one after a crash) leaves no loop device behind. The
+// device does direct I/O on the image file (see attach).
 //
 //	diskimage.Create("disk.img", diskimage.Limits{Bytes: 1 << 30})
-//	diskimage.Mount("disk.img", "disk") // an ext4 of 1 GiB at disk/
+//	diskimage.Mount("disk.img", "disk")       // an ext4 of 1 GiB at disk/
+//	diskimage.Grow("disk.img", "disk", 2<<30) // online: CAP_SYS_RESOURCE
 //	diskimage.Unmount("disk", false)
-//	diskimage.Resize("disk.img", 2<<30) // offline
+//	diskimage.Resize("disk.img", 1<<30)       // offline, grow or shrink
 package diskimage
 
 import (
