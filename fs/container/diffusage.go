@@ -1,25 +1,19 @@
 package container
 
 import (
-	"encoding/json"
-	"os"
+	"fmt"
 
 	"github.com/acetate/acetate/internal/du"
 	"golang.org/x/sys/unix"
 )
 
-// diffUsageFile keeps, in the container's directory, the disk its
-// differences used when it was last mounted or unmounted, so that listing
-// a thousand containers walks no upper directory.
-const diffUsageFile = "diff.json"
-
-// diffUsage is the content of diffUsageFile. Ino is the inode number of
-// the upper directory it was measured in: a restore or reset swaps in a
-// new upper directory, and the figure then no longer holds.
-type diffUsage struct {
-	Ino   uint64 `json:"ino"`
-	Bytes int64  `json:"bytes"`
-}
+// xattrDiff, on the container's directory, keeps the disk its differences
+// used when it was last mounted or unmounted, "INO BYTES", so that listing
+// a thousand containers walks no upper directory. INO is the inode number
+// of the upper directory it was measured in: a restore or reset swaps in a
+// new upper directory, and the figure then no longer holds. An xattr, not
+// a file: a file would add a block to every container.
+const xattrDiff = "user.acetate.diff"
 
 // DiffBytes returns the disk used by container name's differences (its
 // upper directory). With measure, or when no figure is kept, it walks the
@@ -33,9 +27,11 @@ func (m *Manager) DiffBytes(name string, measure bool) (bytes int64, exact bool)
 		return 0, false
 	}
 	if !measure {
-		var kept diffUsage
-		if b, err := os.ReadFile(m.path(name, diffUsageFile)); err == nil && json.Unmarshal(b, &kept) == nil && kept.Ino == st.Ino {
-			return kept.Bytes, false
+		var ino uint64
+		if v, err := getxattr(m.path(name), xattrDiff); err == nil {
+			if n, _ := fmt.Sscan(v, &ino, &bytes); n == 2 && ino == st.Ino {
+				return bytes, false
+			}
 		}
 	}
 	return du.Tree(upper).Disk, true
@@ -43,16 +39,13 @@ func (m *Manager) DiffBytes(name string, measure bool) (bytes int64, exact bool)
 
 // keepDiffUsage keeps what the upper directory of container name uses, at
 // rest: before its union is mounted (measured only when no figure is kept)
-// and, with measure, once it is unmounted. Failing, listings measure it
-// again.
+// and, with measure, once it is unmounted. Failing (a filesystem without
+// user xattrs), listings measure it.
 func (m *Manager) keepDiffUsage(name string, measure bool) {
 	bytes, exact := m.DiffBytes(name, measure)
-	if !exact {
-		return
-	}
 	var st unix.Stat_t
-	if unix.Lstat(m.UpperDir(name), &st) != nil {
+	if !exact || unix.Lstat(m.UpperDir(name), &st) != nil {
 		return
 	}
-	writeJSON(m.path(name, diffUsageFile), diffUsage{Ino: st.Ino, Bytes: bytes}, runtimeOnly)
+	setxattr(m.path(name), xattrDiff, fmt.Sprintf("%d %d", st.Ino, bytes))
 }
