@@ -76,6 +76,7 @@ var scenarios = []scenario{
 	{"start", benchStart},
 	{"net", benchNet},
 	{"boot", benchBoot},
+	{"density", benchDensity},
 	{"snapshot", benchSnapshot},
 	{"move", benchMove},
 }
