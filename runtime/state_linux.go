@@ -435,8 +435,17 @@ func Stop(dir string, timeout time.Duration) error {
 	if err := markStopped(dir); err != nil {
 		return err
 	}
-	if !st.Running {
-		return waitUnlocked(dir) // a monitor between two restarts exits
+	for !st.Running {
+		// A supervisor without a pid is starting the init (it soon
+		// has one) or waiting to restart it (it sees the mark and
+		// exits); none: nothing runs.
+		if locked, err := isLocked(dir); err != nil || !locked {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+		if st, err = LoadState(dir); err != nil {
+			return err
+		}
 	}
 	// A paused container's processes take no signal until they are thawed.
 	if err := Resume(dir); err != nil && !errors.Is(err, ErrFreezer) && !errors.Is(err, ErrNotRunning) {
