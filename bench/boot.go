@@ -26,8 +26,13 @@ const (
 // tool's processes for it included (issue 14: 11 MB, taken as MiB).
 const bootGoal = 11 << 20
 
-// runningTimeout bounds one wait for a booted system to be running.
-const runningTimeout = 5 * time.Minute
+// runningTimeout bounds one wait for a booted system to be running, and
+// settleTimeout the wait for all of those of a memory case: on this host
+// some of 50 booted at once may never settle (see inotifyLimit).
+const (
+	runningTimeout = 5 * time.Minute
+	settleTimeout  = 3 * time.Minute
+)
 
 // benchBoot boots the systemd tree's own init in containers: acetate (the
 // overlay and the fuse driver) against systemd-nspawn -b and lxc-start,
@@ -133,7 +138,9 @@ func (e *env) bootOnce(p bootPeer, id int) (boot, stop float64, err error) {
 		return 0, 0, err
 	}
 	defer m.remove()
-	if err := waitRunning(e.ctx, m); err != nil {
+	ctx, cancel := context.WithTimeout(e.ctx, runningTimeout)
+	defer cancel()
+	if err := waitRunning(ctx, m); err != nil {
 		return 0, 0, err
 	}
 	boot = time.Since(t0).Seconds()
@@ -155,8 +162,6 @@ func (d *degradedError) Error() string {
 // answers "running"; before systemd's bus is up it fails, and is asked
 // again. "degraded" is a *degradedError naming the failed units.
 func waitRunning(ctx context.Context, m *booted) error {
-	ctx, cancel := context.WithTimeout(ctx, runningTimeout)
-	defer cancel()
 	for {
 		out, err := m.exec(ctx, "systemctl", "is-system-running", "--wait")
 		switch state := strings.TrimSpace(out); state {
@@ -173,7 +178,7 @@ func waitRunning(ctx context.Context, m *booted) error {
 			return &degradedError{units: units}
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("not running after %v: %s (%v)", runningTimeout, firstLine(out), err)
+			return fmt.Errorf("not running: %s (%v; %w)", firstLine(out), err, ctx.Err())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -207,21 +212,21 @@ func (e *env) bootMemory(peers []bootPeer) error {
 			if err := e.ctx.Err(); err != nil {
 				return err
 			}
-			per, byProc, degraded, err := e.idleMemory(p, n, 1000*n)
+			r, err := e.idleMemory(p, n, 1000*n)
 			if err != nil {
 				e.logf("boot: %s, %d at once: %v", p.name, n, err)
 				e.report.skip("boot", cas, p.name, "B", "failed: "+firstLine(err.Error()))
 				continue
 			}
-			f := newFigure("boot", cas, p.name, "B", per)
+			f := newFigure("boot", cas, p.name, "B", r.per)
 			e.report.add(f)
-			if len(degraded) > 0 {
-				e.report.note("boot", fmt.Sprintf("%s, %d booted at once: %d came up degraded (failed units, in how many: %s) and were measured so; %s",
-					p.name, n, len(degraded), countUnits(degraded), inotifyLimit()))
+			if len(r.degraded)+len(r.unsettled) > 0 {
+				e.report.note("boot", fmt.Sprintf("%s, %d booted at once, measured as they were: %d came up degraded (failed units, in how many: %s), %d had not settled after %v (state, in how many: %s); %s",
+					p.name, n, len(r.degraded), countNames(r.degraded), len(r.unsettled), settleTimeout, countNames(r.unsettled), inotifyLimit()))
 			}
 			s.points = append(s.points, [2]float64{float64(n), f.Median})
 			if n == 1 {
-				e.addBreakdown(p.name, byProc)
+				e.addBreakdown(p.name, r.first)
 			}
 		}
 		if len(s.points) > 0 {
@@ -235,28 +240,41 @@ func (e *env) bootMemory(peers []bootPeer) error {
 	return nil
 }
 
-// idleMemory boots n containers of p, waits until all are running and
-// idle, and returns each one's Pss and, for the first, its processes. The
-// containers are numbered from id. One that comes up degraded is measured
-// as it is; degraded holds the failed units of each such.
-func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, degraded [][]string, err error) {
+// idleResult is what idleMemory measured.
+type idleResult struct {
+	per   []float64 // Pss of each container
+	first []proc    // the processes of the first
+	// degraded holds the failed units of each container that came up
+	// degraded, unsettled the state of each that had not settled.
+	degraded, unsettled [][]string
+}
+
+// idleMemory boots n containers of p, waits until all are running (or
+// degraded, or settleTimeout has passed) and idle, and measures each one's
+// Pss. The containers are numbered from id.
+func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 	var ms []*booted
 	defer func() { stopAll(ms) }()
 	for i := range n {
 		m, err := p.boot(id + i)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 		ms = append(ms, m)
 	}
+	r := &idleResult{}
+	ctx, cancel := context.WithTimeout(e.ctx, settleTimeout)
+	defer cancel()
 	for _, m := range ms {
 		var d *degradedError
-		err := waitRunning(e.ctx, m)
+		err := waitRunning(ctx, m)
 		switch {
 		case errors.As(err, &d):
-			degraded = append(degraded, d.units)
+			r.degraded = append(r.degraded, d.units)
+		case err != nil && e.ctx.Err() == nil && ctx.Err() != nil:
+			r.unsettled = append(r.unsettled, []string{systemState(e.ctx, m)})
 		case err != nil:
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
 	idle := 5 * time.Second
@@ -267,7 +285,7 @@ func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, de
 	for i, m := range ms {
 		roots, err := m.roots()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 		var pids []int
 		for pid := range roots {
@@ -281,21 +299,33 @@ func (e *env) idleMemory(p bootPeer, n, id int) (per []float64, first []proc, de
 			}
 			sum += pr.pss
 		}
-		per = append(per, float64(sum))
+		r.per = append(r.per, float64(sum))
 		if i == 0 {
-			first = ps
+			r.first = ps
 		}
 	}
-	return per, first, degraded, nil
+	return r, nil
 }
 
-// countUnits lists the units failed in each degraded system, with the
-// number of systems each failed in, most first.
-func countUnits(degraded [][]string) string {
+// systemState is what systemctl is-system-running answers at once (its
+// first line), or why it did not.
+func systemState(ctx context.Context, m *booted) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := m.exec(ctx, "systemctl", "is-system-running")
+	if s := firstLine(out); s != "" {
+		return s
+	}
+	return fmt.Sprintf("no answer (%v)", err)
+}
+
+// countNames lists the names in each list of lists (the failed units of
+// each system), with the number of lists each is in, most first.
+func countNames(lists [][]string) string {
 	counts := map[string]int{}
 	var names []string
-	for _, units := range degraded {
-		for _, u := range units {
+	for _, list := range lists {
+		for _, u := range list {
 			if counts[u] == 0 {
 				names = append(names, u)
 			}

@@ -215,8 +215,7 @@ exec systemd-nspawn -q -D "$ROOT" -M "$NAME" --register=no --keep-unit --private
 				return "", errors.New("systemd-nspawn has not started the container's init yet")
 			}
 			ns := []string{"-t", strconv.Itoa(leader), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "--"}
-			out, err := exec.CommandContext(ctx, "nsenter", append(ns, args...)...).CombinedOutput()
-			return string(out), err
+			return commandOutput(ctx, "nsenter", append(ns, args...)...)
 		}
 		m.stop = func() error {
 			// nspawn turns SIGTERM into the init's poweroff request
@@ -250,6 +249,20 @@ func nspawnLeader(nspawn int) int {
 		}
 	}
 	return 0
+}
+
+// commandOutput runs a command that runs another inside a container
+// (nsenter, lxc-attach) and returns its output. When ctx ends, it kills the
+// command's process group and returns after at most two seconds more: the
+// process inside, forked into the container's PID namespace, may outlive
+// its starter and hold the output pipe (it dies with the container).
+func commandOutput(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // waitFor waits at most d for done to be closed, and reports whether it was.
@@ -342,12 +355,11 @@ func (e *env) lxcBootPeer(tree string) bootPeer {
 		if err != nil {
 			return nil, err
 		}
-		lxc := func(ctx context.Context, tool string, args ...string) *exec.Cmd {
-			return exec.CommandContext(ctx, tool, append([]string{"-P", lxcPath, "-n", name}, args...)...)
+		lxc := func(tool string, args ...string) *exec.Cmd {
+			return exec.Command(tool, append([]string{"-P", lxcPath, "-n", name}, args...)...)
 		}
-		bg := context.Background()
 		m := e.newMachine(func() {
-			lxc(bg, "lxc-stop", "-k").Run()
+			lxc("lxc-stop", "-k").Run()
 			removeCgroups(cgroupsNamed("lxc.payload."+name, "lxc.monitor."+name))
 			unmountOverlay(root)
 			os.RemoveAll(filepath.Join(lxcPath, name))
@@ -360,22 +372,21 @@ func (e *env) lxcBootPeer(tree string) bootPeer {
 			m.remove()
 			return nil, err
 		}
-		if out, err := lxc(bg, "lxc-start", "-d", "-o", filepath.Join(lxcPath, name, "log"), "-l", "WARN").CombinedOutput(); err != nil {
+		if out, err := lxc("lxc-start", "-d", "-o", filepath.Join(lxcPath, name, "log"), "-l", "WARN").CombinedOutput(); err != nil {
 			m.remove()
 			return nil, fmt.Errorf("lxc-start: %w: %s", err, firstLine(string(out)))
 		}
 		m.exec = func(ctx context.Context, args ...string) (string, error) {
-			out, err := lxc(ctx, "lxc-attach", append([]string{"--"}, args...)...).CombinedOutput()
-			return string(out), err
+			return commandOutput(ctx, "lxc-attach", append([]string{"-P", lxcPath, "-n", name, "--"}, args...)...)
 		}
 		m.stop = func() error {
-			if out, err := lxc(bg, "lxc-stop").CombinedOutput(); err != nil {
+			if out, err := lxc("lxc-stop").CombinedOutput(); err != nil {
 				return fmt.Errorf("lxc-stop: %w: %s", err, firstLine(string(out)))
 			}
 			return nil
 		}
 		m.roots = func() (map[int]string, error) {
-			out, err := lxc(bg, "lxc-info", "-p", "-H").Output()
+			out, err := lxc("lxc-info", "-p", "-H").Output()
 			if err != nil {
 				return nil, fmt.Errorf("lxc-info: %w", err)
 			}
