@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/templates/registry/registrytest"
 )
@@ -125,4 +126,41 @@ func TestMove(t *testing.T) {
 			ok(t, run(t, root2, nil, "rm", "svc"))
 		}
 	})
+}
+
+// A booted systemd container with a service, that changed 5 MB, moves to a
+// second store that has its template: it boots there from the moved state
+// and its service answers; the target received at most 6 MB.
+func TestMoveBooted(t *testing.T) {
+	root := machineRoot(t, "systemd")
+	reg := registrytest.Start(t)
+	root2 := t.TempDir()
+	ok(t, run(t, root2, nil, "template", "publish", "systemd", "--from", testtree.SystemdRootfs(t)))
+	name := "mt-move"
+	machine(t, root, name, "--from", "systemd")
+	ok(t, run(t, root, nil, "start", name))
+	checkBooted(t, root, name, "systemd")
+	ok(t, run(t, root, nil, "exec", name, "--", "sh", "-c", "mkdir -p /srv/data && head -c 5242880 /dev/urandom > /srv/data/blob && echo moved > /srv/data/mark"))
+	r := ok(t, run(t, root, nil, "move", name, "--via", reg+"/moves/booted:1", "--insecure", "--to", root2, "--format", "json"))
+	t.Cleanup(func() {
+		run(t, root2, nil, "rm", "--force", name)
+		noLeftovers(t, root2, name, "")
+	})
+	var mr moveReport
+	if err := json.Unmarshal([]byte(r.stdout), &mr); err != nil {
+		t.Fatalf("move json: %v: %s", err, r.stdout)
+	}
+	t.Logf("booted move: sent %d bytes while running, %d after the freeze; target received %d; downtime %v (to the start, not to the end of the boot), total %v",
+		mr.LiveBytes, mr.FinalBytes, mr.PulledBytes, mr.Downtime, mr.Total)
+	if mr.PulledBytes > 6<<20 {
+		t.Errorf("the target, which has the template, received %d bytes for a 5 MB change", mr.PulledBytes)
+	}
+	if st := ps(t, root)[name].State; st != "exited" {
+		t.Errorf("source after move: %s", st)
+	}
+	checkBooted(t, root2, name, "systemd")
+	if r := ok(t, run(t, root2, nil, "exec", name, "--", "cat", "/srv/data/mark")); r.stdout != "moved\n" {
+		t.Errorf("the moved container's change: %q", r.stdout)
+	}
+	ok(t, run(t, root2, nil, "stop", name))
 }

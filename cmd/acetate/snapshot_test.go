@@ -191,3 +191,56 @@ func TestSnapshotRunningWriters(t *testing.T) {
 		t.Logf("snapshot s%d: %d turns of the loop", i, len(lines)-1)
 	}
 }
+
+// A booted systemd container running a service and a writer (a unit that
+// appends to a log and replaces a database file with write, fsync,
+// rename) is snapshotted while it runs (frozen for each capture) and keeps
+// running; every snapshot restores to a state it could have been in; the
+// container boots from the last one with its service answering.
+func TestSnapshotBooted(t *testing.T) {
+	root := machineRoot(t, "systemd")
+	name := "mt-snapshot"
+	machine(t, root, name, "--from", "systemd")
+	ok(t, run(t, root, nil, "start", name))
+	checkBooted(t, root, name, "systemd")
+	loop := `i=0; while :; do i=$((i+1)); head -c 65536 /dev/urandom > /db.tmp; sync /db.tmp; mv /db.tmp /db; echo $i >> /log; done`
+	ok(t, run(t, root, nil, "exec", name, "--", "systemd-run", "--unit=writer", "/bin/sh", "-c", loop))
+	const n = 3
+	for i := range n {
+		time.Sleep(100 * time.Millisecond)
+		r := ok(t, run(t, root, nil, "snapshot", "create", name, fmt.Sprintf("s%d", i), "--format", "json"))
+		var s snapshotEntry
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.FrozenNs <= 0 {
+			t.Fatalf("snapshot of the booted container: %s (%v)", r.stdout, err)
+		}
+		t.Logf("s%d: frozen for %.2f ms", i, float64(s.FrozenNs)/1e6)
+	}
+	if st := ps(t, root)[name].State; st != "running" {
+		t.Fatalf("after the snapshots: %s", st)
+	}
+	ok(t, run(t, root, nil, "stop", name))
+	up := filepath.Join(root, "containers", name, "upper")
+	for i := range n {
+		ok(t, run(t, root, nil, "snapshot", "restore", name, fmt.Sprintf("s%d", i)))
+		if fi, err := os.Stat(filepath.Join(up, "db")); err != nil || fi.Size() != 65536 {
+			t.Errorf("snapshot s%d: the database is torn or missing: %v", i, err)
+		}
+		log, err := os.ReadFile(filepath.Join(up, "log"))
+		if err != nil {
+			t.Fatalf("snapshot s%d: %v", i, err)
+		}
+		lines := strings.Split(string(log), "\n")
+		for j, l := range lines[:len(lines)-1] {
+			if l != fmt.Sprint(j+1) {
+				t.Errorf("snapshot s%d: log line %d is %q", i, j+1, l)
+				break
+			}
+		}
+		if lines[len(lines)-1] != "" {
+			t.Errorf("snapshot s%d: the log ends in half a line", i)
+		}
+	}
+	ok(t, run(t, root, nil, "start", name))
+	checkBooted(t, root, name, "systemd")
+	ok(t, run(t, root, nil, "stop", name))
+}
