@@ -14,17 +14,37 @@ import (
 	"github.com/acetate/acetate/templates/registry/registrytest"
 )
 
-// A running container that changed 5 MB on the Debian template moves to a
-// second store through a real registry: it runs there, from the state it
-// was frozen in (its differences exact but for the loop's file, which
-// goes on growing there); the target receives at most 6 MB as it has the
-// template; push --container and pull --container make a copy.
+// Moves between two stores through a real registry (docker-registry on
+// 127.0.0.1), of containers of the systemd template, which the target has:
+// a booted one with a service, and one running a command (with push and
+// pull of a container, and kill -9 during push and move). One registry
+// and one target store: the template's image is pushed once.
 func TestMove(t *testing.T) {
+	root := machineRoot(t, "systemd")
 	reg := registrytest.Start(t)
-	root, root2 := debianStore(t), debianStore(t)
-	size := startCounter(t, root, "svc")
+	root2 := t.TempDir()
+	ok(t, run(t, root2, nil, "template", "publish", "systemd", "--from", testtree.SystemdRootfs(t)))
+	t.Run("booted", func(t *testing.T) { testMoveBooted(t, root, root2, reg+"/moves/c") })
+	t.Run("command", func(t *testing.T) { testMoveCommand(t, root, root2, reg+"/moves/c") })
+}
+
+// A running container that changed 5 MB on its template moves: it runs
+// there, from the state it was frozen in (its differences exact but for
+// the loop's file, which goes on growing there); the target receives at
+// most 6 MB; push --container and pull --container make a copy.
+func testMoveCommand(t *testing.T, root, root2, repo string) {
+	name := "mt-move-cmd"
+	machine(t, root, name, append([]string{"--from", "systemd"}, counterLoop...)...)
+	size := runCounter(t, root, name)
+	t.Cleanup(func() {
+		for _, n := range []string{name, "copy"} {
+			if _, listed := ps(t, root2)[n]; listed {
+				ok(t, run(t, root2, nil, "rm", "--force", n))
+			}
+		}
+	})
 	var st struct{ MountedAt string }
-	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "inspect", "svc", "--format", "json")).stdout), &st); err != nil {
+	if err := json.Unmarshal([]byte(ok(t, run(t, root, nil, "inspect", name, "--format", "json")).stdout), &st); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(st.MountedAt, "srv/data")
@@ -41,8 +61,8 @@ func TestMove(t *testing.T) {
 		}
 	}
 	waitGrows(t, size)
-	r := ok(t, run(t, root, nil, "move", "svc", "--via", reg+"/moves/svc:1", "--insecure", "--to", root2, "--format", "json"))
-	t.Cleanup(func() { run(t, root2, nil, "stop", "--time", "0", "svc") })
+	r := ok(t, run(t, root, nil, "move", name, "--via", repo+":1", "--insecure", "--to", root2, "--format", "json"))
+	t.Cleanup(func() { run(t, root2, nil, "stop", "--time", "0", name) })
 	var mr moveReport
 	if err := json.Unmarshal([]byte(r.stdout), &mr); err != nil {
 		t.Fatalf("move json: %v: %s", err, r.stdout)
@@ -55,14 +75,14 @@ func TestMove(t *testing.T) {
 	if mr.FinalBytes > 1<<20 {
 		t.Errorf("the push after the freeze sent %d bytes: more than what changed since the first", mr.FinalBytes)
 	}
-	if got := ps(t, root)["svc"].State; got != "exited" {
+	if got := ps(t, root)[name].State; got != "exited" {
 		t.Errorf("source after move: %s", got)
 	}
-	if got := ps(t, root2)["svc"].State; got != "running" {
+	if got := ps(t, root2)[name].State; got != "running" {
 		t.Fatalf("target after move: %s", got)
 	}
 	var st2 struct{ MountedAt string }
-	if err := json.Unmarshal([]byte(ok(t, run(t, root2, nil, "inspect", "svc", "--format", "json")).stdout), &st2); err != nil {
+	if err := json.Unmarshal([]byte(ok(t, run(t, root2, nil, "inspect", name, "--format", "json")).stdout), &st2); err != nil {
 		t.Fatal(err)
 	}
 	moved := func() int64 {
@@ -76,72 +96,68 @@ func TestMove(t *testing.T) {
 		t.Error("the moved container lost its counter")
 	}
 	waitGrows(t, moved)
-	ok(t, run(t, root2, nil, "stop", "--time", "0", "svc"))
+	ok(t, run(t, root2, nil, "stop", "--time", "0", name))
 	upper := func(root, name string) string { return filepath.Join(root, "containers", name, "upper") }
-	if err := treecmp.Compare(upper(root, "svc"), upper(root2, "svc"), treecmp.Options{Skip: []string{"/counter"}}); err != nil {
+	if err := treecmp.Compare(upper(root, name), upper(root2, name), treecmp.Options{Skip: []string{"/counter"}}); err != nil {
 		t.Errorf("moved container's differences: %v", err)
 	}
 
 	// push and pull of a stopped container, under another name.
-	ok(t, run(t, root, nil, "push", "svc", reg+"/ctr/svc:2", "--insecure"))
-	r = ok(t, run(t, root2, nil, "pull", reg+"/ctr/svc:2", "--container", "copy", "--insecure"))
+	ok(t, run(t, root, nil, "push", name, repo+":2", "--insecure"))
+	r = ok(t, run(t, root2, nil, "pull", repo+":2", "--container", "copy", "--insecure"))
 	if !strings.Contains(r.stdout, "pulled container copy") {
 		t.Errorf("pull --container: %q", r.stdout)
 	}
-	if err := treecmp.Compare(upper(root, "svc"), upper(root2, "copy"), treecmp.Options{}); err != nil {
+	if err := treecmp.Compare(upper(root, name), upper(root2, "copy"), treecmp.Options{}); err != nil {
 		t.Errorf("pulled container: %v", err)
 	}
-	if r := run(t, root2, nil, "pull", reg+"/ctr/svc:2", "--container", "copy", "--insecure"); r.code == 0 {
+	if r := run(t, root2, nil, "pull", repo+":2", "--container", "copy", "--insecure"); r.code == 0 {
 		t.Error("pull --container over an existing container")
 	}
-	if r := run(t, root, nil, "move", "svc", "--via", reg+"/moves/svc:1", "--insecure", "--to", root); r.code != exitUsage {
+	if r := run(t, root, nil, "move", name, "--via", repo+":1", "--insecure", "--to", root); r.code != exitUsage {
 		t.Errorf("move --to its own store: exit %d %q", r.code, r.stderr)
 	}
 
 	// kill -9 during push and during move (of the stopped container, so
 	// nothing is left frozen): both stores stay fsck-clean, the source as
 	// it was, the target without the container or with all of it.
-	push := []string{"push", "svc", reg + "/ctr/svc:3", "--insecure"}
+	push := []string{"push", name, repo + ":3", "--insecure"}
 	start := time.Now()
 	ok(t, run(t, root, nil, push...))
 	killWithin(t, root, 3, time.Since(start), push, func(i int) {
-		if err := treecmp.Compare(upper(root, "svc"), upper(root2, "copy"), treecmp.Options{}); err != nil {
+		if err := treecmp.Compare(upper(root, name), upper(root2, "copy"), treecmp.Options{}); err != nil {
 			t.Fatalf("after kill %d of push: the container changed: %v", i, err)
 		}
 	})
-	ok(t, run(t, root2, nil, "rm", "svc"))
-	move := []string{"move", "svc", "--via", reg + "/moves/svc:4", "--insecure", "--to", root2}
+	ok(t, run(t, root2, nil, "rm", name))
+	move := []string{"move", name, "--via", repo + ":4", "--insecure", "--to", root2}
 	start = time.Now()
 	ok(t, run(t, root, nil, move...))
 	took := time.Since(start)
-	ok(t, run(t, root2, nil, "rm", "svc"))
+	ok(t, run(t, root2, nil, "rm", name))
 	killWithin(t, root, 3, took, move, func(i int) {
 		if r := run(t, root2, nil, "fsck"); r.code != 0 {
 			t.Fatalf("after kill %d of move: target fsck exit %d\n%s", i, r.code, r.stdout)
 		}
-		if _, moved := ps(t, root2)["svc"]; moved {
-			if err := treecmp.Compare(upper(root, "svc"), upper(root2, "svc"), treecmp.Options{}); err != nil {
+		if _, moved := ps(t, root2)[name]; moved {
+			if err := treecmp.Compare(upper(root, name), upper(root2, name), treecmp.Options{}); err != nil {
 				t.Fatalf("after kill %d of move: a half-moved container: %v", i, err)
 			}
-			ok(t, run(t, root2, nil, "rm", "svc"))
+			ok(t, run(t, root2, nil, "rm", name))
 		}
 	})
 }
 
-// A booted systemd container with a service, that changed 5 MB, moves to a
-// second store that has its template: it boots there from the moved state
-// and its service answers; the target received at most 6 MB.
-func TestMoveBooted(t *testing.T) {
-	root := machineRoot(t, "systemd")
-	reg := registrytest.Start(t)
-	root2 := t.TempDir()
-	ok(t, run(t, root2, nil, "template", "publish", "systemd", "--from", testtree.SystemdRootfs(t)))
+// A booted systemd container with a service, that changed 5 MB, moves: it
+// boots there from the moved state and its service answers; the target
+// received at most 6 MB.
+func testMoveBooted(t *testing.T, root, root2, repo string) {
 	name := "mt-move"
 	machine(t, root, name, "--from", "systemd")
 	ok(t, run(t, root, nil, "start", name))
 	checkBooted(t, root, name, "systemd")
 	ok(t, run(t, root, nil, "exec", name, "--", "sh", "-c", "mkdir -p /srv/data && head -c 5242880 /dev/urandom > /srv/data/blob && echo moved > /srv/data/mark"))
-	r := ok(t, run(t, root, nil, "move", name, "--via", reg+"/moves/booted:1", "--insecure", "--to", root2, "--format", "json"))
+	r := ok(t, run(t, root, nil, "move", name, "--via", repo+":booted", "--insecure", "--to", root2, "--format", "json"))
 	t.Cleanup(func() {
 		run(t, root2, nil, "rm", "--force", name)
 		noLeftovers(t, root2, name, "")

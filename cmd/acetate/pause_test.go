@@ -19,6 +19,12 @@ var counterLoop = []string{"--", "sh", "-c", "while :; do echo x >> /counter; sl
 func startCounter(t *testing.T, root, name string) func() int64 {
 	t.Helper()
 	ok(t, run(t, root, nil, append([]string{"create", name, "--from", "debian"}, counterLoop...)...))
+	return runCounter(t, root, name)
+}
+
+// runCounter is startCounter for the created container name.
+func runCounter(t *testing.T, root, name string) func() int64 {
+	t.Helper()
 	ok(t, run(t, root, nil, "start", name))
 	t.Cleanup(func() { run(t, root, nil, "stop", "--time", "0", name) })
 	var st struct{ MountedAt string }
