@@ -24,7 +24,7 @@ func (m *Manager) DiffBytes(name string, measure bool) (bytes int64, exact bool)
 	upper := m.UpperDir(name)
 	var st unix.Stat_t
 	if unix.Lstat(upper, &st) != nil {
-		return 0, false
+		return imageUse(m.path(name)), false
 	}
 	if !measure {
 		var ino uint64

@@ -172,6 +172,17 @@ func recordUse(img, mnt string) {
 	}
 }
 
+// imageUse is what the disk image of the container whose directory is dir
+// used when it was last unmounted (its upper directory is out of reach
+// until it is mounted again); 0 without an image.
+func imageUse(dir string) int64 {
+	var used int64
+	if v, err := getxattr(filepath.Join(dir, diskImage), xattrUsed); err == nil {
+		fmt.Sscan(v, &used)
+	}
+	return used
+}
+
 // settleDisk makes the storage of the unmounted container whose directory
 // is dir match the quota of s: no image without a quota, an image made
 // for s's limits with one. What a crash left half made is removed first.

@@ -116,6 +116,10 @@ func TestQuotaFill(t *testing.T) {
 				t.Fatalf("copy-up once there is room: %v", err)
 			}
 			fh.Close()
+			e.unmount("q")
+			if n, _ := e.m.DiffBytes("q", false); n < 12<<20 {
+				t.Errorf("DiffBytes of the unmounted container: %d, want its image's use", n)
+			}
 			q, err := e.m.Quota("q")
 			if err != nil || q == nil || q.Disk != 32<<20 || q.Used < 12<<20 {
 				t.Errorf("Quota = %+v, %v", q, err)
