@@ -67,7 +67,7 @@ func testMoveCommand(t *testing.T, root, root2, repo string) {
 	if err := json.Unmarshal([]byte(r.stdout), &mr); err != nil {
 		t.Fatalf("move json: %v: %s", err, r.stdout)
 	}
-	t.Logf("move: sent %d bytes while running (template image included), %d after the freeze; target received %d; downtime %v, total %v",
+	t.Logf("move: sent %d bytes while running (the template image too when the registry lacked it), %d after the freeze; target received %d; downtime %v, total %v",
 		mr.LiveBytes, mr.FinalBytes, mr.PulledBytes, mr.Downtime, mr.Total)
 	if mr.PulledBytes > 6<<20 {
 		t.Errorf("the target, which has the template, received %d bytes for a 5 MB change", mr.PulledBytes)
