@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // SystemdTree is where .ci/setup caches a Debian bookworm tree that boots
@@ -203,6 +206,7 @@ func (e *env) bootMemory(peers []bootPeer) error {
 		xLabel: "containers booted at once", yLabel: "bytes (Pss)", logX: true}
 	for _, p := range peers {
 		s := series{name: p.name}
+		perBoot := 0 // inotify instances one booted container took
 		for _, n := range e.bootCounts() {
 			cas := fmt.Sprintf("idle Pss per container, %d booted at once", n)
 			if p.missing != "" {
@@ -212,17 +216,34 @@ func (e *env) bootMemory(peers []bootPeer) error {
 			if err := e.ctx.Err(); err != nil {
 				return err
 			}
+			if free := inotifyFree(); perBoot > 0 && n*perBoot > free {
+				// Booting them would make every init on the host (other
+				// users' containers too) fail to watch files.
+				e.report.skip("boot", cas, p.name, "B", fmt.Sprintf("not run: %d booted systemd take about %d inotify instances, %d of root's are free here (fs.inotify.max_user_instances %d, for all of root's processes on the host; the bench changes no sysctl)",
+					n, n*perBoot, free, inotifyMax()))
+				continue
+			}
 			r, err := e.idleMemory(p, n, 1000*n)
 			if err != nil {
 				e.logf("boot: %s, %d at once: %v", p.name, n, err)
 				e.report.skip("boot", cas, p.name, "B", "failed: "+firstLine(err.Error()))
 				continue
 			}
-			f := newFigure("boot", cas, p.name, "B", r.per)
+			if n == 1 {
+				perBoot = r.inotify
+			}
+			// A container whose processes had all ended by the time it
+			// was measured (its init died) counts 0: it is left out.
+			per := slices.DeleteFunc(r.per, func(v float64) bool { return v == 0 })
+			if len(per) == 0 {
+				e.report.skip("boot", cas, p.name, "B", "failed: every container had ended before it was measured")
+				continue
+			}
+			f := newFigure("boot", cas, p.name, "B", per)
 			e.report.add(f)
-			if len(r.degraded)+len(r.unsettled) > 0 {
-				e.report.note("boot", fmt.Sprintf("%s, %d booted at once, measured as they were: %d came up degraded (failed units, in how many: %s), %d had not settled after %v (state, in how many: %s); %s",
-					p.name, n, len(r.degraded), countNames(r.degraded), len(r.unsettled), settleTimeout, countNames(r.unsettled), inotifyLimit()))
+			if ended := len(r.per) - len(per); len(r.degraded)+len(r.unsettled)+ended > 0 {
+				e.report.note("boot", fmt.Sprintf("%s, %d booted at once, measured as they were: %d came up degraded (failed units, in how many: %s), %d had not settled after %v (state, in how many: %s), %d had ended; %s",
+					p.name, n, len(r.degraded), countNames(r.degraded), len(r.unsettled), settleTimeout, countNames(r.unsettled), ended, inotifyLimit()))
 			}
 			s.points = append(s.points, [2]float64{float64(n), f.Median})
 			if n == 1 {
@@ -247,6 +268,8 @@ type idleResult struct {
 	// degraded holds the failed units of each container that came up
 	// degraded, unsettled the state of each that had not settled.
 	degraded, unsettled [][]string
+	// inotify is how many inotify instances the first one holds.
+	inotify int
 }
 
 // idleMemory boots n containers of p, waits until all are running (or
@@ -275,6 +298,11 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 			r.unsettled = append(r.unsettled, []string{systemState(e.ctx, m)})
 		case err != nil:
 			return nil, err
+		}
+	}
+	if roots, err := ms[0].roots(); err == nil {
+		for pid := range roots {
+			r.inotify += inotifyInstances(procTree(pid))
 		}
 	}
 	idle := 5 * time.Second
@@ -345,9 +373,34 @@ func countNames(lists [][]string) string {
 // instances, which count against one limit for all of root's processes on
 // the host, whatever container they run in.
 func inotifyLimit() string {
+	return fmt.Sprintf("the usual cause: fs.inotify.max_user_instances (%d here) is shared by all of root's processes on the host, and a booted systemd takes about 7 (\"Too many open files\" in its log); the bench does not change sysctls",
+		inotifyMax())
+}
+
+// inotifyMax is fs.inotify.max_user_instances (the kernel's default, 128,
+// when unreadable).
+func inotifyMax() int {
 	b, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
-	return fmt.Sprintf("the usual cause: fs.inotify.max_user_instances (%s here) is shared by all of root's processes on the host, and a booted systemd takes about 7 (\"Too many open files\" in its log); the bench does not change sysctls",
-		strings.TrimSpace(string(b)))
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 128
+	}
+	return n
+}
+
+// inotifyFree is about how many more inotify instances root may open: the
+// limit less those open in root's processes now (a descriptor shared by
+// several processes is counted in each: the estimate errs low).
+func inotifyFree() int {
+	var root []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		var st unix.Stat_t
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil && unix.Stat(d, &st) == nil && st.Uid == 0 {
+			root = append(root, pid)
+		}
+	}
+	return inotifyMax() - inotifyInstances(root)
 }
 
 // stopAll stops the machines in parallel and removes them.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +32,7 @@ type booted struct {
 	stop func() error
 	// roots are the processes whose trees hold every process of the
 	// container and every process its tool keeps for it, each with the name
-	// to report it by ("": its own).
+	// to report it by ("": its own); none when the container has ended.
 	roots func() (map[int]string, error)
 	// remove kills what is left and removes everything made for it: mounts,
 	// cgroups, directories. It may be called more than once, and runs at
@@ -108,6 +109,9 @@ func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 		m.stop = func() error { return runtime.Stop(a.m.RunDir(name), -1) }
 		m.roots = func() (map[int]string, error) {
 			monitor, err := parentOf(pid)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil // its init has ended
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -392,9 +396,12 @@ func (e *env) lxcBootPeer(tree string) bootPeer {
 			}
 			init, err := strconv.Atoi(strings.TrimSpace(string(out)))
 			if err != nil {
-				return nil, fmt.Errorf("lxc-info: no init pid: %q", out)
+				return nil, nil // no init pid: it has ended
 			}
 			monitor, err := parentOf(init)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil
+			}
 			return map[int]string{monitor: ""}, err
 		}
 		return m, nil

@@ -125,3 +125,17 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// inotifyInstances counts the inotify descriptors the processes pids hold.
+func inotifyInstances(pids []int) int {
+	n := 0
+	for _, pid := range pids {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && l == "anon_inode:inotify" {
+				n++
+			}
+		}
+	}
+	return n
+}
