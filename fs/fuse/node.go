@@ -111,6 +111,23 @@ func (n *node) upperAt() (beneath.At, error) {
 	return parent.Operations().(*node).childAt(name)
 }
 
+// upperAtKnown is upperAt, but answers ENOENT at once, without a system
+// call, when the node's directory is known to have nothing in the upper
+// directory (its cached noUpper): a template file in a directory the
+// container never changed, the file of most of the requests the kernel
+// sends for reads (getxattr of security.capability) and the one of the
+// bench's getxattr row, one openat2 fewer each.
+func (n *node) upperAtKnown() (beneath.At, error) {
+	if !n.IsRoot() {
+		if _, parent := n.Parent(); parent != nil {
+			if none, _ := parent.Operations().(*node).noUpper(); none {
+				return beneath.At{}, syscall.ENOENT
+			}
+		}
+	}
+	return n.upperAt()
+}
+
 // inUpper reports whether the node has an entry in the upper directory.
 func (n *node) inUpper() bool {
 	a, err := n.upperAt()

@@ -178,6 +178,22 @@ func mountThrough(t *testing.T, s *storeServer, req *mountRequest) {
 	if err := s.mount(req, served); err != nil {
 		t.Fatal(err)
 	}
+	noPoll(t, req.Target)
+}
+
+// noPoll has the kernel learn that the mount at target answers no POLL,
+// as go-fuse does for the mounts it makes (not for /dev/fd/N ones). This
+// process is then server and client: os.Open registers every file with
+// its epoll descriptor, and the kernel would ask the server for POLL while
+// holding that descriptor's lock, which a reader of the server waits for.
+func noPoll(t *testing.T, target string) {
+	t.Helper()
+	fd, err := unix.Open(filepath.Join(target, ".go-fuse-epoll-hack"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLPRI | unix.POLLOUT}}, 0)
+	unix.Close(fd)
 }
 
 // waitFor waits up to 5 s for cond.

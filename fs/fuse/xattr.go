@@ -45,8 +45,9 @@ func ownXattr(stored string) (string, bool) {
 // Getxattr implements fs.NodeGetxattrer.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	// One call where the kernel asks most (security.capability before
-	// writes and chowns): the upper file answers unless it is not there.
-	a, err := n.upperAt()
+	// writes and chowns), none where the directory is the template's: the
+	// upper file answers unless it is not there.
+	a, err := n.upperAtKnown()
 	if err == nil {
 		defer a.Close()
 		var sz int
