@@ -310,11 +310,21 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 		idle = time.Second
 	}
 	time.Sleep(idle) // let the last units settle (journald, logind)
+	// A process that serves several containers (acetate's FUSE server, one
+	// per store) counts its share in each.
+	all := make([]map[int]string, len(ms))
+	users := map[int]int64{}
 	for i, m := range ms {
 		roots, err := m.roots()
 		if err != nil {
 			return nil, err
 		}
+		all[i] = roots
+		for pid := range roots {
+			users[pid]++
+		}
+	}
+	for i, roots := range all {
 		var pids []int
 		for pid := range roots {
 			pids = append(pids, pid)
@@ -325,7 +335,7 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 			if name := roots[pr.pid]; name != "" {
 				ps[k].name = name
 			}
-			sum += pr.pss
+			sum += pr.pss / max(users[pr.pid], 1)
 		}
 		r.per = append(r.per, float64(sum))
 		if i == 0 {

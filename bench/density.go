@@ -91,6 +91,13 @@ func benchDensity(e *env) error {
 		}
 	}
 	e.report.charts = append(e.report.charts, d.chart)
+	for _, sr := range d.chart.series {
+		var pts []string
+		for _, pt := range sr.points {
+			pts = append(pts, fmt.Sprintf("%.0f: %s", pt[0], humanB(pt[1])))
+		}
+		e.report.note("density", fmt.Sprintf("Pss serving the mounts, %s, by containers mounted: %s", sr.name, strings.Join(pts, ", ")))
+	}
 	e.report.note("density", fmt.Sprintf("create+mount of %d, total: %s (one after the other, in this process)", d.n, strings.Join(d.totals, "; ")))
 	return nil
 }
