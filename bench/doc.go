@@ -2,7 +2,8 @@
 // of doing the same job, on the machine it runs on.
 //
 // Run executes scenarios (disk savings, clone, read and metadata, copy-up
-// and write, start, publish) on real data — a debootstrap'd Debian rootfs,
+// and write, start, publish, and boot: containers that boot systemd, against
+// systemd-nspawn -b and lxc-start) on real data — a debootstrap'd Debian rootfs,
 // and a second template with one more package — and writes a report:
 // report.md (tables), report.json (every figure with its unit, samples,
 // min/median/max) and SVG charts. Each peer tool is measured in the same run,
