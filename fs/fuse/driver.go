@@ -158,15 +158,9 @@ func ServerPid(root string) (int, error) {
 		return 0, fmt.Errorf("fuse server of %s: %w", root, err)
 	}
 	defer c.Close()
-	raw, err := c.SyscallConn()
+	cred, err := peerCred(c)
 	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if credErr != nil {
-		return 0, fmt.Errorf("fuse server of %s: %w", root, credErr)
+		return 0, fmt.Errorf("fuse server of %s: %w", root, err)
 	}
 	return int(cred.Pid), nil
 }

@@ -279,20 +279,31 @@ func readRequest(c *net.UnixConn) (*mountRequest, int, error) {
 // checkPeer refuses a client that is neither root nor the server's user:
 // a request makes the server serve any directory it names.
 func checkPeer(c *net.UnixConn) error {
-	raw, err := c.SyscallConn()
+	cred, err := peerCred(c)
 	if err != nil {
 		return err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if credErr != nil {
-		return fmt.Errorf("peer credentials: %w", credErr)
 	}
 	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
 		return fmt.Errorf("uid %d may not mount", cred.Uid)
 	}
 	return nil
+}
+
+// peerCred returns the credentials of the process at the other end of c.
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("peer credentials: %w", credErr)
+	}
+	return cred, nil
 }
 
 // mount serves the connection fd (which it takes over) as the union of
