@@ -26,7 +26,12 @@ var ErrDetached = errors.New("detached")
 // in is a terminal it is put in raw mode for the while; a nil in types
 // nothing.
 func Attach(path, name string, in io.Reader, out io.Writer, detach byte) error {
-	c, err := net.Dial("unix", path)
+	addr, release, err := socketAddr(path)
+	if err != nil {
+		return err
+	}
+	c, err := net.Dial("unix", addr)
+	release()
 	if err != nil {
 		return fmt.Errorf("failed to reach the console: %w", err)
 	}

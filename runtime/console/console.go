@@ -32,6 +32,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +71,13 @@ type pty struct {
 // ownership of the masters.
 func Serve(path string, masters map[string]*os.File, log io.Writer) (*Server, error) {
 	os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	addr, release, err := socketAddr(path)
+	if err != nil {
+		closeAll(masters)
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	release()
 	if err != nil {
 		closeAll(masters)
 		return nil, fmt.Errorf("failed to listen for console clients: %w", err)
@@ -229,4 +236,23 @@ func (s *Server) Close() {
 		p.mu.Unlock()
 	}
 	s.wg.Wait()
+}
+
+// maxSocketPath is the longest path a unix socket address holds (108 bytes
+// with its NUL).
+const maxSocketPath = 107
+
+// socketAddr returns an address for the socket at path that fits a unix
+// socket address: path itself, or, for a longer one (a store deep in the
+// file system), the name in its directory reached through a descriptor of
+// that directory (/proc/self/fd/N/NAME), valid until release is called.
+func socketAddr(path string) (addr string, release func(), err error) {
+	if len(path) <= maxSocketPath {
+		return path, func() {}, nil
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to reach the console socket's directory: %w", err)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path)), func() { dir.Close() }, nil
 }

@@ -1,0 +1,83 @@
+package console
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A server holds a pty, keeps its output for a client that attaches later,
+// types the client's input on it, and detaches the client on the detach
+// key; a socket path too long for a unix address (a deep store) works too.
+func TestServeAttach(t *testing.T) {
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
+	if err := os.MkdirAll(deep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(deep, "console.sock")
+	master, slave := openPTY(t)
+	srv, err := Serve(sock, map[string]*os.File{"console": master}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	slave.Write([]byte("boot line\n"))
+	in, typed := pipe(t)
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- Attach(sock, "console", in, &out, DefaultDetachKey) }()
+	typed.Write([]byte("hello\n"))
+	got := make([]byte, 64)
+	slave.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := slave.Read(got)
+	if !strings.Contains(string(got[:n]), "hello") {
+		t.Errorf("the pty read %q, want what the client typed", got[:n])
+	}
+	typed.Write([]byte{DefaultDetachKey})
+	if err := <-done; err != ErrDetached {
+		t.Errorf("Attach: %v, want ErrDetached", err)
+	}
+	if !strings.Contains(out.String(), "boot line") {
+		t.Errorf("the client saw %q, want the output kept from before it attached", out.String())
+	}
+	if err := Attach(sock, "tty9", nil, &out, 0); err == nil || !strings.Contains(err.Error(), "no pty") {
+		t.Errorf("Attach to a missing pty: %v", err)
+	}
+}
+
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+func pipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
