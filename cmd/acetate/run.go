@@ -650,6 +650,10 @@ func newLsCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ls",
 		Short: "List all containers with state, pid, disk used, uptime and mount",
+		Long: `Ls lists every container. DIFF, the disk its differences use, is the
+figure kept at its last mount or unmount (or its disk quota's use, live):
+listing walks no container's files, so a thousand containers list in tens of
+milliseconds. acetate inspect NAME measures it now.`,
 		Example: `  acetate ls
   acetate ls --format json | jq -r '.[] | select(.state == "running") | .name'`,
 		Args: exactArgs(0),
