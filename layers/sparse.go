@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -71,10 +70,10 @@ func hashZeros(h io.Writer, n int64) {
 // the sha256 of the content as read, holes as zeros. A file that ends early
 // is an error: it changed while it was read.
 func copyData(src *os.File, size int64, dst *os.File, buf []byte) (digest.Digest, error) {
-	h := sha256.New()
+	h := newContentHash()
 	var done int64
 	err := dataExtents(src, size, func(x extent) error {
-		hashZeros(h, x.off-done)
+		h.zeros(x.off - done)
 		for done = x.off; done < x.off+x.len; {
 			p := buf[:min(int64(len(buf)), x.off+x.len-done)]
 			if _, err := src.ReadAt(p, done); err != nil {
@@ -93,13 +92,13 @@ func copyData(src *os.File, size int64, dst *os.File, buf []byte) (digest.Digest
 	if err != nil {
 		return "", err
 	}
-	hashZeros(h, size-done)
+	h.zeros(size - done)
 	if dst != nil {
 		if err := dst.Truncate(size); err != nil {
 			return "", err
 		}
 	}
-	return digest.NewDigest(digest.SHA256, h), nil
+	return h.digest(), nil
 }
 
 // isSparse reports whether the file st describes has fewer blocks than its

@@ -3,7 +3,6 @@ package layers
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"maps"
@@ -13,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/opencontainers/go-digest"
 )
 
 // A sparse file goes into a tar stream as GNU tar writes it in PAX format
@@ -61,17 +58,17 @@ func writeSparseEntry(w io.Writer, e *Entry, obj *os.File, xs []extent, buf []by
 	if _, err := w.Write(append(headers, sparseMap...)); err != nil {
 		return err
 	}
-	h := sha256.New()
+	h := newContentHash()
 	var done int64
 	for _, x := range xs {
-		hashZeros(h, x.off-done)
+		h.zeros(x.off - done)
 		if _, err := io.CopyBuffer(io.MultiWriter(w, h), io.NewSectionReader(obj, x.off, x.len), buf); err != nil {
 			return fmt.Errorf("object %s: %w", e.Digest, err)
 		}
 		done = x.off + x.len
 	}
-	hashZeros(h, e.Size-done)
-	if got := digest.NewDigest(digest.SHA256, h); got != e.Digest {
+	h.zeros(e.Size - done)
+	if got := h.digest(); got != e.Digest {
 		return fmt.Errorf("object %s hashes to %s: %w", e.Digest, got, ErrCorrupt)
 	}
 	_, err = w.Write(make([]byte, pad512(data+int64(len(sparseMap)))))

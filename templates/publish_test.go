@@ -13,7 +13,7 @@ import (
 	"github.com/acetate/acetate/templates/storetest"
 )
 
-func newStore(t *testing.T) *templates.Store {
+func newStore(t testing.TB) *templates.Store {
 	t.Helper()
 	st, err := templates.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -22,7 +22,7 @@ func newStore(t *testing.T) *templates.Store {
 	return st
 }
 
-func publish(t *testing.T, st *templates.Store, ref, src string, opts templates.PublishOptions) *templates.Template {
+func publish(t testing.TB, st *templates.Store, ref, src string, opts templates.PublishOptions) *templates.Template {
 	t.Helper()
 	tp, err := st.Publish(context.Background(), templates.MustParseRef(ref), src, opts)
 	if err != nil {
