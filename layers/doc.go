@@ -31,9 +31,14 @@
 // hashed as the zeros they read as, so an object's digest is the sha256 of
 // the dense content, but they are never read, staged or exported as data:
 // objects keep them, ExportDir writes them as holes and ExportSparseTar as
-// GNU sparse entries. Hashing the zeros of a hole still costs about a
-// second per 2 GB, which is why ReadTar refuses streams whose sparse
-// entries declare more than DefaultMaxTarHoles of holes. ReadTar also reads
+// GNU sparse entries. A hole at the start of a file (truncate -s, then a
+// write at the end: disk images, database files) is hashed from the
+// SHA-256 state after its whole GiBs of zeros, a constant up to 128 GiB
+// (zerostates.go): a 100 GB such file is staged in about a second. Any
+// other hole's zeros still cost about a second per 2 GB to hash (SHA-256
+// has no shortcut for a run of zeros after other data), which is why
+// ReadTar refuses streams whose sparse entries declare more than
+// DefaultMaxTarHoles of holes. ReadTar also reads
 // a compressed stream to its end, so that its checksum is verified, and
 // refuses more than MaxTarTrailer bytes after the end-of-archive marker.
 //
