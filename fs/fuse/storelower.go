@@ -33,9 +33,14 @@ const firstLowerIno = 2
 // NewStoreLower reads the layers of stack (bottom first) from store and
 // merges them.
 func NewStoreLower(store *layers.Store, stack []digest.Digest) (*StoreLower, error) {
+	return newStoreLower(store, stack, store.ReadLayer)
+}
+
+// newStoreLower is NewStoreLower with the manifests read by read.
+func newStoreLower(store *layers.Store, stack []digest.Digest, read func(digest.Digest) (*layers.Manifest, error)) (*StoreLower, error) {
 	ms := make([]*layers.Manifest, len(stack))
 	for i, d := range stack {
-		m, err := store.ReadLayer(d)
+		m, err := read(d)
 		if err != nil {
 			return nil, fmt.Errorf("fuse lower: %w", err)
 		}

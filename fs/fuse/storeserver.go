@@ -57,7 +57,8 @@ const maxThreads = 1 << 17
 
 // storeServer serves every fuse mount of one store from one process: one
 // go-fuse Server, and so one /dev/fuse connection, per mount, over lowers
-// shared by stack.
+// shared by stack, built from layer manifests shared by digest; both are
+// counted and dropped when no mount uses them.
 //
 // What one mount cannot do to the others: its requests are handled on its
 // own connection by its own go-fuse Server, over its own union (upper
@@ -80,6 +81,10 @@ type storeServer struct {
 	mu sync.Mutex
 	// lowers are the merged stacks the mounts use, by stackKey.
 	lowers map[string]*sharedLower
+	// manifests are the decoded manifests of their layers, each counted
+	// once for every stack in lowers that has it: a template stacked on
+	// another decodes only its own layers.
+	manifests map[digest.Digest]*sharedManifest
 	// active counts mounts served and requests being handled.
 	active int
 }
@@ -88,6 +93,12 @@ type storeServer struct {
 type sharedLower struct {
 	lower Lower
 	refs  int
+}
+
+// sharedManifest is a decoded layer manifest and how many stacks use it.
+type sharedManifest struct {
+	m    *layers.Manifest
+	refs int
 }
 
 // stackKey names a stack of layers.
@@ -140,7 +151,7 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &storeServer{store: store, lowers: map[string]*sharedLower{}}
+	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}}
 	if s.dir, err = openDir(root); err != nil {
 		return nil, nil, err
 	}
@@ -365,12 +376,47 @@ func (s *storeServer) acquire(stack []digest.Digest) (Lower, error) {
 		sl.refs++
 		return sl.lower, nil
 	}
-	l, err := NewStoreLower(s.store, stack)
+	var got []digest.Digest
+	l, err := newStoreLower(s.store, stack, func(d digest.Digest) (*layers.Manifest, error) {
+		m, err := s.manifest(d)
+		if err == nil {
+			got = append(got, d)
+		}
+		return m, err
+	})
 	if err != nil {
+		s.dropManifests(got)
 		return nil, err
 	}
 	s.lowers[key] = &sharedLower{lower: l, refs: 1}
 	return l, nil
+}
+
+// manifest returns the decoded manifest of layer d, for one more stack;
+// s.mu is held.
+func (s *storeServer) manifest(d digest.Digest) (*layers.Manifest, error) {
+	if sm, ok := s.manifests[d]; ok {
+		sm.refs++
+		return sm.m, nil
+	}
+	m, err := s.store.ReadLayer(d)
+	if err != nil {
+		return nil, err
+	}
+	s.manifests[d] = &sharedManifest{m: m, refs: 1}
+	return m, nil
+}
+
+// dropManifests drops one stack's use of the manifests of layers; s.mu
+// is held.
+func (s *storeServer) dropManifests(layers []digest.Digest) {
+	for _, d := range layers {
+		if sm := s.manifests[d]; sm != nil {
+			if sm.refs--; sm.refs == 0 {
+				delete(s.manifests, d)
+			}
+		}
+	}
 }
 
 // release drops a mount's use of stack; a stack no mount uses is dropped.
@@ -381,6 +427,7 @@ func (s *storeServer) release(stack []digest.Digest) {
 	if sl := s.lowers[key]; sl != nil {
 		if sl.refs--; sl.refs == 0 {
 			delete(s.lowers, key)
+			s.dropManifests(stack)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -79,8 +80,7 @@ func TestStoreServer200Mounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	logged := &syncBuffer{}
-	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, log: log.New(logged, "", 0)}
-	s.enter() // the test's own use: the server never goes idle and exits
+	s := newTestServer(store, logged)
 	// The crafted mount's stack is a lower seeded in the cache.
 	bad := []digest.Digest{digest.FromString("crafted")}
 	good, err := NewStoreLower(store, []digest.Digest{layer})
@@ -153,8 +153,93 @@ func TestStoreServer200Mounts(t *testing.T) {
 	waitFor(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.active == 1 && len(s.lowers) == 0
+		return s.active == 1 && len(s.lowers) == 0 && len(s.manifests) == 0
 	}, "every mount's end and the lowers dropped")
+}
+
+// newTestServer is a store server in this process, logging to w, that
+// never exits for being idle: the test holds a use of it.
+func newTestServer(store *layers.Store, w io.Writer) *storeServer {
+	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}, log: log.New(w, "", 0)}
+	s.enter()
+	return s
+}
+
+// Two templates, one stacked on the other, mounted through one server:
+// the base layer's manifest is decoded once and shared by both stacks,
+// each stack's lower is its own, and every one is dropped with the last
+// mount that uses it.
+func TestStoreServerSharesManifests(t *testing.T) {
+	testtree.RequireRoot(t)
+	tmp := t.TempDir()
+	store, err := layers.Open(filepath.Join(tmp, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(files map[string]string) digest.Digest {
+		dir := t.TempDir()
+		for name, content := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tree, err := store.ReadDir(context.Background(), dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := tree.Commit(tree.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	base := commit(map[string]string{"etc/os-release": "base\n"})
+	app := commit(map[string]string{"srv/app": "app\n"})
+	s := newTestServer(store, io.Discard)
+	var targets []string
+	for i, stack := range [][]digest.Digest{{base}, {base, app}} {
+		dir := filepath.Join(tmp, fmt.Sprint("c", i))
+		req := &mountRequest{Layers: stack, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "root")}
+		for _, d := range []string{req.Upper, req.Work, req.Target} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mountThrough(t, s, req)
+		targets = append(targets, req.Target)
+	}
+	if b, err := os.ReadFile(filepath.Join(targets[1], "srv/app")); err != nil || string(b) != "app\n" {
+		t.Fatalf("the stacked template's file: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(targets[0], "srv/app")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the base template's mount shows the app layer: %v", err)
+	}
+	s.mu.Lock()
+	shared, own, stacks := s.manifests[base], s.manifests[app], len(s.lowers)
+	s.mu.Unlock()
+	if shared == nil || shared.refs != 2 || own == nil || own.refs != 1 || stacks != 2 {
+		t.Fatalf("base manifest %+v, app manifest %+v, %d lowers: want the base shared by 2 stacks", shared, own, stacks)
+	}
+	if err := unix.Unmount(targets[1], 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.lowers) == 1 && s.manifests[app] == nil && s.manifests[base] != nil && s.manifests[base].refs == 1
+	}, "the stacked template's lower and manifest dropped, the base kept")
+	if err := unix.Unmount(targets[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.lowers) == 0 && len(s.manifests) == 0
+	}, "every lower and manifest dropped")
 }
 
 // mountThrough mounts a FUSE connection at req.Target as the driver does,
