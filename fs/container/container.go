@@ -159,6 +159,10 @@ func (m *Manager) lock(name string) (*Container, func(), error) {
 		unlock()
 		return nil, nil, fmt.Errorf("lock container %s: %w", name, err)
 	}
+	if err := m.finishRestore(name); err != nil {
+		unlock()
+		return nil, nil, err
+	}
 	c, err := m.Get(name)
 	if err != nil {
 		unlock()

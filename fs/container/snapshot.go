@@ -260,19 +260,120 @@ func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Dige
 	if err := m.requireUnmounted(c); err != nil {
 		return err
 	}
-	if err := m.replaceUpper(ctx, name, state, p); err != nil {
+	r := *rec
+	r.Mount = nil
+	in := &restoreIntent{State: state, Record: &r, Snapshots: snaps}
+	intent := m.path(name, restoreIntentFile)
+	if err := writeJSON(intent, in, durable); err != nil {
 		return err
 	}
-	if err := m.saveSnapshots(m.snapshotDir(name), snaps...); err != nil {
+	if err := m.replaceUpper(ctx, name, state, p); err != nil {
+		os.Remove(intent) // the differences are as they were
+		return err
+	}
+	return m.completeRestore(name, in)
+}
+
+// restoreIntentFile, in a container's directory, is the restoreIntent of a
+// Replace from before its upper directory is exchanged until its record is
+// written: a crash between the two is finished at the container's next
+// lock (see finishRestore), never leaving the new differences with the old
+// record.
+const restoreIntentFile = "restore.json"
+
+// restoredXattr marks, on the upper directory Replace built, the layer it
+// was built from, until the record that goes with it is written: it tells
+// finishRestore whether the exchange took place. (A trusted xattr of the
+// upper directory's root: the container, without CAP_SYS_ADMIN, never
+// reads it.)
+const restoredXattr = "trusted.acetate.restored"
+
+// restoreIntent is what a Replace writes once its upper directory is in.
+type restoreIntent struct {
+	State     digest.Digest `json:"state"`
+	Record    *Container    `json:"record"`
+	Snapshots []*Snapshot   `json:"snapshots,omitempty"`
+}
+
+// completeRestore writes what goes with the differences Replace swapped
+// in: the snapshots, the disk the record's quota asks for, the record;
+// then it drops the mark and the intent.
+func (m *Manager) completeRestore(name string, in *restoreIntent) error {
+	if err := m.saveSnapshots(m.snapshotDir(name), in.Snapshots...); err != nil {
 		return err
 	}
 	// The differences may have been taken under another disk quota.
-	if err := settleDisk(m.path(name), rec.Settings); err != nil {
+	if err := settleDisk(m.path(name), in.Record.Settings); err != nil {
 		return err
 	}
-	r := *rec
-	r.Mount = nil
-	return writeJSON(m.path(name, "config.json"), &r, durable)
+	if err := writeJSON(m.path(name, "config.json"), in.Record, durable); err != nil {
+		return err
+	}
+	if err := m.unmarkRestored(name); err != nil {
+		return err
+	}
+	return os.Remove(m.path(name, restoreIntentFile))
+}
+
+// finishRestore finishes a Replace of container name that a crash cut
+// short: when the upper directory in place carries the intent's mark, its
+// record and snapshots are written; else the exchange never happened and
+// the intent goes. The caller holds the container's lock.
+func (m *Manager) finishRestore(name string) error {
+	var in restoreIntent
+	data, err := os.ReadFile(m.path(name, restoreIntentFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &in)
+	}
+	if err != nil || in.Record == nil {
+		return fmt.Errorf("container %s: unreadable restore record: %v", name, err)
+	}
+	mark, err := m.restoredMark(name)
+	if err != nil {
+		return err
+	}
+	if mark != string(in.State) {
+		return os.Remove(m.path(name, restoreIntentFile))
+	}
+	in.Record.Name = name
+	return m.completeRestore(name, &in)
+}
+
+// unmarkRestored removes the mark from container name's upper directory,
+// mounting its disk image for the while.
+func (m *Manager) unmarkRestored(name string) error {
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = unix.Lremovexattr(m.UpperDir(name), restoredXattr)
+	if err != nil && !errors.Is(err, unix.ENODATA) {
+		return fmt.Errorf("container %s: restore mark: %w", name, err)
+	}
+	return nil
+}
+
+// restoredMark returns the mark on container name's upper directory, ""
+// for none.
+func (m *Manager) restoredMark(name string) (string, error) {
+	release, err := holdDisk(m.path(name))
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	buf := make([]byte, 128)
+	n, err := unix.Lgetxattr(m.UpperDir(name), restoredXattr, buf)
+	switch {
+	case errors.Is(err, unix.ENODATA) || errors.Is(err, os.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("container %s: restore mark: %w", name, err)
+	}
+	return string(buf[:n]), nil
 }
 
 // replaceUpper rebuilds container name's upper directory from layer state
@@ -301,6 +402,9 @@ func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Di
 	fresh := filepath.Join(tmp, "upper")
 	if err := m.restoreUpper(ctx, state, fresh, p); err != nil {
 		return err
+	}
+	if err := unix.Lsetxattr(fresh, restoredXattr, []byte(state), 0); err != nil {
+		return fmt.Errorf("restore mark: %w", err)
 	}
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
 		return err

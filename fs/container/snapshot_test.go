@@ -301,3 +301,54 @@ func TestSnapshotWithQuota(t *testing.T) {
 		t.Errorf("quota after restore: %+v (%v), want the snapshot's 32 MiB", q, err)
 	}
 }
+
+// A restore cut short by a crash never leaves the new differences with the
+// old record: after the exchange of the upper directory, the next lock of
+// the container writes the snapshot's record; before it, the intent is
+// dropped and the container is as it was.
+func TestRestoreCutShort(t *testing.T) {
+	for _, exchanged := range []bool{false, true} {
+		e := withContainer(t, map[string]string{"f": "v1"})
+		ctx := context.Background()
+		write := func(content string) {
+			if err := os.WriteFile(filepath.Join(e.m.UpperDir("c"), "f"), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hostname := func(h string) {
+			if _, err := e.m.Configure("c", func(s *container.Settings) error { s.Hostname = h; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("snapshot")
+		hostname("at-snapshot")
+		if _, err := e.m.CreateSnapshot(ctx, "c", "s1", container.SnapshotOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		write("later")
+		hostname("later")
+		if err := e.m.RestoreCutShort(ctx, "c", "s1", exchanged); err != nil {
+			t.Fatal(err)
+		}
+		// Taking the container's lock finishes the restore first.
+		c, err := e.m.Configure("c", func(*container.Settings) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(filepath.Join(e.m.UpperDir("c"), "f"))
+		want := map[bool]string{false: "later", true: "snapshot"}[exchanged]
+		if string(data) != want {
+			t.Errorf("exchanged %v: differences %q, want %q", exchanged, data, want)
+		}
+		if _, err := os.Stat(filepath.Join(e.m.UpperDir("c"), "..", "restore.json")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("exchanged %v: the restore intent is left: %v", exchanged, err)
+		}
+		if want := map[bool]string{false: "later", true: "at-snapshot"}[exchanged]; c.Settings.Hostname != want {
+			t.Errorf("exchanged %v: record's hostname %q, want %q (the record of those differences)", exchanged, c.Settings.Hostname, want)
+		}
+		buf := make([]byte, 64)
+		if _, err := unix.Lgetxattr(e.m.UpperDir("c"), "trusted.acetate.restored", buf); !errors.Is(err, unix.ENODATA) {
+			t.Errorf("exchanged %v: the restore mark is left: %v", exchanged, err)
+		}
+	}
+}

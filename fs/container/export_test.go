@@ -1,0 +1,25 @@
+package container
+
+import (
+	"context"
+)
+
+// RestoreCutShort restores container name to snapshot snap as
+// RestoreSnapshot does, but stops as a crash would: right after the
+// restore intent is written (exchanged false), or right after the upper
+// directory is exchanged, before the record is written (exchanged true).
+func (m *Manager) RestoreCutShort(ctx context.Context, name, snap string, exchanged bool) error {
+	s, err := m.GetSnapshot(name, snap)
+	if err != nil {
+		return err
+	}
+	rec := s.Container
+	rec.Name, rec.Mount = name, nil
+	if err := writeJSON(m.path(name, restoreIntentFile), &restoreIntent{State: s.Layer, Record: &rec}, durable); err != nil {
+		return err
+	}
+	if !exchanged {
+		return nil
+	}
+	return m.replaceUpper(ctx, name, s.Layer, nil)
+}
