@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -165,4 +167,71 @@ func (f *freezer) read(file string) (string, error) {
 		return "", fmt.Errorf("failed to read the container's freezer: %w", err)
 	}
 	return strings.TrimSpace(string(data)), nil
+}
+
+// frozenByFile, in a state directory, names the process that froze the
+// container for a while (see Freeze): its pid and start time.
+const frozenByFile = "frozen-by"
+
+// Freeze pauses the container of state directory dir for this process
+// only, as a snapshot's capture or a move's last push needs, and returns
+// what thaws it. Should this process die before it thaws it (kill -9 in the
+// middle), the container does not stay frozen for good: the next
+// ThawOrphaned (ps, inspect, stop) finds its freezer gone and thaws it. A
+// container paused by Pause stays paused.
+func Freeze(dir string) (thaw func() error, err error) {
+	owner, err := processStart(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	if err := writeState(filepath.Join(dir, frozenByFile), []byte(owner)); err != nil {
+		return nil, err
+	}
+	if err := Pause(dir); err != nil {
+		os.Remove(filepath.Join(dir, frozenByFile))
+		return nil, err
+	}
+	return func() error {
+		err := Resume(dir)
+		if err == nil {
+			os.Remove(filepath.Join(dir, frozenByFile))
+		}
+		return err
+	}, nil
+}
+
+// ThawOrphaned thaws the container of dir when a process that froze it
+// with Freeze has died without thawing it, and reports whether it did.
+func ThawOrphaned(dir string) (bool, error) {
+	owner, err := os.ReadFile(filepath.Join(dir, frozenByFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	pid, _, _ := strings.Cut(string(owner), " ")
+	n, _ := strconv.Atoi(pid)
+	if now, err := processStart(n); err == nil && now == string(owner) {
+		return false, nil // it still works on the container
+	}
+	if err := Resume(dir); err != nil && !errors.Is(err, ErrNotRunning) {
+		return false, err
+	}
+	return true, os.Remove(filepath.Join(dir, frozenByFile))
+}
+
+// processStart identifies process pid by its pid and start time (field 22
+// of /proc/PID/stat), which a recycled pid does not share.
+func processStart(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	// The command name, field 2, may hold spaces: count from its end.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 20 {
+		return "", fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return fmt.Sprintf("%d %s", pid, f[19]), nil
 }

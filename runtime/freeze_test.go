@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -130,5 +132,42 @@ func TestPauseWithoutCgroup(t *testing.T) {
 	}
 	if p, err := Paused(dir); err != nil || p {
 		t.Fatalf("Paused = %v, %v", p, err)
+	}
+}
+
+// A container frozen by a process that died without thawing it (kill -9
+// of a move in its last push) is thawed by the next ThawOrphaned; one whose
+// freezer lives stays frozen.
+func TestThawOrphaned(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "freezer")); err != nil {
+		t.Skipf("no cgroup v1 freezer hierarchy under %s", cgroupRoot)
+	}
+	dir, _ := startTest(t, Spec{CgroupName: testCgroupName(), Args: []string{"sleep", "1000"}})
+	thaw, err := Freeze(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if thawed, err := ThawOrphaned(dir); err != nil || thawed {
+		t.Fatalf("ThawOrphaned with its freezer alive: %v, %v", thawed, err)
+	}
+	if err := thaw(); err != nil {
+		t.Fatal(err)
+	}
+	// The freezer: a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Pause(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, frozenByFile), []byte(fmt.Sprintf("%d 1", dead.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if thawed, err := ThawOrphaned(dir); err != nil || !thawed {
+		t.Fatalf("ThawOrphaned with its freezer dead: %v, %v", thawed, err)
+	}
+	if paused, err := Paused(dir); err != nil || paused {
+		t.Errorf("still paused: %v, %v", paused, err)
 	}
 }

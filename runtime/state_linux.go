@@ -200,7 +200,7 @@ func setLock(f *os.File, typ int16, wait bool) error {
 
 // prepare clears the files of a previous run and records spec.
 func (s *stateDir) prepare(spec *Spec) error {
-	for _, f := range []string{pidFile, exitFile, stoppedFile} {
+	for _, f := range []string{pidFile, exitFile, stoppedFile, frozenByFile} {
 		if err := os.Remove(filepath.Join(s.dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("failed to clear state: %w", err)
 		}

@@ -231,8 +231,10 @@ func (a *app) move(ctx context.Context, m *container.Manager, name, image, to st
 			err = l.Stop(name, -1) // the kind of container's default time
 			undo = func(err error) error { return restart(ctx, l, m, name, err) }
 		} else {
-			err = l.Pause(name)
-			undo = func(err error) error { return errors.Join(err, l.Resume(name)) }
+			var thaw func() error
+			if thaw, err = l.Freeze(name); err == nil {
+				undo = func(err error) error { return errors.Join(err, thaw()) }
+			}
 		}
 		if err != nil {
 			return nil, err

@@ -50,12 +50,27 @@ func (l *Launcher) Frozen(name string, f func() error) (time.Duration, error) {
 		return 0, f()
 	}
 	start := time.Now()
-	if err := runtime.Pause(dir); err != nil {
+	thaw, err := runtime.Freeze(dir)
+	if err != nil {
 		return 0, fmt.Errorf("freeze %s: %w", name, err)
 	}
 	err = f()
-	if rerr := runtime.Resume(dir); rerr != nil && err == nil {
+	if rerr := thaw(); rerr != nil && err == nil {
 		err = fmt.Errorf("thaw %s: %w", name, rerr)
 	}
 	return time.Since(start), err
+}
+
+// Freeze freezes the running container name for this process (see
+// runtime.Freeze: if the process dies first, the next look at the
+// container thaws it) and returns what thaws it.
+func (l *Launcher) Freeze(name string) (thaw func() error, err error) {
+	if _, err := l.m.Get(name); err != nil {
+		return nil, err
+	}
+	thaw, err = runtime.Freeze(l.m.RunDir(name))
+	if err != nil {
+		return nil, fmt.Errorf("freeze %s: %w", name, err)
+	}
+	return thaw, nil
 }

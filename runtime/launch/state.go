@@ -106,7 +106,10 @@ func (l *Launcher) status(c *container.Container, measure bool) (*Status, error)
 		if alive, err := container.MountAlive(c); err == nil && !alive {
 			s.State = StateBroken
 		} else if paused, err := runtime.Paused(dir); err == nil && paused {
-			s.State = StatePaused
+			// A freeze whose process died (kill -9 of a move) ends here.
+			if thawed, err := runtime.ThawOrphaned(dir); err != nil || !thawed {
+				s.State = StatePaused
+			}
 		}
 		if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
 			t := fi.ModTime()
