@@ -500,8 +500,14 @@ func openCgroup(root, name string, boot bool) (*cgroup, error) {
 // allocated before is charged to this process's cgroup. For that instant
 // its threads would count against the pids limit, and a limit close to
 // what the container uses (or below the helper's threads: --pids 3) would
-// refuse the fork: the limit is raised by the helper's threads while it is
-// inside, under the pids cgroup's lock (see lockPids), and put back after.
+// refuse the fork: the limit is raised by the helper's threads (and
+// helperThreadSlack) while it is inside, under the pids cgroup's lock (see
+// lockPids), and put back before it leaves. For that instant the command
+// may pass the container's limit by the slack.
+
+// helperThreadSlack is how many threads a helper may start while it is in
+// the container's cgroups (see allowHelper).
+const helperThreadSlack = 4
 
 // allowHelper raises the pids limit by the tasks of helper pid, which has
 // just joined the cgroup, and returns what puts it back. The caller holds
@@ -527,8 +533,10 @@ func (cg *cgroup) allowHelper(pid int) (restore func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to count the helper's threads: %w", err)
 	}
-	// Not one more: the command must find the container's own limit.
-	if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(n+int64(len(tasks)), 10)); err != nil {
+	// And a few more for threads the Go runtime may start meanwhile
+	// (one it cannot start is fatal to the helper): the command may pass
+	// the limit by that much, only while the helper is inside.
+	if err := writeCgroupFile(dir, "pids.max", strconv.FormatInt(n+int64(len(tasks))+helperThreadSlack, 10)); err != nil {
 		return nil, err
 	}
 	return func() error { return writeCgroupFile(dir, "pids.max", limit) }, nil

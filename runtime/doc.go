@@ -121,11 +121,11 @@
 // A container's limits are its own processes': the init (a Go process of
 // several threads) and the exec helpers join the container's cgroups only
 // for the instant in which they fork the command, with the pids limit
-// raised by their threads meanwhile (under a lock on the pids cgroup
-// directory, which UpdateLimits takes too), and are moved back into their
-// caller's cgroups once the command runs, the limit put back first. So
-// --pids 20 is 20 processes of the container's, and what the init
-// allocated while it set the container up is charged to its caller's
+// raised by their threads and a slack of 4 meanwhile (under a lock on the
+// pids cgroup directory, which UpdateLimits takes too), and are moved back
+// into their caller's cgroups once the command runs, the limit put back
+// first. So --pids 20 is 20 processes of the container's, and what the
+// init allocated while it set the container up is charged to its caller's
 // memory cgroup. A booted container's PID 1 is the OS's own init, which
 // belongs in the container. The init's pid (State.Pid) is therefore not a
 // way to find the container's cgroups: they are found by CgroupName.

@@ -146,6 +146,21 @@ func (p *pty) pump() {
 	}
 }
 
+// drain reads the master until it has nothing more (EAGAIN, or EIO once
+// no slave is open) and passes what it read on.
+func (p *pty) drain() {
+	buf := make([]byte, 4096)
+	p.raw.Control(func(fd uintptr) {
+		for {
+			n, err := unix.Read(int(fd), buf)
+			if err != nil || n <= 0 {
+				return
+			}
+			p.output(buf[:n])
+		}
+	})
+}
+
 // output keeps b and passes it on.
 func (p *pty) output(b []byte) {
 	p.mu.Lock()
@@ -223,10 +238,14 @@ func (s *Server) names() []string {
 	return out
 }
 
-// Close stops serving, disconnects the client and closes the masters.
+// Close stops serving, passes on what the ptys still hold (the last lines
+// of a shutdown, written just before the container ended, which the
+// pumps may not have read yet), disconnects the client and closes the
+// masters.
 func (s *Server) Close() {
 	s.ln.Close()
 	for _, p := range s.ptys {
+		p.drain()
 		p.master.Close()
 		p.mu.Lock()
 		if p.client != nil {
