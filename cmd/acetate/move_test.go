@@ -146,6 +146,26 @@ func testMoveCommand(t *testing.T, root, root2, repo string) {
 			ok(t, run(t, root2, nil, "rm", name))
 		}
 	})
+
+	// kill -9 of a move of a running container, which freezes it for
+	// its last push: the source is never left frozen (its freezer is
+	// gone, the next look at it thaws it) nor half-moved.
+	ok(t, run(t, root, nil, "start", name))
+	killWithin(t, root, 3, took, move, func(i int) {
+		switch st := ps(t, root)[name].State; st {
+		case "paused":
+			t.Fatalf("after kill %d of move: the source is left frozen", i)
+		case "exited": // the move finished: the source was stopped
+			ok(t, run(t, root, nil, "start", name))
+		}
+		if r := run(t, root2, nil, "fsck"); r.code != 0 {
+			t.Fatalf("after kill %d of move: target fsck exit %d\n%s", i, r.code, r.stdout)
+		}
+		if _, moved := ps(t, root2)[name]; moved {
+			ok(t, run(t, root2, nil, "rm", "--force", name))
+		}
+	})
+	ok(t, run(t, root, nil, "stop", "--time", "0", name))
 }
 
 // A booted systemd container with a service, that changed 5 MB, moves: it
