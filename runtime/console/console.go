@@ -110,11 +110,17 @@ func closeAll(masters map[string]*os.File) {
 	}
 }
 
-// newPTY makes the master non-blocking, so that reads wait in the runtime's
-// poller (an idle container costs no thread per pty).
+// newPTY holds master through a non-blocking duplicate, so that reads wait
+// in the runtime's poller (an idle container costs no thread per pty), and
+// closes master: a second *os.File of the same descriptor would close it
+// under the other when the garbage collector finalizes it.
 func newPTY(name string, master *os.File) (*pty, error) {
-	fd := int(master.Fd())
-	if err := unix.SetNonblock(fd, true); err != nil {
+	fd, err := unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err == nil {
+		master.Close()
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("failed to hold pty %s: %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)

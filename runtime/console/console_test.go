@@ -2,10 +2,12 @@ package console
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +30,9 @@ func TestServeAttach(t *testing.T) {
 	}
 	defer srv.Close()
 	slave.Write([]byte("boot line\n"))
+	waitKept(t, srv.ptys["console"], "boot line")
 	in, typed := pipe(t)
-	var out bytes.Buffer
+	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Attach(sock, "console", in, &out, DefaultDetachKey) }()
 	typed.Write([]byte("hello\n"))
@@ -43,10 +46,10 @@ func TestServeAttach(t *testing.T) {
 	if err := <-done; err != ErrDetached {
 		t.Errorf("Attach: %v, want ErrDetached", err)
 	}
-	if !strings.Contains(out.String(), "boot line") {
-		t.Errorf("the client saw %q, want the output kept from before it attached", out.String())
+	if !strings.Contains(out.string(), "boot line") {
+		t.Errorf("the client saw %q, want the output kept from before it attached", out.string())
 	}
-	if err := Attach(sock, "tty9", nil, &out, 0); err == nil || !strings.Contains(err.Error(), "no pty") {
+	if err := Attach(sock, "tty9", nil, io.Discard, 0); err == nil || !strings.Contains(err.Error(), "no pty") {
 		t.Errorf("Attach to a missing pty: %v", err)
 	}
 }
@@ -80,4 +83,37 @@ func pipe(t *testing.T) (r, w *os.File) {
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
 	return r, w
+}
+
+// waitKept waits (at most 5 s) until the server has read want from p.
+func waitKept(t *testing.T, p *pty, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		kept := string(p.kept)
+		p.mu.Unlock()
+		if strings.Contains(kept, want) {
+			return
+		}
+	}
+	t.Fatalf("the server never read %q", want)
+}
+
+// syncBuffer is a buffer that a client's output goroutine writes while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) string() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
