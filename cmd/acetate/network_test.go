@@ -112,6 +112,9 @@ func testNetworkBridge(t *testing.T) {
 		defer t.Skip("the booted container's part did not run: the host's inotify instances are used up")
 	}
 	addr := addresses(t, root)
+	if in := inspect(t, root, "plain"); in.Address != addr["plain"] || in.Network != "lan" {
+		t.Errorf("inspect plain: address %q on %q, want %s on lan", in.Address, in.Network, addr["plain"])
+	}
 	if booted {
 		// A server on the booted container's address (its own test
 		// service listens on its loopback only).

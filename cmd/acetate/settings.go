@@ -106,6 +106,10 @@ type inspection struct {
 	Settings   container.Settings `json:"settings"`
 	// Quota is the differences' use against the disk quota, if any.
 	Quota *container.QuotaUsage `json:"quota,omitempty"`
+	// Address is the container's address on its bridge network, and the
+	// network's name, while it holds a lease.
+	Address string `json:"address,omitempty"`
+	Network string `json:"network,omitempty"`
 }
 
 func newContainerInspectCmd(a *app) *cobra.Command {
@@ -113,8 +117,9 @@ func newContainerInspectCmd(a *app) *cobra.Command {
 		Use:   "inspect NAME",
 		Short: "Show a container's settings and state",
 		Long: `Inspect shows a container's state (pid, start time, exit code and what
-ended it, mount and driver) and its settings (command, environment, user,
-hostname, limits...: see acetate create and acetate set).`,
+ended it, mount and driver, its address on a bridge network, its disk use
+against its quota) and its settings (command, environment, user, hostname,
+limits...: see acetate create and acetate set).`,
 		Example: `  acetate inspect web1
   acetate inspect web1 --format json | jq .settings.memory`,
 		Args: exactArgs(1),
@@ -123,7 +128,8 @@ hostname, limits...: see acetate create and acetate set).`,
 			if err != nil {
 				return err
 			}
-			st, err := launch.New(m).State(name)
+			l := launch.New(m)
+			st, err := l.State(name)
 			if err != nil {
 				return err
 			}
@@ -132,6 +138,9 @@ hostname, limits...: see acetate create and acetate set).`,
 				return err
 			}
 			in := inspection{Status: st, Settings: ct.Settings, ExitReason: exitReason(st), Quota: q}
+			if n, lease, ok, err := l.Networks().Find(name); err == nil && ok {
+				in.Address, in.Network = lease.Addr.String(), n.Name
+			}
 			return a.render(in, inspectTable(in))
 		}),
 	}
@@ -183,7 +192,7 @@ func inspectTable(in inspection) table {
 		{"cpus", limitText(s.CPUs > 0, fmt.Sprint(s.CPUs))},
 		{"pids", pidsText(s.Pids)},
 		{"disk", quotaText(in.Quota)},
-		{"network", orDash(s.Network)}, {"ip", orDash(s.IP)}, {"publish", orDash(strings.Join(s.Publish, " "))},
+		{"network", orDash(s.Network)}, {"address", orDash(in.Address)}, {"ip", orDash(s.IP)}, {"publish", orDash(strings.Join(s.Publish, " "))},
 		{"read-only", fmt.Sprint(s.ReadOnly)},
 		{"seccomp", orDash(s.Seccomp)}, {"no-new-privileges", fmt.Sprint(s.NoNewPrivileges)},
 		{"settings driver", orDash(s.Driver)},

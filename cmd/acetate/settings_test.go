@@ -23,7 +23,9 @@ type inspected struct {
 	Pid      int
 	ExitCode *int
 	Reason   string `json:"exitReason"`
-	Settings struct {
+	// Address and Network: the bridge network's lease.
+	Address, Network string
+	Settings         struct {
 		Args, Env  []string
 		Hostname   string
 		Memory     int64
