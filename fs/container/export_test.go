@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 )
 
 // RestoreCutShort restores container name to snapshot snap as
@@ -15,11 +16,18 @@ func (m *Manager) RestoreCutShort(ctx context.Context, name, snap string, exchan
 	}
 	rec := s.Container
 	rec.Name, rec.Mount = name, nil
-	if err := writeJSON(m.path(name, restoreIntentFile), &restoreIntent{State: s.Layer, Record: &rec}, durable); err != nil {
-		return err
-	}
-	if !exchanged {
+	errCrash := errors.New("crash")
+	err = m.replaceUpper(ctx, name, s.Layer, nil, func(upper uint64) error {
+		if err := writeJSON(m.path(name, restoreIntentFile), &restoreIntent{Upper: upper, Record: &rec}, durable); err != nil {
+			return err
+		}
+		if !exchanged {
+			return errCrash // the intent is written, the exchange never happens
+		}
+		return nil
+	})
+	if errors.Is(err, errCrash) {
 		return nil
 	}
-	return m.replaceUpper(ctx, name, s.Layer, nil)
+	return err
 }

@@ -262,12 +262,13 @@ func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Dige
 	}
 	r := *rec
 	r.Mount = nil
-	in := &restoreIntent{State: state, Record: &r, Snapshots: snaps}
+	in := &restoreIntent{Record: &r, Snapshots: snaps}
 	intent := m.path(name, restoreIntentFile)
-	if err := writeJSON(intent, in, durable); err != nil {
-		return err
-	}
-	if err := m.replaceUpper(ctx, name, state, p); err != nil {
+	err = m.replaceUpper(ctx, name, state, p, func(upper uint64) error {
+		in.Upper = upper
+		return writeJSON(intent, in, durable)
+	})
+	if err != nil {
 		os.Remove(intent) // the differences are as they were
 		return err
 	}
@@ -281,18 +282,14 @@ func (m *Manager) Replace(ctx context.Context, rec *Container, state digest.Dige
 // record.
 const restoreIntentFile = "restore.json"
 
-// restoredXattr marks, on the upper directory Replace built, the layer it
-// was built from, until the record that goes with it is written: it tells
-// finishRestore whether the exchange took place. (A trusted xattr of the
-// upper directory's root: the container, without CAP_SYS_ADMIN, never
-// reads it.)
-const restoredXattr = "trusted.acetate.restored"
-
-// restoreIntent is what a Replace writes once its upper directory is in.
+// restoreIntent is what a Replace is about to put in place: the record
+// and snapshots that go with the upper directory it built, whose inode
+// number Upper is (the old one still exists while it is built, so a crash
+// leaves in place either the old directory or the one of that number).
 type restoreIntent struct {
-	State     digest.Digest `json:"state"`
-	Record    *Container    `json:"record"`
-	Snapshots []*Snapshot   `json:"snapshots,omitempty"`
+	Upper     uint64      `json:"upper"`
+	Record    *Container  `json:"record"`
+	Snapshots []*Snapshot `json:"snapshots,omitempty"`
 }
 
 // completeRestore writes what goes with the differences Replace swapped
@@ -309,16 +306,13 @@ func (m *Manager) completeRestore(name string, in *restoreIntent) error {
 	if err := writeJSON(m.path(name, "config.json"), in.Record, durable); err != nil {
 		return err
 	}
-	if err := m.unmarkRestored(name); err != nil {
-		return err
-	}
 	return os.Remove(m.path(name, restoreIntentFile))
 }
 
 // finishRestore finishes a Replace of container name that a crash cut
-// short: when the upper directory in place carries the intent's mark, its
-// record and snapshots are written; else the exchange never happened and
-// the intent goes. The caller holds the container's lock.
+// short: when the upper directory in place is the one the intent names,
+// its record and snapshots are written; else the exchange never happened
+// and the intent goes. The caller holds the container's lock.
 func (m *Manager) finishRestore(name string) error {
 	var in restoreIntent
 	data, err := os.ReadFile(m.path(name, restoreIntentFile))
@@ -331,55 +325,36 @@ func (m *Manager) finishRestore(name string) error {
 	if err != nil || in.Record == nil {
 		return fmt.Errorf("container %s: unreadable restore record: %v", name, err)
 	}
-	mark, err := m.restoredMark(name)
+	upper, err := m.upperInode(name)
 	if err != nil {
 		return err
 	}
-	if mark != string(in.State) {
+	if upper != in.Upper {
 		return os.Remove(m.path(name, restoreIntentFile))
 	}
 	in.Record.Name = name
 	return m.completeRestore(name, &in)
 }
 
-// unmarkRestored removes the mark from container name's upper directory,
-// mounting its disk image for the while.
-func (m *Manager) unmarkRestored(name string) error {
+// upperInode returns the inode number of container name's upper
+// directory, mounting its disk image for the while.
+func (m *Manager) upperInode(name string) (uint64, error) {
 	release, err := holdDisk(m.path(name))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer release()
-	err = unix.Lremovexattr(m.UpperDir(name), restoredXattr)
-	if err != nil && !errors.Is(err, unix.ENODATA) {
-		return fmt.Errorf("container %s: restore mark: %w", name, err)
+	var st unix.Stat_t
+	if err := unix.Lstat(m.UpperDir(name), &st); err != nil {
+		return 0, fmt.Errorf("container %s: %w", name, err)
 	}
-	return nil
-}
-
-// restoredMark returns the mark on container name's upper directory, ""
-// for none.
-func (m *Manager) restoredMark(name string) (string, error) {
-	release, err := holdDisk(m.path(name))
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	buf := make([]byte, 128)
-	n, err := unix.Lgetxattr(m.UpperDir(name), restoredXattr, buf)
-	switch {
-	case errors.Is(err, unix.ENODATA) || errors.Is(err, os.ErrNotExist):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("container %s: restore mark: %w", name, err)
-	}
-	return string(buf[:n]), nil
+	return st.Ino, nil
 }
 
 // replaceUpper rebuilds container name's upper directory from layer state
-// beside it (in the store's tmp/, or in its disk image, as Reset does) and
-// exchanges it in.
-func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Digest, p layers.Progress) error {
+// beside it (in the store's tmp/, or in its disk image, as Reset does),
+// calls built with its inode number, and exchanges it in.
+func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Digest, p layers.Progress, built func(upper uint64) error) error {
 	dir := m.path(name)
 	release, err := holdDisk(dir)
 	if err != nil {
@@ -403,8 +378,12 @@ func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Di
 	if err := m.restoreUpper(ctx, state, fresh, p); err != nil {
 		return err
 	}
-	if err := unix.Lsetxattr(fresh, restoredXattr, []byte(state), 0); err != nil {
-		return fmt.Errorf("restore mark: %w", err)
+	var st unix.Stat_t
+	if err := unix.Lstat(fresh, &st); err != nil {
+		return err
+	}
+	if err := built(st.Ino); err != nil {
+		return err
 	}
 	if err := unix.Renameat2(unix.AT_FDCWD, fresh, unix.AT_FDCWD, m.UpperDir(name), unix.RENAME_EXCHANGE); err != nil {
 		return err

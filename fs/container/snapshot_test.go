@@ -346,9 +346,5 @@ func TestRestoreCutShort(t *testing.T) {
 		if want := map[bool]string{false: "later", true: "at-snapshot"}[exchanged]; c.Settings.Hostname != want {
 			t.Errorf("exchanged %v: record's hostname %q, want %q (the record of those differences)", exchanged, c.Settings.Hostname, want)
 		}
-		buf := make([]byte, 64)
-		if _, err := unix.Lgetxattr(e.m.UpperDir("c"), "trusted.acetate.restored", buf); !errors.Is(err, unix.ENODATA) {
-			t.Errorf("exchanged %v: the restore mark is left: %v", exchanged, err)
-		}
 	}
 }

@@ -246,8 +246,16 @@ func EchoServer(t testing.TB, nsPath, addr string) {
 			}
 			go func() {
 				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
+				r := bufio.NewReader(c)
+				line, _ := r.ReadString('\n')
 				fmt.Fprintf(c, "%s %s", c.RemoteAddr().(*net.TCPAddr).IP, line)
+				// Half-close, then read what the client sent
+				// after its line until it closes: closing with
+				// unread data would reset the connection,
+				// which can reach the client before the answer.
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				io.Copy(io.Discard, r)
 			}()
 		}
 	}()
