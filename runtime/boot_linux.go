@@ -89,8 +89,7 @@ func (s *Spec) prepareBoot() error {
 			}
 		}
 	}
-	_, err := s.bootMachineID()
-	return err
+	return s.bootMachineID()
 }
 
 // stopSignal returns the signal Stop sends: StopSignal, or SIGTERM.
@@ -168,20 +167,21 @@ func bootExit(code int) int {
 // kept across boots.
 const machineIDFile = "machine-id"
 
-// bootMachineID returns the host file holding the container's machine id
-// (made at its first boot, 32 hex digits as /etc/machine-id holds it), to be
-// bound over the root's /etc/machine-id when that is empty: a template is
-// shipped with an empty one so that each machine made from it gets its own,
-// and systemd, which would otherwise make a transient one and bind it there,
-// cannot mount without CAP_SYS_ADMIN.
-func (s *Spec) bootMachineID() (string, error) {
+// bootMachineID sets s.MachineID to the container's machine id, kept in
+// its state directory (made at its first boot, 32 hex digits as
+// /etc/machine-id holds it). It goes into the root's /etc/machine-id when
+// that is empty: a template is shipped with an empty one so that each
+// machine made from it gets its own, and systemd, which would otherwise
+// make a transient one and bind it there, cannot mount without
+// CAP_SYS_ADMIN.
+func (s *Spec) bootMachineID() error {
 	p := s.machineIDPath()
 	if p == "" {
-		return "", nil
+		return nil
 	}
 	if data, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(data))) == 32 {
 		s.MachineID = strings.TrimSpace(string(data))
-		return p, nil
+		return nil
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
@@ -189,9 +189,9 @@ func (s *Spec) bootMachineID() (string, error) {
 	id[8] = id[8]&0x3f | 0x80
 	s.MachineID = hex.EncodeToString(id)
 	if err := writeState(p, []byte(s.MachineID+"\n")); err != nil {
-		return "", err
+		return err
 	}
-	return p, os.Chmod(p, 0o644)
+	return os.Chmod(p, 0o644)
 }
 
 // machineIDPath is the host file of the container's machine id, "" for a
@@ -220,7 +220,7 @@ func (s *Spec) writeIdentity() error {
 			return err
 		}
 	}
-	if f := s.machineIDPath(); f != "" && s.MachineID != "" {
+	if s.MachineID != "" {
 		return writeEtcFile("/etc/machine-id", s.MachineID+"\n", true)
 	}
 	return nil
@@ -280,17 +280,13 @@ func writeEtcFile(path, content string, onlyEmpty bool) error {
 // bootEnv is the environment of a booted container's init, as systemd's
 // container interface asks: container=acetate, container_uuid (its
 // machine id), and container_ttys naming the ttys made for gettys.
-func (s *Spec) bootEnv(ttys int) []string {
+func (s *Spec) bootEnv() []string {
 	env := []string{"container=acetate", "TERM=vt220"}
 	if s.MachineID != "" {
 		env = append(env, "container_uuid="+s.MachineID)
 	}
-	if ttys > 0 {
-		names := make([]string, ttys)
-		for i := range names {
-			names[i] = fmt.Sprintf("tty%d", i+1)
-		}
-		env = append(env, "container_ttys="+strings.Join(names, " "))
+	if s.TTYs > 0 {
+		env = append(env, "container_ttys="+strings.Join(consoleNames(s.TTYs)[1:], " "))
 	}
 	return MergeEnv(env, s.commandEnv())
 }

@@ -78,9 +78,7 @@ func createCgroup(root, name string, lim Limits, boot bool) (*cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if stale, err := openCgroup(root, name, true); err == nil {
-		stale.remove(0) // no cgroup there: a failed rmdir or two
-	}
+	cgroupAt(root, name, true, v2, v1).remove(0) // none there: a failed rmdir or two
 	cg := &cgroup{v2: v2, dirs: map[string]string{}}
 	if v2 {
 		err = cg.createV2(root, name, lim)
@@ -473,6 +471,12 @@ func openCgroup(root, name string, boot bool) (*cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cgroupAt(root, name, boot, v2, v1), nil
+}
+
+// cgroupAt returns the directories of the cgroups named name below root, on
+// a host whose hierarchies detectCgroups described as v2 and v1.
+func cgroupAt(root, name string, boot, v2 bool, v1 map[string]string) *cgroup {
 	cg := &cgroup{v2: v2, dirs: map[string]string{}}
 	for _, c := range cgroupV1Controllers {
 		base, ok := v1[c]
@@ -489,7 +493,7 @@ func openCgroup(root, name string, boot bool) (*cgroup, error) {
 	case boot:
 		cg.dirs[unifiedKey] = filepath.Join(root, unifiedKey, name)
 	}
-	return cg, nil
+	return cg
 }
 
 // Helpers outside the container's limits: an init or exec helper (a Go

@@ -54,7 +54,7 @@ func initMain() {
 		newCgroupNS: spec.CgroupName != "", cgroupMount: spec.Boot,
 	}
 	if spec.Boot {
-		p.env = spec.bootEnv(spec.TTYs)
+		p.env = spec.bootEnv()
 		p.boot(sock, spec.TTYs)
 	}
 	p.env = spec.commandEnv()

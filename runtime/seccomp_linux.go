@@ -82,9 +82,9 @@ func seccompFilter(profile string, caps []capability) ([]unix.SockFilter, error)
 	switch {
 	case profile == SeccompUnconfined:
 		return nil, nil
-	case profile == "" && len(caps) == len(defaultCapabilities):
+	case profile == "" && slices.Equal(caps, defaultCapabilities):
 		return defaultFilter()
-	case profile == "" && len(caps) == len(bootCapabilities):
+	case profile == "" && slices.Equal(caps, bootCapabilities):
 		return bootFilter()
 	}
 	return compileProfile(profile, caps)

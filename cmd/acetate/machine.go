@@ -45,14 +45,10 @@ func (a *app) attachConsole(l *launch.Launcher, name, tty string) error {
 	if tty != "" && tty[0] >= '0' && tty[0] <= '9' {
 		tty = "tty" + tty
 	}
-	var in *os.File
-	if f, ok := a.stdin.(*os.File); ok {
-		in = f
-	}
 	if isTerminal(a.stdin) {
 		fmt.Fprintf(a.stderr, "Connected to the %s of %s. Type Ctrl-] to detach.\r\n", orConsole(tty), name)
 	}
-	err := l.Console(name, tty, in, a.stdout, console.DefaultDetachKey)
+	err := l.Console(name, tty, a.stdin, a.stdout, console.DefaultDetachKey)
 	if errors.Is(err, console.ErrDetached) {
 		fmt.Fprintf(a.stderr, "\r\nDetached from %s.\n", name)
 		return nil

@@ -723,7 +723,8 @@ func TestEnter(t *testing.T) {
 	machine(t, root, c, "--from", "sysvinit")
 	ok(t, run(t, root, nil, "start", c))
 	waitReady(t, root, c, "sysvinit")
-	master, slave := openTerminal(t)
+	master, slave := testtree.PTY(t)
+	defer master.Close()
 	cmd := exec.Command(binary, "--root", root, "enter", c)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
@@ -748,28 +749,6 @@ func TestEnter(t *testing.T) {
 	if r := run(t, root, nil, "enter", c); r.code != exitUsage {
 		t.Errorf("enter without a terminal: exit %d (%s), want %d", r.code, r.stderr, exitUsage)
 	}
-}
-
-// openTerminal opens a pseudo-terminal pair for a test.
-func openTerminal(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return master, slave
 }
 
 // readPidsCurrent returns pids.current of the cgroup of the container whose

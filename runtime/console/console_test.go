@@ -5,13 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/acetate/acetate/internal/testtree"
 )
 
 // A server holds a pty, keeps its output for a client that attaches later,
@@ -23,7 +22,7 @@ func TestServeAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(deep, "console.sock")
-	master, slave := openPTY(t)
+	master, slave := testtree.PTY(t)
 	srv, err := Serve(sock, map[string]*os.File{"console": master}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -52,27 +51,6 @@ func TestServeAttach(t *testing.T) {
 	if err := Attach(sock, "tty9", nil, io.Discard, 0); err == nil || !strings.Contains(err.Error(), "no pty") {
 		t.Errorf("Attach to a missing pty: %v", err)
 	}
-}
-
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slave.Close() })
-	return master, slave
 }
 
 func pipe(t *testing.T) (r, w *os.File) {
