@@ -761,3 +761,33 @@ func readPidsCurrent(t *testing.T, pid int) int {
 	}
 	return n
 }
+
+// A container's --stop-signal is what stop sends; restart stops it and
+// starts it again with its settings (a new init); start --console boots
+// attached to the console and detaches on Ctrl-].
+func TestStopSignalRestartConsole(t *testing.T) {
+	root := machineRoot(t, "sysvinit")
+	const c = "mt-signal"
+	machine(t, root, c, "--from", "sysvinit", "--stop-signal", "HUP", "--",
+		"sh", "-c", `trap "exit 7" HUP; while :; do sleep 0.1; done`)
+	ok(t, run(t, root, nil, "start", c))
+	first := inspect(t, root, c).Pid
+	ok(t, run(t, root, nil, "restart", "--time", "5", c))
+	if in := inspect(t, root, c); in.State != "running" || in.Pid == first {
+		t.Errorf("after restart: %s, pid %d (was %d); want running with a new init", in.State, in.Pid, first)
+	}
+	ok(t, run(t, root, nil, "stop", "--time", "5", c))
+	if in := inspect(t, root, c); in.ExitCode == nil || *in.ExitCode != 7 {
+		t.Errorf("stop with --stop-signal HUP: exit %v, want 7 (the command's HUP trap)", in.ExitCode)
+	}
+
+	const booted = "mt-console"
+	machine(t, root, booted, "--from", "sysvinit")
+	r := runFrom(t, nil, root, &keyAfter{delay: 2 * time.Second, key: 0x1d}, "start", booted, "--console")
+	if r.code != 0 || !strings.Contains(r.stdout, "INIT") || !strings.Contains(r.stderr, "Detached from "+booted) {
+		t.Errorf("start --console: exit %d, stdout %q, stderr %q; want the boot on the console, then detached", r.code, tail(r.stdout, 300), r.stderr)
+	}
+	if in := inspect(t, root, booted); in.State != "running" {
+		t.Errorf("after start --console and a detach: %s, want running", in.State)
+	}
+}
