@@ -150,14 +150,23 @@ func recvMessage(sock *os.File, flags int) (message, int, error) {
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
 	var err error
+	reset := false
 	for {
 		n, oobn, _, _, err = unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC|flags)
+		if errors.Is(err, unix.ECONNRESET) && !reset {
+			// The peer exited with one of our messages unread. The
+			// kernel reports that once, ahead of what the peer sent
+			// before it exited (a helper's setup error): read on,
+			// without waiting, to get that.
+			reset, flags = true, flags|unix.MSG_DONTWAIT
+			continue
+		}
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
-	if errors.Is(err, unix.ECONNRESET) {
-		return message{}, -1, errClosed // closed with our message unread
+	if reset && (err != nil || n == 0) {
+		return message{}, -1, errClosed
 	}
 	if err != nil {
 		return message{}, -1, fmt.Errorf("failed to receive control message: %w", err)
