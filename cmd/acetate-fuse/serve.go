@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/acetate/acetate/fs/fuse"
+	"github.com/acetate/acetate/internal/daemon"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +27,7 @@ func startBackground(args []string) error {
 	}
 	cmd := exec.Command(exe, append([]string{"-f"}, args...)...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
-	return fuse.StartServer(context.Background(), cmd)
+	return daemon.Start(context.Background(), cmd)
 }
 
 // serveIfChild serves when this process is the background server: it
@@ -39,10 +40,10 @@ func serveIfChild() {
 	os.Unsetenv(childEnv)
 	c, err := parseArgs(os.Args[1:], io.Discard)
 	if err == nil {
-		err = serve(c, func() { fuse.ReportReady(nil) })
+		err = serve(c, func() { daemon.ReportReady(nil) })
 	}
 	if err != nil {
-		fuse.ReportReady(err)
+		daemon.ReportReady(err)
 		os.Exit(1)
 	}
 	os.Exit(0)

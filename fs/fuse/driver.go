@@ -1,21 +1,17 @@
 package fuse
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/acetate/acetate/fs"
+	"github.com/acetate/acetate/internal/daemon"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,22 +79,22 @@ func (d *Driver) Mount(ctx context.Context, s fs.Spec) error {
 // askServer sends req with the connection fd to the server of the store
 // at root, starting one if none listens, and waits for its answer.
 func askServer(ctx context.Context, root string, req *mountRequest, fd int) error {
-	dir, err := openDir(root)
+	dir, err := daemon.OpenDir(root)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dir)
-	lock, err := lockServer(dir)
+	lock, err := daemon.Lock(dir, serverLock)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(lock)
-	c, err := dialServer(dir)
+	c, err := daemon.Dial(dir, serverSocket)
 	if err != nil {
 		if err := startStoreServer(ctx, root); err != nil {
 			return fmt.Errorf("start the store's fuse server: %w", err)
 		}
-		if c, err = dialServer(dir); err != nil {
+		if c, err = daemon.Dial(dir, serverSocket); err != nil {
 			return err
 		}
 	}
@@ -110,7 +106,7 @@ func askServer(ctx context.Context, root string, req *mountRequest, fd int) erro
 	if _, _, err := c.WriteMsgUnix(raw, unix.UnixRights(fd), nil); err != nil {
 		return fmt.Errorf("send to the fuse server: %w", err)
 	}
-	deadline := time.Now().Add(serverStartTimeout)
+	deadline := time.Now().Add(daemon.StartTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -126,12 +122,6 @@ func askServer(ctx context.Context, root string, req *mountRequest, fd int) erro
 	return nil
 }
 
-// dialServer connects to the socket of the server of the store root dir
-// is a descriptor of.
-func dialServer(dir int) (*net.UnixConn, error) {
-	return net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socketPath(dir), Net: "unixpacket"})
-}
-
 // startStoreServer starts the server of the store at root in a session of
 // its own, and returns once it listens. The caller holds serverLock.
 func startStoreServer(ctx context.Context, root string) error {
@@ -142,98 +132,27 @@ func startStoreServer(ctx context.Context, root string) error {
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), storeServerEnv+"="+root)
 	cmd.Dir = "/"
-	return StartServer(ctx, cmd)
+	return daemon.Start(ctx, cmd)
 }
 
 // ServerPid returns the pid of the FUSE server of the store at root, or an
 // error when none runs.
 func ServerPid(root string) (int, error) {
-	dir, err := openDir(root)
+	dir, err := daemon.OpenDir(root)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(dir)
-	c, err := dialServer(dir)
+	c, err := daemon.Dial(dir, serverSocket)
 	if err != nil {
 		return 0, fmt.Errorf("fuse server of %s: %w", root, err)
 	}
 	defer c.Close()
-	cred, err := peerCred(c)
+	cred, err := daemon.PeerCred(c)
 	if err != nil {
 		return 0, fmt.Errorf("fuse server of %s: %w", root, err)
 	}
 	return int(cred.Pid), nil
-}
-
-// StartServer starts cmd, a server that reports with ReportReady, in a
-// session of its own, and returns once it reports that its mount is live.
-// A server that reports an error, exits or stays silent is killed. The
-// readiness pipe is the server's descriptor 3, so cmd has no ExtraFiles.
-func StartServer(ctx context.Context, cmd *exec.Cmd) error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return fmt.Errorf("start server: %w", err)
-	}
-	msg, err := readReady(ctx, r)
-	if err == nil && msg == readyMessage {
-		return cmd.Process.Release()
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	if err == nil {
-		err = errors.New(msg)
-	}
-	return err
-}
-
-// ReportReady is how a server started by StartServer reports, once: err
-// is nil when its mount is live, or why it failed.
-func ReportReady(err error) {
-	ready := os.NewFile(3, "ready")
-	if err != nil {
-		fmt.Fprintln(ready, err)
-	} else {
-		fmt.Fprintln(ready, readyMessage)
-	}
-	ready.Close()
-}
-
-// serverStartTimeout bounds the wait for a server's ready message. A
-// binary that does not call ServeIfRequested never sends one.
-const serverStartTimeout = 60 * time.Second
-
-// readReady reads the server's one message, or gives up when ctx ends or
-// the server stays silent for serverStartTimeout.
-func readReady(ctx context.Context, r *os.File) (string, error) {
-	done := make(chan struct{})
-	var msg []byte
-	var err error
-	go func() {
-		msg, err = io.ReadAll(bufio.NewReader(r))
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case <-time.After(serverStartTimeout):
-		return "", fmt.Errorf("the server did not report within %v (does the binary's main call fuse.ServeIfRequested first?)", serverStartTimeout)
-	}
-	if err != nil {
-		return "", err
-	}
-	if len(msg) == 0 {
-		return "", errors.New("server exited before the mount was live")
-	}
-	return strings.TrimSpace(string(msg)), nil
 }
 
 // requestFor is the request for a mount of s with options o.
@@ -284,7 +203,7 @@ func ServeIfRequested() {
 		unix.Dup2(int(devnull.Fd()), 2)
 		devnull.Close()
 	}
-	serveStore(root, ReportReady)
+	serveStore(root, daemon.ReportReady)
 }
 
 // stale reports whether p is a FUSE mount whose server is gone. It asks

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/layers"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/opencontainers/go-digest"
@@ -72,11 +73,9 @@ const maxThreads = 1 << 17
 // ENOTCONN on them and the driver mounts them again (see Driver).
 type storeServer struct {
 	store *layers.Store
-	// dir is an O_PATH descriptor of the store root; the socket is bound
-	// and reached through /proc/self/fd/DIR/, whatever the root's length
-	// (a socket path holds 107 bytes).
-	dir int
-	log *log.Logger
+	// Server is in the store root, counts mounts served and requests
+	// being handled, and logs.
+	*daemon.Server
 
 	mu sync.Mutex
 	// lowers are the merged stacks the mounts use, by stackKey.
@@ -85,8 +84,6 @@ type storeServer struct {
 	// once for every stack in lowers that has it: a template stacked on
 	// another decodes only its own layers.
 	manifests map[digest.Digest]*sharedManifest
-	// active counts mounts served and requests being handled.
-	active int
 }
 
 // sharedLower is the merged lower of a stack and how many mounts use it.
@@ -110,12 +107,6 @@ func stackKey(stack []digest.Digest) string {
 	return strings.Join(s, ",")
 }
 
-// socketPath is the path of the socket in the directory dir is a
-// descriptor of.
-func socketPath(dir int) string {
-	return "/proc/self/fd/" + strconv.Itoa(dir) + "/" + serverSocket
-}
-
 // serveStore runs the FUSE server of the store at root: it listens on the
 // store's socket, calls ready, and serves mounts until none is left.
 func serveStore(root string, ready func(error)) {
@@ -125,17 +116,17 @@ func serveStore(root string, ready func(error)) {
 		os.Exit(1)
 	}
 	// A server started by a client that then died exits after a while.
-	time.AfterFunc(serverStartTimeout, func() { s.exitIfIdle() })
+	time.AfterFunc(daemon.StartTimeout, s.ExitIfIdle)
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
-			s.log.Printf("accept: %v", err)
+			s.Log.Printf("accept: %v", err)
 			os.Exit(1)
 		}
-		s.enter()
+		s.Enter()
 		go func() {
 			if !s.handle(c) {
-				s.leave()
+				s.Leave()
 			}
 		}()
 	}
@@ -146,15 +137,17 @@ func serveStore(root string, ready func(error)) {
 func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	raiseProcs()
 	debug.SetMaxThreads(maxThreads)
-	raiseFileLimit()
+	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}}
-	if s.dir, err = openDir(root); err != nil {
+	dir, err := daemon.OpenDir(root)
+	if err != nil {
 		return nil, nil, err
 	}
+	s := &storeServer{store: store, Server: &daemon.Server{Dir: dir, Socket: serverSocket, LockFile: serverLock},
+		lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}}
 	logFile, err := os.OpenFile(filepath.Join(root, serverLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fuse server: %w", err)
@@ -163,81 +156,12 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	// to descriptor 2.
 	unix.Dup2(int(logFile.Fd()), 2)
 	log.SetOutput(logFile)
-	s.log = log.Default()
-	unix.Unlinkat(s.dir, serverSocket, 0) // left by a killed server
-	old := unix.Umask(0o077)
-	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: socketPath(s.dir), Net: "unixpacket"})
-	unix.Umask(old)
+	s.Log = log.Default()
+	l, err := daemon.Listen(dir, serverSocket)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fuse server: %w", err)
 	}
-	l.SetUnlinkOnClose(false)
 	return s, l, nil
-}
-
-// raiseFileLimit lets the server hold as many descriptors as the kernel
-// allows a process: each mount holds its connection, its upper and work
-// directories, and one for each directory the kernel keeps a node of.
-func raiseFileLimit() {
-	b, err := os.ReadFile("/proc/sys/fs/nr_open")
-	if err != nil {
-		return
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return
-	}
-	unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}) // best effort
-}
-
-func (s *storeServer) enter() {
-	s.mu.Lock()
-	s.active++
-	s.mu.Unlock()
-}
-
-// leave ends a mount or a failed request; the server exits once nothing
-// is left.
-func (s *storeServer) leave() {
-	s.mu.Lock()
-	s.active--
-	idle := s.active == 0
-	s.mu.Unlock()
-	if idle {
-		go s.exitIfIdle()
-	}
-}
-
-// exitIfIdle exits, removing the socket, when the server serves nothing.
-// It holds serverLock meanwhile: a client asks under it, so no request is
-// on its way in, and the next client finds no socket and starts a server.
-func (s *storeServer) exitIfIdle() {
-	lock, err := lockServer(s.dir)
-	if err != nil {
-		s.log.Printf("exit: %v", err)
-		return
-	}
-	defer unix.Close(lock)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.active == 0 {
-		unix.Unlinkat(s.dir, serverSocket, 0)
-		os.Exit(0)
-	}
-}
-
-// lockServer takes serverLock in the store root dir is a descriptor of;
-// closing the returned descriptor releases it.
-func lockServer(dir int) (int, error) {
-	fd, err := unix.Openat(dir, serverLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return -1, fmt.Errorf("fuse server lock: %w", err)
-	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("fuse server lock: %w", err)
-	}
-	return fd, nil
 }
 
 // handle answers one request on c and reports whether it made a mount,
@@ -251,7 +175,7 @@ func (s *storeServer) handle(c *net.UnixConn) bool {
 	answer := readyMessage
 	if err != nil {
 		if req != nil {
-			s.log.Printf("mount %s: %v", req.Target, err)
+			s.Log.Printf("mount %s: %v", req.Target, err)
 		}
 		answer = err.Error()
 	}
@@ -262,7 +186,7 @@ func (s *storeServer) handle(c *net.UnixConn) bool {
 // readRequest reads a mount request and its descriptor from c, which must
 // come from root (or the server's own user).
 func readRequest(c *net.UnixConn) (*mountRequest, int, error) {
-	if err := checkPeer(c); err != nil {
+	if err := daemon.CheckPeer(c); err != nil {
 		return nil, -1, err
 	}
 	buf := make([]byte, 64<<10)
@@ -287,36 +211,6 @@ func readRequest(c *net.UnixConn) (*mountRequest, int, error) {
 	return &req, fd, nil
 }
 
-// checkPeer refuses a client that is neither root nor the server's user:
-// a request makes the server serve any directory it names.
-func checkPeer(c *net.UnixConn) error {
-	cred, err := peerCred(c)
-	if err != nil {
-		return err
-	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return fmt.Errorf("uid %d may not mount", cred.Uid)
-	}
-	return nil
-}
-
-// peerCred returns the credentials of the process at the other end of c.
-func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) { cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
-		return nil, err
-	}
-	if credErr != nil {
-		return nil, fmt.Errorf("peer credentials: %w", credErr)
-	}
-	return cred, nil
-}
-
 // mount serves the connection fd (which it takes over) as the union of
 // the request's layers and upper directory.
 func (s *storeServer) mount(req *mountRequest, fd int) error {
@@ -332,7 +226,7 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		return err
 	}
 	panicked := func(r any) fuse.Status {
-		s.log.Printf("mount %s: a request panicked (answered EIO): %v\n%s", req.Target, r, debug.Stack())
+		s.Log.Printf("mount %s: a request panicked (answered EIO): %v\n%s", req.Target, r, debug.Stack())
 		return fuse.EIO
 	}
 	var server *fuse.Server
@@ -345,7 +239,7 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		server.Wait()
 		u.close()
 		s.release(req.Layers)
-		s.leave()
+		s.Leave()
 	}()
 	return nil
 }

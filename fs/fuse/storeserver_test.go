@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/fs/fstest"
+	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
 	"github.com/opencontainers/go-digest"
@@ -153,15 +154,15 @@ func TestStoreServer200Mounts(t *testing.T) {
 	waitFor(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.active == 1 && len(s.lowers) == 0 && len(s.manifests) == 0
+		return s.Active() == 1 && len(s.lowers) == 0 && len(s.manifests) == 0
 	}, "every mount's end and the lowers dropped")
 }
 
 // newTestServer is a store server in this process, logging to w, that
 // never exits for being idle: the test holds a use of it.
 func newTestServer(store *layers.Store, w io.Writer) *storeServer {
-	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}, log: log.New(w, "", 0)}
-	s.enter()
+	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}, Server: &daemon.Server{Dir: -1, Log: log.New(w, "", 0)}}
+	s.Enter()
 	return s
 }
 
@@ -259,7 +260,7 @@ func mountThrough(t *testing.T, s *storeServer, req *mountRequest) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.enter()
+	s.Enter()
 	if err := s.mount(req, served); err != nil {
 		t.Fatal(err)
 	}
