@@ -66,7 +66,7 @@ func BenchmarkOverlay(b *testing.B) {
 		})
 	}
 	b.Run("mount/kernel-overlayfs", func(b *testing.B) {
-		benchEach(b, func(i int) { kernelOverlay(b, rootfs, fmt.Sprint(i), "") }, func(int) {})
+		benchEach(b, func(i int) { kernelOverlay(b, rootfs, filepath.Join(b.TempDir(), fmt.Sprint(i)), "") }, func(int) {})
 	})
 	b.Run("mount/cp-a", func(b *testing.B) {
 		dir := b.TempDir()
@@ -83,11 +83,13 @@ func BenchmarkOverlay(b *testing.B) {
 		})
 	}
 	b.Run("copyup/kernel-overlayfs", func(b *testing.B) {
-		benchCopyUp(b, files, func(i int) string { return kernelOverlay(b, rootfs, fmt.Sprint("u", i), "") }, func(int) {})
+		benchCopyUp(b, files, func(i int) string {
+			return kernelOverlay(b, rootfs, filepath.Join(b.TempDir(), fmt.Sprint("u", i)), "")
+		}, func(int) {})
 	})
 	b.Run("copyup/kernel-overlayfs-metacopy", func(b *testing.B) {
 		benchCopyUp(b, files, func(i int) string {
-			return kernelOverlay(b, rootfs, fmt.Sprint("um", i), ",metacopy=on,redirect_dir=on,index=off")
+			return kernelOverlay(b, rootfs, filepath.Join(b.TempDir(), fmt.Sprint("um", i)), ",metacopy=on,redirect_dir=on,index=off")
 		}, func(int) {})
 	})
 }
@@ -183,10 +185,10 @@ func templateFiles(b *testing.B, rootfs string, n int) []string {
 }
 
 // kernelOverlay mounts plain kernel overlayfs with lower rootfs, a fresh
-// upper directory and extra options (",opt=value..."), unmounted at
+// upper directory and extra options (",opt=value..."), its upper, work and
+// mount point directories made in the new directory dir, unmounted at
 // cleanup, and returns the mount point.
-func kernelOverlay(b *testing.B, lower, name, extra string) string {
-	dir := filepath.Join(b.TempDir(), name)
+func kernelOverlay(b testing.TB, lower, dir, extra string) string {
 	for _, d := range []string{"upper", "work", "mnt"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			b.Fatal(err)

@@ -144,7 +144,7 @@ func (m *Manager) Reset(name string) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("reset %s: remove old differences: %w", name, err)
 	}
-	return os.RemoveAll(workDir(m.path(name)))
+	return removeWork(m.path(name))
 }
 
 // requireUnmounted returns ErrMounted when c is mounted.

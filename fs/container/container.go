@@ -98,13 +98,7 @@ func (m *Manager) Get(name string) (*Container, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt config.json: %w", name, err)
 	}
-	// The mount state is not synced: after a power loss it may be cut
-	// short, and no mount is left then, so it counts as none.
-	if b, err := os.ReadFile(m.path(name, "state.json")); err == nil {
-		if json.Unmarshal(b, &c.Mount) != nil {
-			c.Mount = nil
-		}
-	}
+	c.Mount = readMountRecord(m.path(name))
 	return &c, nil
 }
 

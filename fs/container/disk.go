@@ -102,14 +102,6 @@ func upperDir(dir string) string {
 	return filepath.Join(dir, "upper")
 }
 
-// workDir is the overlayfs work directory beside upperDir(dir).
-func workDir(dir string) string {
-	if hasImage(dir) {
-		return filepath.Join(dir, diskMount, "work")
-	}
-	return filepath.Join(dir, "work")
-}
-
 func hasImage(dir string) bool {
 	_, err := os.Lstat(filepath.Join(dir, diskImage))
 	return err == nil

@@ -8,13 +8,23 @@
 //	             digests at creation, its run config, default driver, time,
 //	             and its Settings (command, env, limits...: see Settings)
 //	upper/       its differences
-//	work/        overlayfs scratch space (made at the first mount)
-//	disk.img     instead of upper/ and work/ with a disk quota: an ext4
-//	             image holding them, mounted at disk/ (see disk.go)
-//	rootfs/      the default mount point (made at the first mount)
-//	state.json   where and by which driver it is mounted, while it is
+//	disk.img     instead of upper/ with a disk quota: an ext4 image
+//	             holding it, mounted at disk/ (see disk.go)
+//	rootfs/      the default mount point (made at the first mount); the
+//	             overlay driver's work directory, below the union
+//	work/        the fuse driver's work directory, while mounted (see
+//	             workDir)
+//	mounted      where and by which driver it is mounted, while it is: a
+//	             symbolic link holding the record (see mountRecord)
 //	run/         the launcher's state (RunDir), once it has run
 //	snapshots/   SNAP.json for each snapshot (see Snapshot)
+//
+// A created container takes three inodes and, on ext4, 12 KiB (its
+// directory, upper/ and config.json); mounted at rootfs/, no more under
+// the overlay driver and 16 KiB under the fuse driver (work/), as du
+// counts it: the blocks of a union mounted by hand (its directory, upper/,
+// work/ and work/work). An older acetate's layout (state.json, work/ for
+// both drivers) is read, and tidied at the next unmount.
 //
 // Creating a container does no per-file work: the per-layer metadata trees
 // the overlay driver needs are built once per layer and shared, so a create

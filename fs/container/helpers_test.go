@@ -21,7 +21,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	st, err := templates.Open(t.TempDir())
+	return newEnvAt(t, t.TempDir())
+}
+
+// newEnvAt is newEnv with the store at root.
+func newEnvAt(t testing.TB, root string) *env {
+	t.Helper()
+	st, err := templates.Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,7 +36,7 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 		return nil, err
 	}
 	if target == "" {
-		target = m.path(name, "rootfs")
+		target = m.path(name, rootfsDir)
 	}
 	if target, err = filepath.Abs(target); err != nil {
 		return nil, err
@@ -70,7 +69,8 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 // disk image, if it has one, is mounted.
 func (m *Manager) mountUnion(ctx context.Context, c *Container, d fs.Driver, target string) (*Container, error) {
 	name := c.Name
-	for _, dir := range []string{target, workDir(m.path(name))} {
+	work := workDir(m.path(name), d.Name())
+	for _, dir := range []string{target, work} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("mount %s: %w", name, err)
 		}
@@ -82,12 +82,12 @@ func (m *Manager) mountUnion(ctx context.Context, c *Container, d fs.Driver, tar
 	defer lock.Unlock()
 	m.keepDiffUsage(name, false)
 	spec := fs.Spec{Store: m.store.Layers, Layers: c.Layers, Upper: m.UpperDir(name),
-		Work: workDir(m.path(name)), Target: target}
+		Work: work, Target: target}
 	if err := d.Mount(ctx, spec); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}
 	c.Mount = &MountState{Driver: d.Name(), Target: target}
-	if err := writeJSON(m.path(name, "state.json"), c.Mount, runtimeOnly); err != nil {
+	if err := writeMountRecord(m.path(name), c.Mount); err != nil {
 		d.Unmount(target)
 		return nil, fmt.Errorf("mount %s: %w", name, err)
 	}
@@ -118,6 +118,7 @@ func (m *Manager) unmount(c *Container, force bool) error {
 	if err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}
+	detached := false
 	if mounted {
 		d, err := Driver(c.Mount.Driver)
 		if err != nil {
@@ -125,7 +126,7 @@ func (m *Manager) unmount(c *Container, force bool) error {
 		}
 		err = d.Unmount(c.Mount.Target)
 		if err != nil && force {
-			err = unix.Unmount(c.Mount.Target, unix.MNT_DETACH)
+			detached, err = true, unix.Unmount(c.Mount.Target, unix.MNT_DETACH)
 		}
 		if err != nil {
 			return fmt.Errorf("unmount %s: %w", c.Name, err)
@@ -135,7 +136,14 @@ func (m *Manager) unmount(c *Container, force bool) error {
 	if err := releaseDisk(m.path(c.Name)); err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}
-	if err := os.Remove(m.path(c.Name, "state.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// After the image is released: its work directory stays in it. A
+	// detached union may still be in use, and with it its work directory.
+	// Failing, what is left is scratch no one reads, removed by the next
+	// unmount or reset: it must not keep the container mounted.
+	if !detached {
+		removeWork(m.path(c.Name))
+	}
+	if err := removeMountRecord(m.path(c.Name)); err != nil {
 		return fmt.Errorf("unmount %s: %w", c.Name, err)
 	}
 	c.Mount = nil

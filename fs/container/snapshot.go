@@ -394,7 +394,7 @@ func (m *Manager) replaceUpper(ctx context.Context, name string, state digest.Di
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("remove old differences: %w", err)
 	}
-	if err := os.RemoveAll(workDir(dir)); err != nil {
+	if err := removeWork(dir); err != nil {
 		return err
 	}
 	return release()
