@@ -14,6 +14,17 @@ type acetateStore struct {
 	m         *container.Manager
 	templates map[string]string // source dir -> template name
 	n         int               // containers made, for unique names
+	// cgroups are the store's cgroup directories (acetate/STORE), once a
+	// container of it has started (see started).
+	cgroups []string
+}
+
+// started learns the store's cgroup directories from the container whose
+// init is pid, so that they are removed at the end.
+func (a *acetateStore) started(pid int) {
+	if a.cgroups == nil {
+		a.cgroups = storeCgroups(pid)
+	}
 }
 
 func (e *env) acetate() (*acetateStore, error) {
@@ -29,6 +40,7 @@ func (e *env) acetate() (*acetateStore, error) {
 		return nil, err
 	}
 	e.store = &acetateStore{st: st, m: m, templates: map[string]string{}}
+	e.onCleanup(func() { removeEmptyCgroups(e.store.cgroups) }) // after the containers' removal
 	e.onCleanup(func() { e.unmountAll() })
 	return e.store, nil
 }

@@ -96,6 +96,7 @@ func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 			m.remove()
 			return nil, err
 		}
+		a.started(pid)
 		m.exec = func(ctx context.Context, args ...string) (string, error) {
 			var out bytes.Buffer
 			code, err := l.Exec(ctx, name, args, runtime.ExecOptions{Stdout: &out, Stderr: &out})

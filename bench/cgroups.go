@@ -116,3 +116,36 @@ func cgroupsNamed(names ...string) []string {
 	}
 	return out
 }
+
+// storeCgroups returns the directories, in every hierarchy, of the cgroup
+// acetate makes the containers of a store in (acetate/STORE), read from
+// the cgroups the kernel shows for the processes of one of them, whose
+// init is pid (the init itself may be outside: its command's processes
+// are in); none when no process of the tree is in such a cgroup.
+func storeCgroups(pid int) []string {
+	for _, p := range procTree(pid) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p))
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.SplitN(line, ":", 3) // ID:CONTROLLERS:/acetate/STORE/NAME...
+			if len(f) < 3 {
+				continue
+			}
+			if parts := strings.Split(strings.TrimPrefix(f[2], "/"), "/"); len(parts) > 2 && parts[0] == "acetate" {
+				return cgroupsNamed(filepath.Join(parts[0], parts[1]))
+			}
+		}
+	}
+	return nil
+}
+
+// removeEmptyCgroups removes the cgroup directories dirs where they are
+// empty, waiting a little for one whose last process is being reaped;
+// rmdir refuses a cgroup with processes or children (EBUSY), so another
+// store's running containers keep theirs.
+func removeEmptyCgroups(dirs []string) {
+	for _, d := range dirs {
+		for try := 0; try < 50 && rmdirBusy(d); try++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

@@ -307,13 +307,19 @@ func servingPids(p densityMount) []int {
 }
 
 // removeContainers stops, unmounts and removes the containers names of the
-// store at root, and waits for its FUSE server to exit (killing it if it
-// does not: a copy of a mount in another mount namespace can keep its
-// connection alive).
+// store at root, then the store's cgroup (acetate/STORE, which outlives
+// the containers' own), and waits for its FUSE server to exit (killing it
+// if it does not: a copy of a mount in another mount namespace can keep
+// its connection alive).
 func removeContainers(l *launch.Launcher, m *container.Manager, names []string, root string) error {
 	var errs []error
+	var cgroups []string
+	defer func() { removeEmptyCgroups(cgroups) }()
 	for _, name := range names {
 		if s, err := l.State(name); err == nil && s.Alive() {
+			if cgroups == nil {
+				cgroups = storeCgroups(s.Pid)
+			}
 			errs = append(errs, l.Stop(name, 5*time.Second))
 		}
 		errs = append(errs, m.Remove(name, true))

@@ -114,6 +114,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	e := &env{ctx: ctx, opts: opts, work: work, report: &Report{Date: time.Now().UTC(), Machine: machine(), Quick: opts.Quick}}
 	defer e.cleanup()
+	// acetate/ in each cgroup hierarchy goes last, where this run made it
+	// (each store's acetate/STORE goes with its containers).
+	had := cgroupsNamed("acetate")
+	e.onCleanup(func() {
+		removeEmptyCgroups(slices.DeleteFunc(cgroupsNamed("acetate"), func(d string) bool { return slices.Contains(had, d) }))
+	})
 	if opts.DropCaches {
 		e.logf("cold-cache cases drop the host's page cache (/proc/sys/vm/drop_caches) before each sample; --no-drop-caches skips them")
 	} else {
