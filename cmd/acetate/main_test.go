@@ -18,6 +18,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	had := cgroupParents()
 	dir, err := os.MkdirTemp("", "acetate-bin-")
 	if err != nil {
 		panic(err)
@@ -30,18 +31,29 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	removeMachineStore()
-	removeEmptyCgroupParents()
+	removeEmptyCgroupParents(had)
 	os.Exit(code)
 }
 
-// removeEmptyCgroupParents removes the parent cgroups the containers the
-// tests ran were made in (acetate/STORE, then acetate), in every
-// hierarchy, where they are empty (rmdir refuses otherwise, so a store's
-// running containers keep theirs): the tests leave no cgroup behind.
-func removeEmptyCgroupParents() {
+// cgroupParents lists the parent cgroups acetate makes containers'
+// cgroups in (acetate/STORE, then acetate), in every hierarchy.
+func cgroupParents() []string {
+	var out []string
 	for _, pattern := range []string{"/sys/fs/cgroup/*/acetate/*", "/sys/fs/cgroup/acetate/*", "/sys/fs/cgroup/*/acetate", "/sys/fs/cgroup/acetate"} {
 		dirs, _ := filepath.Glob(pattern)
-		for _, d := range dirs {
+		out = append(out, dirs...)
+	}
+	return out
+}
+
+// removeEmptyCgroupParents removes the parent cgroups the containers the
+// tests ran were made in, those not in had (there before the tests), where
+// they are empty (rmdir refuses otherwise, so a store's running containers
+// keep theirs): the tests leave no cgroup behind, and the parents of
+// other stores (another test run's, the host's) are left alone.
+func removeEmptyCgroupParents(had []string) {
+	for _, d := range cgroupParents() {
+		if !slices.Contains(had, d) {
 			os.Remove(d)
 		}
 	}
