@@ -160,8 +160,5 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		return fs.ToErrno(err)
 	}
 	defer a.Close()
-	if errno := setattrAt(ctx, a, in); errno != 0 {
-		return errno
-	}
-	return n.attrAt(a, &out.Attr)
+	return n.setattrAt(ctx, a, in, &out.Attr)
 }

@@ -14,10 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setattrAt applies in to the upper file a, in the order chown, chmod (so
-// that chown's clearing of set-id bits does not undo an explicit mode),
-// truncate, utimes (so that truncate does not clobber an explicit mtime).
-func setattrAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
+// setattrAt applies in to the node's upper file a, in the order chown,
+// chmod (so that chown's clearing of set-id bits does not undo an explicit
+// mode), truncate, utimes (so that truncate does not clobber an explicit
+// mtime), and fills out with the file's attributes after them.
+func (n *node) setattrAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn, out *fuse.Attr) syscall.Errno {
 	uid, uok := in.GetUID()
 	gid, gok := in.GetGID()
 	if uok || gok {
@@ -42,10 +43,13 @@ func setattrAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Er
 			return fs.ToErrno(err)
 		}
 	}
-	if errno := killSetIDAt(ctx, a, in); errno != 0 {
+	if errno := setTimes(a, in); errno != 0 {
 		return errno
 	}
-	return setTimes(a, in)
+	if errno := n.attrAt(a, out); errno != 0 {
+		return errno
+	}
+	return n.killSetIDAt(ctx, a, in, out)
 }
 
 func setTimes(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
@@ -64,25 +68,26 @@ func setTimes(a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
 	return fs.ToErrno(a.Utimes(ts))
 }
 
-// killSetIDAt clears the set-id bits of a when the kernel asks
+// killSetIDAt clears the set-id bits of the node's upper file a, whose
+// attributes after the rest of the request are out, when the kernel asks
 // (FATTR_KILL_SUIDGID, with CAP_HANDLE_KILLPRIV_V2: a truncate by a caller
 // without CAP_FSETID, any chown) and the same request sets no mode: the
-// server works as root, which keeps them.
-func killSetIDAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn) syscall.Errno {
-	if !killsSetID(in) {
+// server works as root, which keeps them. It comes last: a chmod changes
+// no time but the change time, which out then has anew. Going by out
+// saves a stat on every chown, the usual case having no set-id bit.
+func (n *node) killSetIDAt(ctx context.Context, a beneath.At, in *fuse.SetAttrIn, out *fuse.Attr) syscall.Errno {
+	if !killsSetID(in) || out.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+		return 0 // no need to ask who the caller is
+	}
+	st := unix.Stat_t{Mode: out.Mode, Gid: out.Gid}
+	mode, drop := callerOf(ctx).withoutSetID(&st, true)
+	if !drop {
 		return 0
 	}
-	var st unix.Stat_t
-	if err := a.Lstat(&st); err != nil {
+	if err := a.Chmod(mode); err != nil {
 		return fs.ToErrno(err)
 	}
-	if st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
-		return 0 // the usual case: no need to ask who the caller is
-	}
-	if mode, drop := callerOf(ctx).withoutSetID(&st, true); drop {
-		return fs.ToErrno(a.Chmod(mode))
-	}
-	return 0
+	return n.attrAt(a, out)
 }
 
 // killsSetID reports whether the request must clear set-id bits: the
