@@ -301,17 +301,15 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 		}
 	}
 	if roots, err := ms[0].roots(); err == nil {
-		for pid := range roots {
-			r.inotify += inotifyInstances(procTree(pid))
-		}
+		r.inotify = inotifyInstances(rootProcesses(roots))
 	}
 	idle := 5 * time.Second
 	if e.opts.Quick {
 		idle = time.Second
 	}
 	time.Sleep(idle) // let the last units settle (journald, logind)
-	// A process that serves several containers (acetate's FUSE server, one
-	// per store) counts its share in each.
+	// A process that serves several containers (acetate's supervisor and
+	// FUSE server, one each per store) counts its share in each.
 	all := make([]map[int]string, len(ms))
 	users := map[int]int64{}
 	for i, m := range ms {
@@ -325,11 +323,7 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 		}
 	}
 	for i, roots := range all {
-		var pids []int
-		for pid := range roots {
-			pids = append(pids, pid)
-		}
-		ps := processes(procTree(pids...))
+		ps := processes(rootProcesses(roots))
 		var sum int64
 		for k, pr := range ps {
 			if name := roots[pr.pid]; name != "" {
@@ -343,6 +337,20 @@ func (e *env) idleMemory(p bootPeer, n, id int) (*idleResult, error) {
 		}
 	}
 	return r, nil
+}
+
+// rootProcesses are the processes of a booted's roots: the trees of those
+// named "", the others alone.
+func rootProcesses(roots map[int]string) []int {
+	var trees, alone []int
+	for pid, name := range roots {
+		if name == "" {
+			trees = append(trees, pid)
+		} else {
+			alone = append(alone, pid)
+		}
+	}
+	return append(procTree(trees...), alone...)
 }
 
 // systemState is what systemctl is-system-running answers at once (its

@@ -74,7 +74,7 @@ func TestBootScenario(t *testing.T) {
 			sum += f.Median
 		}
 	}
-	for _, p := range []string{"process: acetate-monitor", "process: systemd", "process: systemd-journald"} {
+	for _, p := range []string{"process: acetate supervisor (the store's)", "process: systemd", "process: systemd-journald"} {
 		if !slices.Contains(procs, p) {
 			t.Errorf("acetate overlay's processes %v lack %s", procs, p)
 		}

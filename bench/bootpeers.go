@@ -31,8 +31,10 @@ type booted struct {
 	// once the container has ended and its supervisor has seen it end.
 	stop func() error
 	// roots are the processes whose trees hold every process of the
-	// container and every process its tool keeps for it, each with the name
-	// to report it by ("": its own); none when the container has ended.
+	// container and every process its tool keeps for it, named "", and the
+	// processes of its tool that serve other containers too (each alone,
+	// not its tree), with the name to report them by; none when the
+	// container has ended.
 	roots func() (map[int]string, error)
 	// remove kills what is left and removes everything made for it: mounts,
 	// cgroups, directories. It may be called more than once, and runs at
@@ -65,8 +67,9 @@ func benchName() string { return fmt.Sprintf("acetate-bench-%d", os.Getpid()) }
 // acetateBootPeer boots containers of the template tpl with driver: with
 // cli (a copy of Options.Command), as a user does, by "acetate start";
 // without, in this process, through the launcher as acetate start does. The
-// container's init runs under its monitor (acetate-monitor), and the fuse
-// driver adds the container's FUSE server.
+// container's init runs under the store's supervisor (acetate-supervisor,
+// shared by every container of the store), and the fuse driver adds the
+// store's FUSE server.
 func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 	p := bootPeer{name: "acetate " + driver}
 	if !slices.Contains(container.DriverNames(), driver) {
@@ -105,18 +108,18 @@ func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 			}
 			return out.String(), err
 		}
-		// "until exit recorded": runtime.Stop returns once the monitor has
+		// "until exit recorded": runtime.Stop returns once the supervisor has
 		// written the exit status; the unmount is left to remove.
 		m.stop = func() error { return runtime.Stop(a.m.RunDir(name), -1) }
 		m.roots = func() (map[int]string, error) {
-			monitor, err := parentOf(pid)
+			supervisor, err := parentOf(pid)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, nil // its init has ended
 			}
 			if err != nil {
 				return nil, err
 			}
-			roots := map[int]string{monitor: ""}
+			roots := map[int]string{pid: "", supervisor: "acetate supervisor (the store's)"}
 			if driver == "fuse" {
 				c, err := a.m.Get(name)
 				if err != nil || c.Mount == nil {
@@ -137,10 +140,10 @@ func (e *env) acetateBootPeer(tpl, driver, cli string) bootPeer {
 }
 
 // copyCommand copies Options.Command into the work directory and returns
-// the copy. The monitors and FUSE servers of the containers it starts run
+// the copy. The supervisor and FUSE server of the containers it starts run
 // that file: no page of it is mapped by this process too (which runs
 // Options.Command), which would take a share of their Pss that the
-// monitors of a host that runs acetate alone do not give away.
+// servers of a host that runs acetate alone do not give away.
 func (e *env) copyCommand() (string, error) {
 	cli := filepath.Join(e.dir("command"), "acetate")
 	if err := sh(fmt.Sprintf("cp %q %q", e.opts.Command, cli)); err != nil {

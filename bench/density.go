@@ -69,9 +69,9 @@ type densityMount struct {
 // mounts) per container, mount time p50/p99, create+mount total and
 // acetate ls with all of them. Then, for acetate, some of them run an idle
 // `sleep infinity`: start time and the memory of acetate's processes for
-// them (monitor, init, the FUSE server's growth), their own left out. The
-// peers run one after the other (a thousand mounts each), not
-// interleaved. Everything is unmounted and removed at the end, also on
+// them (the store's supervisor, each init, the FUSE server's growth), their
+// own left out. The peers run one after the other (a thousand mounts
+// each), not interleaved. Everything is unmounted and removed at the end, also on
 // failure.
 func benchDensity(e *env) error {
 	d := &density{e: e, n: densityContainers, running: densityRunning, counts: []int{1, 10, 100, 1000}}
@@ -262,7 +262,7 @@ func (d *density) start(p densityMount, l *launch.Launcher, names []string) erro
 	}
 	before := pssSum(servingPids(p))
 	var times []float64
-	var monitors []int
+	var inits []int
 	for _, name := range names {
 		t0 := time.Now()
 		pid, err := l.Start(e.ctx, name, launch.Options{Args: []string{"sleep", "infinity"}})
@@ -270,11 +270,12 @@ func (d *density) start(p densityMount, l *launch.Launcher, names []string) erro
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 		times = append(times, time.Since(t0).Seconds())
-		monitor, err := parentOf(pid)
-		if err != nil {
-			return err
-		}
-		monitors = append(monitors, monitor)
+		inits = append(inits, pid)
+	}
+	// The store's supervisor runs these containers and no other.
+	supervisor, err := parentOf(inits[0])
+	if err != nil {
+		return err
 	}
 	time.Sleep(time.Second) // let the processes settle
 	for _, name := range names {
@@ -284,7 +285,7 @@ func (d *density) start(p densityMount, l *launch.Launcher, names []string) erro
 	}
 	self, _ := os.Executable()
 	var acetate int64
-	for _, pr := range processes(procTree(monitors...)) {
+	for _, pr := range processes(append(procTree(inits...), supervisor)) {
 		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pr.pid)); exe == self {
 			acetate += pr.pss
 		}

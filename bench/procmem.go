@@ -77,7 +77,7 @@ func pssOf(pid int) (int64, error) {
 // procName names a process by its comm (systemd's own name, not the
 // /sbin/init it was started as), except where argv[0] says more: acetate's
 // helpers, re-executed through /proc/self/exe (comm "exe"), set it
-// ("acetate-monitor"), and LXC's monitor rewrites it ("[lxc monitor] PATH
+// ("acetate-init"), and LXC's monitor rewrites it ("[lxc monitor] PATH
 // NAME" becomes "[lxc monitor]"), and where comm is cut short.
 func procName(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))

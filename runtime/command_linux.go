@@ -92,14 +92,90 @@ func (p *commandProcess) run(sock *os.File) int {
 	sendMessage(sock, message{Ready: true, Pid: pid}, -1)
 	sock.Close()
 	if err != nil {
-		fmt.Fprintf(errOut, "acetate: failed to run %q: %v\n", p.args[0], err)
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, errNotFound) {
-			return 127
-		}
-		return 126
+		return notRun(errOut, "run", p.args[0], err)
 	}
 	go p.signals.forward(pid)
 	return reap(pid)
+}
+
+// execCommand makes the command the container's PID 1, in place of this
+// process: it gives it the terminal, enters the container's cgroups and
+// confinement, reports Ready, takes the command's user and groups and
+// working directory, and executes it. Nothing of acetate stays in the
+// container. It returns only on failure, as exit status 127 (not found) or
+// 126, after saying why on the command's stderr. The control socket is
+// closed by the exec itself (close-on-exec), which is how the parent
+// learns that the helper's threads are gone (see startHelper).
+func (p *commandProcess) execCommand(sock *os.File) {
+	if p.terminal {
+		if err := p.takeTerminal(sock); err != nil {
+			fatalf(sock, "%v", err)
+		}
+	}
+	dir := p.dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fatalf(sock, "failed to create working directory %s: %v", dir, err)
+	}
+	p.enter(sock)
+	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
+	sendMessage(sock, message{Ready: true, Pid: 1}, -1)
+	if err == nil {
+		err = takeCredentials(p.uid, p.gid)
+	}
+	if err == nil {
+		err = unix.Chdir(dir)
+	}
+	if err == nil {
+		err = unix.Exec(path, p.args, p.env)
+	}
+	execFailed("run", p.args[0], err)
+}
+
+// takeTerminal makes a pseudo-terminal, sends its master to the parent,
+// and makes the slave this process's controlling terminal (it leads a
+// session of its own) and standard streams.
+func (p *commandProcess) takeTerminal(sock *os.File) error {
+	master, slave, err := openPTY()
+	if err != nil {
+		return err
+	}
+	defer slave.Close()
+	err = sendMessage(sock, message{PTY: true}, int(master.Fd()))
+	master.Close()
+	if err != nil {
+		return err
+	}
+	fd := int(slave.Fd())
+	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("failed to set the controlling terminal: %w", err)
+	}
+	for std := 0; std <= 2; std++ {
+		if err := unix.Dup3(fd, std, 0); err != nil {
+			return fmt.Errorf("failed to give the command its terminal: %w", err)
+		}
+	}
+	return nil
+}
+
+// takeCredentials gives the calling thread, which executes the command
+// next, the command's user and group and no supplementary group, as Go's
+// fork does in the child: with raw system calls, on this thread alone
+// (Go's own set them on every thread of the process, through libc's
+// broadcast where cgo is linked in).
+func takeCredentials(uid, gid uint32) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setgroups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("setresgid %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", uid, e)
+	}
+	return nil
 }
 
 // enter finishes the helper's way into the container, on the thread that

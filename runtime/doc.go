@@ -30,12 +30,16 @@
 //     SYS_CHROOT, KILL, AUDIT_WRITE), empties the inheritable and ambient
 //     sets, and makes itself non-dumpable (no_new_privs only with
 //     [Spec.NoNewPrivileges]);
-//  6. forks the command with the requested user and group (a command not
-//     found exits 127, one not executable 126), forwards signals to it,
-//     reaps every orphan, and exits with the command's status, 128+n when
-//     signal n killed it. A booted container's init ([Spec.Boot]) does
-//     not fork: it executes the root's own init in its place (see "Booting
-//     an OS").
+//  6. takes the requested user and group and executes the command in its
+//     own place (a command not found exits 127, one not executable 126):
+//     the command is the container's PID 1, as docker, podman and
+//     systemd-nspawn run one, and nothing of acetate stays inside. As PID
+//     1 of its namespace it gets only the signals it handles, and adopts
+//     orphans. With [Spec.Init] (docker run --init) the init forks the
+//     command instead, forwards signals to it, reaps every orphan, and
+//     exits with the command's status, 128+n when signal n killed it. A
+//     booted container's init ([Spec.Boot]) executes the root's own init
+//     (see "Booting an OS").
 //
 // Because mounts are made after pivot_root, every path is resolved inside the
 // container: a symbolic link in the image pointing at "/" names the
@@ -118,17 +122,24 @@
 //
 // # acetate's processes are not the container's
 //
-// A container's limits are its own processes': the init (a Go process of
-// several threads) and the exec helpers join the container's cgroups only
-// for the instant in which they fork the command, with the pids limit
-// raised by their threads and a slack of 4 meanwhile (under a lock on the
-// pids cgroup directory, which UpdateLimits takes too), and are moved back
-// into their caller's cgroups once the command runs, the limit put back
-// first. So --pids 20 is 20 processes of the container's, and what the
-// init allocated while it set the container up is charged to its caller's
-// memory cgroup. A booted container's PID 1 is the OS's own init, which
-// belongs in the container. The init's pid (State.Pid) is therefore not a
-// way to find the container's cgroups: they are found by CgroupName.
+// A container's limits are its own processes': the init helper (a Go
+// process of several threads) counts against the pids limit only until
+// it executes the command, and the exec helpers and acetate's init
+// (Spec.Init) join the container's cgroups only for the instant in which
+// they fork the command, and are moved back into their caller's cgroups
+// once it runs. Meanwhile the pids limit is raised by their threads and a
+// slack of 4 (under a lock on the pids cgroup directory, which
+// UpdateLimits takes too), and put back once the helper has executed the
+// command or left. So --pids 20 is 20 processes of the container's, and
+// what the init allocated while it set the container up is charged to its
+// caller's memory cgroup. A booted container's PID 1 is the OS's own
+// init, which belongs in the container. The pid of acetate's init
+// (State.Pid with Spec.Init) is therefore not a way to find the
+// container's cgroups: they are found by CgroupName.
+//
+// What stays on the host for a running container is its share of the
+// supervisor (see [Start]): about 30 KiB of its memory, no process of its
+// own.
 //
 // # Booting an OS
 //
@@ -177,7 +188,7 @@
 // [Stop] asks the OS to shut down as its init expects: systemd halts on
 // SIGRTMIN+3; sysvinit ignores SIGTERM and SIGRTMIN+3 and reboots on SIGINT,
 // so "telinit 0" is run inside it (Spec.Shutdown, set at start from the
-// init that /sbin/init resolves to inside the root). The monitor of a
+// init that /sbin/init resolves to inside the root). The supervisor of a
 // detached container applies its [RestartPolicy] when the init ends by
 // itself, never after a Stop.
 //
@@ -207,8 +218,9 @@
 //		Stdin:      os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 //	})
 //
-// [Start] runs it detached under a small monitor process that records its
-// pid, log and exit status in [Spec.StateDir]; [Exec], [Stop] and
+// [Start] runs it detached, under the supervisor of [Spec.Supervisor] (one
+// process for all the containers started with that directory), which
+// records its pid, log and exit status in [Spec.StateDir]; [Exec], [Stop] and
 // [LoadState] act on that state directory:
 //
 //	spec.StateDir = "/var/lib/acetate/containers/web/state"

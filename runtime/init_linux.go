@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	goruntime "runtime"
 
@@ -11,8 +13,9 @@ import (
 // initMain is the container's PID 1. It is started by startInit in new
 // mount, PID, UTS, IPC (and network) namespaces, finds its Spec on the
 // control socket, and sets the container up while its parent places it in
-// the container's cgroups. A container that runs a command keeps it as its
-// init (see commandProcess); a booted one becomes the root's own init.
+// the container's cgroups. It then becomes the command (see execCommand),
+// or, with Spec.Init, keeps it as its child (see commandProcess.run); a
+// booted container's becomes the root's own init.
 func initMain() {
 	// Namespaces, capabilities and the fork of the command all act on the
 	// calling thread: stay on one (the main thread, locked since init).
@@ -24,7 +27,7 @@ func initMain() {
 	}
 	spec := m.Spec
 	var fwd *signalForwarder
-	if !spec.Boot {
+	if spec.Init {
 		fwd = startSignalForwarder()
 	}
 	os.WriteFile("/proc/self/comm", []byte("acetate-init"), 0)
@@ -58,6 +61,9 @@ func initMain() {
 		p.boot(sock, spec.TTYs)
 	}
 	p.env = spec.commandEnv()
+	if !spec.Init {
+		p.execCommand(sock)
+	}
 	os.Exit(p.run(sock))
 }
 
@@ -97,9 +103,22 @@ func (p *commandProcess) boot(sock *os.File, ttys int) {
 	if err == nil {
 		err = unix.Exec(path, p.args, p.env)
 	}
-	fmt.Fprintf(os.Stderr, "acetate: failed to boot %q: %v\n", p.args[0], err)
-	if os.IsNotExist(err) || err == errNotFound {
-		os.Exit(127)
+	execFailed("boot", p.args[0], err)
+}
+
+// execFailed says on stderr why the command could not be executed in the
+// init's place, and exits as a shell does (see notRun).
+func execFailed(what, name string, err error) {
+	os.Exit(notRun(os.Stderr, what, name, err))
+}
+
+// notRun says on w why the command name could not be run and returns the
+// exit status a shell gives then: 127 when it is not found, 126 when it
+// cannot be run.
+func notRun(w io.Writer, what, name string, err error) int {
+	fmt.Fprintf(w, "acetate: failed to %s %q: %v\n", what, name, err)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, errNotFound) {
+		return 127
 	}
-	os.Exit(126)
+	return 126
 }

@@ -17,19 +17,34 @@ import (
 )
 
 func TestExitCodes(t *testing.T) {
-	for script, want := range map[string]int{
-		"exit 0":            0,
-		"exit 1":            1,
-		"exit 255":          255,
-		"kill -TERM $$":     128 + 15,
-		"kill -KILL $$":     128 + 9,
-		"kill -USR1 $$":     128 + 10,
-		"exec no-such-cmd":  127,
-		"exec /etc/passwd":  126,
-		"sleep 0.01; false": 1,
+	withInit := func(s *Spec) { s.Init = true }
+	for _, c := range []struct {
+		script string
+		init   bool
+		want   int
+	}{
+		{"exit 0", false, 0},
+		{"exit 1", false, 1},
+		{"exit 255", false, 255},
+		{"exec no-such-cmd", false, 127},
+		{"exec /etc/passwd", false, 126},
+		{"sleep 0.01; false", false, 1},
+		// The command is PID 1: the kernel drops a signal it does not
+		// handle, from itself as from anyone but the kernel's SIGKILL,
+		// as in a docker container.
+		{"kill -TERM $$; kill -USR1 $$; exit 4", false, 4},
+		// Under acetate's init, the command is killed as anywhere.
+		{"kill -TERM $$", true, 128 + 15},
+		{"kill -KILL $$", true, 128 + 9},
+		{"kill -USR1 $$", true, 128 + 10},
+		{"exec no-such-cmd", true, 127},
 	} {
-		if r := sh(t, script); r.code != want {
-			t.Errorf("%q: exit %d, want %d (%+v)", script, r.code, want, r)
+		mod := func(*Spec) {}
+		if c.init {
+			mod = withInit
+		}
+		if r := sh(t, c.script, mod); r.code != c.want {
+			t.Errorf("%q (init %v): exit %d, want %d (%+v)", c.script, c.init, r.code, c.want, r)
 		}
 	}
 }
@@ -213,9 +228,27 @@ func TestStartTwiceFails(t *testing.T) {
 	}
 }
 
+// Stop sends the stop signal to a command that is PID 1 when it takes
+// it, and kills one that does not at once: the kernel would drop the
+// signal, and the stop would wait out its timeout for nothing.
+func TestStopCommandAsPID1(t *testing.T) {
+	trapped, pid := startTest(t, Spec{CgroupName: testCgroupName(),
+		Args: []string{"/bin/sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"}})
+	waitFor(t, "the shell's trap", func() bool { return catches(pid, syscall.SIGTERM) })
+	plain, _ := startTest(t, Spec{CgroupName: testCgroupName(), Args: []string{"sleep", "1000"}})
+	for dir, want := range map[string]int{trapped: 7, plain: 137} {
+		if err := Stop(dir, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := LoadState(dir); err != nil || st.Exit == nil || st.Exit.Code != want {
+			t.Errorf("%s: %+v %v, want exit %d", dir, st, err, want)
+		}
+	}
+}
+
 func TestZombiesReaped(t *testing.T) {
 	root := overlayRoot(t)
-	dir, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Args: []string{"/bin/sh", "-c",
+	dir, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Init: true, Args: []string{"/bin/sh", "-c",
 		// Each subshell exits at once, orphaning its sleep to PID 1.
 		"for i in 1 2 3 4 5 6 7 8; do (sleep 1 &); done; touch /forked; exec sleep 1000"}})
 	cg := containerCgroup(t, dir)
@@ -268,7 +301,7 @@ func TestZombiesReaped(t *testing.T) {
 
 func TestExec(t *testing.T) {
 	dir, _ := startTest(t, Spec{Hostname: "exec-box", CgroupName: testCgroupName(), Env: []string{"A=0"},
-		Args: []string{"sleep", "1000"}})
+		Args: []string{"sleep", "1000"}, Init: true})
 	var out, errb bytes.Buffer
 	code, err := Exec(context.Background(), dir, []string{"/bin/sh", "-c",
 		`hostname; cat /proc/1/comm; grep -qx sleep /proc/[0-9]*/comm && echo sees-sleep; echo $A$B; s=$(grep -lx sleep /proc/[0-9]*/comm | head -1); if cmp -s /proc/self/cgroup ${s%comm}cgroup && ! grep -qv ':/$' /proc/self/cgroup; then echo same-cgroups; fi; cmp -s /proc/1/cgroup ${s%comm}cgroup || echo init-outside; grep CapEff /proc/self/status; exit 3`},
@@ -415,8 +448,9 @@ func TestManyContainers(t *testing.T) {
 			t.Errorf("init %d still running", c.pid)
 		}
 		st, _ := LoadState(c.dir)
-		if st.Running || st.Exit == nil || st.Exit.Code != 143 {
-			t.Errorf("%s: %+v, want ended by SIGTERM (143)", c.dir, st)
+		// sleep, PID 1, has no handler for SIGTERM: Stop kills it.
+		if st.Running || st.Exit == nil || st.Exit.Code != 137 {
+			t.Errorf("%s: %+v, want killed (137)", c.dir, st)
 		}
 		for _, ctl := range cgroupV1Controllers {
 			for _, base := range []string{cgroupRoot, filepath.Join(cgroupRoot, ctl)} {

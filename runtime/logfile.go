@@ -13,7 +13,7 @@ import (
 //
 //	2026-12-01T07:40:02.123456789Z stderr F text of the line
 //
-// the time the monitor read the line (UTC, RFC 3339 with nanoseconds), the
+// the time the supervisor read the line (UTC, RFC 3339 with nanoseconds), the
 // stream (stdout or stderr), a tag (F: a newline ended the text; P: none
 // did, the line is longer than maxLogText or its stream ended without one)
 // and the text as the container wrote it. Records rather than docker's JSON
@@ -37,7 +37,7 @@ const maxLogText = 16 << 10
 
 // LogRecord is one record of a detached container's log.
 type LogRecord struct {
-	// Time is when the monitor read the line; zero for a line of the plain
+	// Time is when the supervisor read the line; zero for a line of the plain
 	// format that logs had before records.
 	Time time.Time
 	// Stream is StreamStdout or StreamStderr.
@@ -84,6 +84,33 @@ type logWriter struct {
 func newLogWriters(log io.Writer) (stdout, stderr *logWriter) {
 	mu := &sync.Mutex{}
 	return &logWriter{mu: mu, log: log, stream: StreamStdout}, &logWriter{mu: mu, log: log, stream: StreamStderr}
+}
+
+// logReadSize is the buffer ReadFrom reads a stream with: the supervisor
+// reads two streams of every running container at once, and io.Copy's
+// 32 KiB apiece were most of what a container cost it.
+const logReadSize = 2 << 10
+
+// ReadFrom writes what r gives (a container's stream, which exec.Cmd
+// copies here) until its end, a small buffer at a time.
+func (w *logWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, logReadSize)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Write writes a record for each line that p ends, and keeps the rest for

@@ -14,9 +14,9 @@ import (
 
 // The helpers are selected by os.Args[1] of the re-executed binary.
 const (
-	initArg    = "__acetate_init"    // the container's PID 1
-	execArg    = "__acetate_exec"    // joins a running container and runs a command
-	monitorArg = "__acetate_monitor" // supervises a detached container
+	initArg       = "__acetate_init"       // the container's PID 1
+	execArg       = "__acetate_exec"       // joins a running container and runs a command
+	supervisorArg = "__acetate_supervisor" // runs detached containers (see supervisor)
 )
 
 // helperSockFd is the file descriptor on which a helper finds its control
@@ -30,7 +30,7 @@ const helperSockFd = 3
 // with the goroutine locked there; taking a lock of our own here keeps it
 // there through main.
 func init() {
-	if len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == execArg || os.Args[1] == monitorArg) {
+	if len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == execArg) {
 		goruntime.LockOSThread()
 	}
 }
@@ -42,8 +42,9 @@ func init() {
 // job and never returns.
 //
 // The helper is chosen by os.Args[1] ("__acetate_init", "__acetate_exec" or
-// "__acetate_monitor"), and it reads its instructions from a socket on file
-// descriptor 3; it is not meant to be started by hand. Package init functions
+// "__acetate_supervisor"), and it reads its instructions from a socket (on
+// file descriptor 3, or the supervisor's in the directory os.Args[2]); it
+// is not meant to be started by hand. Package init functions
 // of the binary run before InitMain: keep them cheap, they delay every
 // container start.
 func InitMain() {
@@ -51,7 +52,7 @@ func InitMain() {
 		return
 	}
 	switch os.Args[1] {
-	case initArg, execArg, monitorArg:
+	case initArg, execArg, supervisorArg:
 		// Helpers allocate little; sampling their allocations (a 1 MiB
 		// control buffer is always sampled) only costs start time.
 		goruntime.MemProfileRate = 0
@@ -63,15 +64,16 @@ func InitMain() {
 		initMain()
 	case execArg:
 		execMain()
-	case monitorArg:
-		monitorMain()
+	case supervisorArg:
+		supervisorMain()
 	}
 	os.Exit(125) // not reached: each helper exits by itself
 }
 
 // message is what crosses a control socket, one JSON object per datagram.
 type message struct {
-	// Spec is sent by the parent to an init or monitor helper.
+	// Spec is sent by the parent to an init helper, and by Start to the
+	// supervisor, with the state directory's lock.
 	Spec *Spec `json:"spec,omitempty"`
 	// Exec is sent by the parent to an exec helper.
 	Exec *execConfig `json:"exec,omitempty"`
@@ -100,10 +102,19 @@ type message struct {
 	// before it executes the root's init; Go is that word.
 	AwaitGo bool `json:"awaitGo,omitempty"`
 	Go      bool `json:"go,omitempty"`
-	// Pid is the container init's host pid (monitor to Start).
+	// Accepted says the supervisor has taken the container (and its lock).
+	Accepted bool `json:"accepted,omitempty"`
+	// Pid is the container init's host pid (supervisor to Start).
 	Pid int `json:"pid,omitempty"`
 	// Error is a setup failure.
 	Error string `json:"error,omitempty"`
+}
+
+// execsCommand reports whether m starts an init that executes the
+// container's command in its place (neither a booted container's nor
+// acetate's own init, Spec.Init).
+func (m message) execsCommand() bool {
+	return m.Spec != nil && !m.Spec.Boot && !m.Spec.Init
 }
 
 // maxMessage bounds one control datagram; the kernel's limit for a unix
@@ -197,9 +208,9 @@ func recvMessage(sock *os.File, flags int) (message, int, error) {
 }
 
 // peekSize waits for the next datagram on sock and returns its size (at
-// least 1, at most maxMessage), so that a helper that lives as long as its
-// container (the monitor) does not leave a maxMessage buffer of garbage on
-// its heap for each message.
+// least 1, at most maxMessage), so that a process that lives as long as
+// its containers (the supervisor) does not leave a maxMessage buffer of
+// garbage on its heap for each message.
 func peekSize(sock *os.File, flags int) int {
 	for {
 		n, _, err := unix.Recvfrom(int(sock.Fd()), nil, unix.MSG_PEEK|unix.MSG_TRUNC|flags)

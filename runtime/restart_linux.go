@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Restart policies, docker's: what the monitor of a detached container does
+// Restart policies, docker's: what the supervisor of a detached container does
 // when its init ends by itself.
 const (
 	// RestartNo leaves it ended (the default).
@@ -103,7 +103,7 @@ func restartBackoff(last, ran time.Duration) time.Duration {
 }
 
 // stoppedFile, in a state directory, says the container was stopped by
-// Stop: its monitor does not start it again, and it is still there after
+// Stop: its supervisor does not start it again, and it is still there after
 // the host restarts (see [State.Stopped]) until the next start.
 const stoppedFile = "stopped"
 

@@ -60,8 +60,8 @@ func Run(ctx context.Context, spec Spec) (int, error) {
 	return code, err
 }
 
-// runOptions are the differences between a foreground Run and the monitor of
-// a detached container.
+// runOptions are the differences between a foreground Run and the
+// supervisor of a detached container.
 type runOptions struct {
 	// forwardSignals relays the caller's signals to the container.
 	forwardSignals bool
@@ -70,7 +70,7 @@ type runOptions struct {
 	// started is called with the init's host pid once it is running.
 	started func(pid int)
 	// consoleLog receives a booted container's console output (the
-	// monitor's log); without, the console is attached to the spec's
+	// container's log); without, the console is attached to the spec's
 	// streams.
 	consoleLog io.Writer
 }
@@ -187,9 +187,10 @@ func startInit(spec *Spec, cg *cgroup, waitReady bool) (*initProcess, error) {
 		}
 	}
 	msg := message{Spec: spec, Filter: filterBytes(filter)}
-	// A booted container's init is the root's own, and stays; acetate's
-	// leaves the container's cgroups once the command runs (see leave).
-	leave := cg != nil && !spec.Boot
+	// acetate's init (Spec.Init) leaves the container's cgroups once the
+	// command runs (see leave); an init that executes the command or the
+	// root's own init in its place stays.
+	leave := cg != nil && spec.Init
 	return startHelper(cmd, msg, cg, leave, waitReady || spec.Terminal || spec.Boot, spec.Terminal, spec.Stdin, spec.Stdout)
 }
 
@@ -270,7 +271,12 @@ func relayed(w io.Writer) io.Writer {
 // fewer, for callers that need no running container before it ends. With terminal it receives the pty master (waitReady is
 // then needed) and relays it to stdin and stdout.
 func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, terminal bool, stdin io.Reader, stdout io.Writer) (*initProcess, error) {
-	waitReady = waitReady || leave
+	// A helper that leaves, or that executes the command in its place,
+	// counts against the pids limit only until then: the limit is raised
+	// for its threads meanwhile (see allowHelper), and put back once it
+	// reports Ready (and has left), or has executed the command.
+	raise := cg != nil && (leave || msg.execsCommand())
+	waitReady = waitReady || raise
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return nil, err
@@ -305,7 +311,7 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 	}
 	restore := func() error { return nil }
 	if cg != nil {
-		if leave {
+		if raise {
 			unlock, err := cg.lockPids()
 			if err != nil {
 				return fail(err)
@@ -315,7 +321,7 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 		if err := cg.join(cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
-		if leave {
+		if raise {
 			if restore, err = cg.allowHelper(cmd.Process.Pid); err != nil {
 				return fail(err)
 			}
@@ -362,18 +368,60 @@ func startHelper(cmd *exec.Cmd, msg message, cg *cgroup, leave, waitReady, termi
 			if m.AwaitGo {
 				p.awaitsGo = parentSock
 			}
-			if leave {
+			if raise && !leave {
+				// Its end of the socket closes as it executes the
+				// command (or exits).
+				awaitClose(parentSock)
+			}
+			if raise {
 				// The limit first, while the helper still counts,
 				// so the command never passes it.
 				err := restore()
 				if restore = nil; err != nil {
 					return fail(err)
 				}
+			}
+			if leave {
 				if err := cg.leave(cmd.Process.Pid); err != nil {
 					return fail(err)
 				}
 			}
 			return p, nil
+		}
+	}
+}
+
+// awaitExit returns once process pid, a child, has exited, without
+// holding an OS thread meanwhile (Go's wait does, in waitid): the
+// supervisor waits for the inits of hundreds of containers at once. The
+// child is left to reap.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return // reaped already, or no pidfd: the wait that follows waits
+	}
+	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: on Go's poller
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err != nil || n > 0
+	})
+}
+
+// awaitClose reads sock until the helper's end of it is closed.
+func awaitClose(sock *os.File) {
+	for {
+		_, fd, err := recvMessage(sock, 0)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return
 		}
 	}
 }
@@ -444,6 +492,7 @@ func (p *initProcess) killCommand() {
 // wait waits for the helper to exit and returns its exit code, 128+n when
 // signal n killed it.
 func (p *initProcess) wait() (int, error) {
+	awaitExit(p.cmd.Process.Pid)
 	err := p.cmd.Wait()
 	if p.relay != nil {
 		p.relay.wait()

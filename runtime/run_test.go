@@ -14,8 +14,18 @@ func TestRunEcho(t *testing.T) {
 	}
 }
 
+// The command is the container's PID 1, alone: nothing of acetate's is in
+// the container.
+func TestRunCommandIsPID1(t *testing.T) {
+	r := sh(t, `echo $$; echo /proc/[0-9]*`)
+	if r.code != 0 || r.stdout != "1\n/proc/1\n" {
+		t.Fatalf("got %+v, want the shell as PID 1, alone", r)
+	}
+}
+
+// With Init, acetate's init is PID 1 and the command its child.
 func TestRunPID1IsInit(t *testing.T) {
-	r := sh(t, `cat /proc/1/comm; echo $$; echo /proc/[0-9]*`)
+	r := sh(t, `cat /proc/1/comm; echo $$; echo /proc/[0-9]*`, func(s *Spec) { s.Init = true })
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if r.code != 0 || len(lines) != 3 {
 		t.Fatalf("got %+v", r)

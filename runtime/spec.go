@@ -77,6 +77,11 @@ type Spec struct {
 	// Start; optional for Run, where it makes the container visible to
 	// [Exec], [Stop] and [LoadState] while it runs.
 	StateDir string `json:"stateDir,omitempty"`
+	// Supervisor is the directory of the process that runs detached
+	// containers ([Start]): its socket, lock and log. The containers
+	// started with one Supervisor share one process. Empty: StateDir's
+	// parent directory.
+	Supervisor string `json:"supervisor,omitempty"`
 	// NetNS is the path of a network namespace to join (a file that
 	// package runtime/network bound one on, set up before the start),
 	// instead of making one; not with NetworkHost.
@@ -86,6 +91,14 @@ type Spec struct {
 	// path; a path the root lacks, or that is no regular file, is left.
 	EtcFiles map[string]string `json:"etcFiles,omitempty"`
 
+	// Init runs acetate's init as the container's PID 1 and the command as
+	// its child, as docker run --init does: it passes every signal it
+	// receives on to the command, reaps orphans, and exits with the
+	// command's status. Without it the command is PID 1 itself (as
+	// docker, podman and systemd-nspawn run one), and nothing of acetate
+	// stays in the container; the kernel then gives PID 1 only the
+	// signals it handles (see [Stop]), and orphans are its to reap.
+	Init bool `json:"init,omitempty"`
 	// Boot boots the root's own init (Args, default [DefaultInit]) as
 	// the container's PID 1, with what a distribution's init expects of
 	// a container: see "Booting an OS" in the package doc.
@@ -107,7 +120,7 @@ type Spec struct {
 	// Mounts are the volumes, bind mounts and tmpfs mounts made in the
 	// root, in order, before the command runs: see [Mount].
 	Mounts []Mount `json:"mounts,omitempty"`
-	// Restart is what the monitor of a detached container ([Start]) does
+	// Restart is what the supervisor of a detached container ([Start]) does
 	// when its init ends by itself; Run ignores it.
 	Restart RestartPolicy `json:"restart,omitempty"`
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,7 @@ import (
 const (
 	// lockFile is write-locked (an open file description lock, fcntl
 	// F_OFD_SETLK) for as long as the container runs, by the
-	// process supervising it: the monitor of a detached container, the
+	// process supervising it: the supervisor of a detached container, the
 	// caller of Run for a foreground one.
 	lockFile = "lock"
 	// configFile is the Spec, as JSON, without its streams.
@@ -105,7 +104,7 @@ func LoadState(dir string) (*State, error) {
 		// it is reaped: without a pid yet, the container is starting.
 		st.Running = st.Pid > 0
 	}
-	// A start clears the exit status; the monitor keeps it across a
+	// A start clears the exit status; the supervisor keeps it across a
 	// restart: while running, it is that of the run before this one.
 	data, err = os.ReadFile(filepath.Join(dir, exitFile))
 	var e ExitStatus
@@ -126,7 +125,7 @@ type stateDir struct {
 	lock *os.File
 	// oomKilled is recorded in the ExitStatus (see run).
 	oomKilled bool
-	// restarts is how many times the monitor started the container again.
+	// restarts is how many times the supervisor started the container again.
 	restarts int
 }
 
@@ -283,11 +282,14 @@ func writeState(path string, data []byte) error {
 //	exit.json    the ExitStatus, once the container has ended
 //	hostname     the container's /etc/hostname, bound read-only over the root's
 //
-// A monitor process (the binary re-executed, in a session of its own) starts
-// the init, waits for it, records the exit status and removes the cgroups. The
-// container's init is PID 1: it reaps orphans and forwards SIGTERM, SIGINT,
-// SIGHUP and every other signal it receives to the command. spec.Terminal is
-// not supported here.
+// The container is run by the supervisor of spec.Supervisor (see
+// supervisor): one process for all the containers started with that
+// directory, which Start starts when none runs (the binary re-executed, in
+// a session of its own) and which exits once it runs none. It starts the
+// init, waits for it, records the exit status, removes the cgroups and
+// applies the restart policy. The container's init is PID 1: it reaps
+// orphans and forwards SIGTERM, SIGINT, SIGHUP and every other signal it
+// receives to the command. spec.Terminal is not supported here.
 func Start(spec Spec) (int, error) {
 	if err := spec.validate(); err != nil {
 		return -1, err
@@ -303,109 +305,14 @@ func Start(spec Spec) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	defer sd.close() // the monitor holds its own reference to the lock
+	defer sd.close() // the supervisor holds its own reference to the lock
 	if err := spec.prepareBoot(); err != nil {
 		return -1, err
 	}
 	if err := sd.prepare(&spec); err != nil {
 		return -1, err
 	}
-	log, err := os.OpenFile(filepath.Join(spec.StateDir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return -1, fmt.Errorf("failed to open container log: %w", err)
-	}
-	defer log.Close()
-	parentSock, childSock, err := socketPair()
-	if err != nil {
-		return -1, err
-	}
-	defer parentSock.Close()
-	cmd := newHelperCmd("acetate-monitor", monitorArg)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{childSock, sd.lock}
-	cmd.SysProcAttr.Setsid = true
-	err = cmd.Start()
-	childSock.Close()
-	if err != nil {
-		return -1, fmt.Errorf("failed to start container monitor: %w", err)
-	}
-	go cmd.Wait() // reap the monitor if this process outlives it
-	if err := sendMessage(parentSock, message{Spec: &spec}, -1); err != nil {
-		cmd.Process.Kill()
-		return -1, err
-	}
-	m, _, err := recvMessage(parentSock, 0)
-	if errors.Is(err, errClosed) {
-		return -1, fmt.Errorf("container monitor exited during startup (see %s)", filepath.Join(spec.StateDir, logFile))
-	}
-	if err != nil {
-		cmd.Process.Kill()
-		return -1, err
-	}
-	if m.Error != "" {
-		return -1, errors.New(m.Error)
-	}
-	return m.Pid, nil
-}
-
-// monitorMain supervises a detached container: it runs it, reports its pid
-// to Start, and records how it ended.
-func monitorMain() {
-	sock := helperSocket()
-	unix.CloseOnExec(helperSockFd + 1)
-	sd := &stateDir{lock: os.NewFile(helperSockFd+1, "lock")}
-	m, _, err := recvMessage(sock, 0)
-	if err != nil || m.Spec == nil {
-		fatalf(sock, "monitor: no spec: %v", err)
-	}
-	spec := m.Spec
-	sd.dir = spec.StateDir
-	// The monitor's stdout is the log: the container's two streams come
-	// through two pipes, and each line becomes a record (see logfile.go).
-	stdout, stderr := newLogWriters(os.Stdout)
-	spec.Stdout, spec.Stderr = stdout, stderr
-	started := func(pid int) {
-		sendMessage(sock, message{Pid: pid}, -1)
-		sock.Close()
-		// The monitor lives as long as its container: what starting
-		// it took (the spec, the filter, the messages) goes back to
-		// the system now, not minutes later, after Start has
-		// returned.
-		debug.FreeOSMemory()
-	}
-	var delay time.Duration
-	for {
-		begin := time.Now()
-		code, err := run(context.Background(), spec, runOptions{state: sd, consoleLog: stdout, started: started})
-		if err != nil && code < 0 {
-			if started != nil {
-				fatalf(sock, "%v", err)
-			}
-			fmt.Fprintln(os.Stderr, "acetate monitor: restart:", err)
-			code = 125
-		}
-		started = nil
-		if err := errors.Join(stdout.flush(), stderr.flush()); err != nil {
-			fmt.Fprintln(os.Stderr, "acetate monitor: write log:", err)
-		}
-		if err := sd.writeExit(code); err != nil {
-			fmt.Fprintln(os.Stderr, "acetate monitor:", err)
-			os.Exit(1)
-		}
-		if !spec.Restart.again(code, sd.restarts) {
-			os.Exit(0)
-		}
-		delay = restartBackoff(delay, time.Since(begin))
-		for end := time.Now().Add(delay); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			if wasStopped(sd.dir) {
-				os.Exit(0)
-			}
-		}
-		if wasStopped(sd.dir) {
-			os.Exit(0)
-		}
-		sd.restarts++
-	}
+	return startSupervised(&spec, sd)
 }
 
 // Stop times: how long Stop waits, by default, for a container to end
@@ -420,7 +327,9 @@ const (
 
 // Stop stops the container of state directory dir: it asks it to end the
 // way its init expects (Spec.Shutdown run inside, else Spec.StopSignal,
-// SIGTERM by default: a command's init forwards it to the command), then,
+// SIGTERM by default: acetate's init, Spec.Init, forwards it to the
+// command; a command that is PID 1 itself and has no handler for it is
+// killed at once, as the kernel would drop it), then,
 // if it has not ended after timeout (a negative timeout: the default of
 // its kind, DefaultStopTimeout or DefaultBootStopTimeout), kills every
 // process in it. It returns once the container's supervisor has recorded
@@ -494,7 +403,37 @@ func (st *State) askToStop(pidfd int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if !catches(st.Pid, sig) {
+		// The kernel drops it: a command run as PID 1 (sleep, a
+		// shell) would not end before the timeout.
+		sig = unix.SIGKILL
+	}
 	return signalInit(pidfd, st.Pid, sig)
+}
+
+// catches reports whether process pid takes sig: it has a handler for it,
+// or blocks it (to read it from a signalfd, as systemd does), or may: it
+// is false only when /proc says neither. A container's PID 1 gets no other
+// signal from outside its PID namespace but SIGKILL and SIGSTOP: the
+// kernel protects a namespace's init from their default action.
+func catches(pid int, sig unix.Signal) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return true
+	}
+	found := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		key, hex, _ := strings.Cut(line, ":")
+		if key != "SigCgt" && key != "SigBlk" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil || mask&(1<<(uint(sig)-1)) != 0 {
+			return true
+		}
+		found++
+	}
+	return found < 2
 }
 
 // signalInit sends sig to the container's init; one that has just exited

@@ -667,16 +667,17 @@ func TestPidsLimit(t *testing.T) {
 }
 
 // A container running in the foreground (run) stops by name: stop, kill
-// and rm --force each end the run, and leave nothing of it.
+// and rm --force each end the run, and leave nothing of it. Its command,
+// sleep, is PID 1 and has no handler for SIGTERM: stop kills it at once.
 func TestForegroundStopByName(t *testing.T) {
 	root := machineRoot(t, "sysvinit")
 	for _, c := range []struct {
 		args []string
 		code int
 	}{
-		{[]string{"stop"}, 128 + int(syscall.SIGTERM)},
+		{[]string{"stop"}, 128 + int(syscall.SIGKILL)},
 		{[]string{"kill"}, 128 + int(syscall.SIGKILL)},
-		{[]string{"rm", "--force"}, 128 + int(syscall.SIGTERM)},
+		{[]string{"rm", "--force"}, 128 + int(syscall.SIGKILL)},
 	} {
 		t.Run(c.args[0], func(t *testing.T) {
 			name := "mt-fg-" + c.args[0]

@@ -17,8 +17,9 @@ func main() {
 	// this serves the store's fuse mounts until none is left and never
 	// returns.
 	fuse.ServeIfRequested()
-	// When acetate re-executed itself as a container's init (or exec or
-	// monitor helper), this does that job and never returns.
+	// When acetate re-executed itself as a container's init, an exec
+	// helper or the store's container supervisor, this does that job and
+	// never returns.
 	runtime.InitMain()
 	os.Exit(execute(os.Args[1:]))
 }

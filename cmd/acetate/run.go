@@ -49,7 +49,7 @@ type runFlags struct {
 	env, securityOpts                                        []string
 	volumes, tmpfs                                           []string
 	pids                                                     int64
-	readOnly, tty, interactive                               bool
+	readOnly, tty, interactive, init                         bool
 	// The machine's: how it stops, comes back, and boots with the host.
 	stopSignal, restart string
 	onboot              bool
@@ -82,6 +82,7 @@ func (f *runFlags) add(cmd *cobra.Command, foreground bool) {
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOSTPATH:PATH[:ro] or named volume NAME:PATH[:ro] (repeatable;\nreplaces the container's; -v '' for none)")
 	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "tmpfs at PATH[:size=N] (repeatable; replaces the container's; --tmpfs '' for none)")
 	fl.StringVar(&f.driver, "driver", "", "mount driver when not mounted: "+strings.Join(container.DriverNames(), " or "))
+	fl.BoolVar(&f.init, "init", false, "run acetate's init as PID 1, the command as its child: it passes signals\non and reaps orphans (default: the command is PID 1, and gets only the\nsignals it handles, as with docker and podman)")
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal stop sends (default: what the init expects: SIGRTMIN+3 for\nsystemd, 'telinit 0' run inside for sysvinit; SIGTERM for a command)")
 	fl.StringVar(&f.restart, "restart", "", "restart policy of a detached container: no, on-failure[:N] (at most\nN restarts), always, unless-stopped")
 	fl.BoolVar(&f.onboot, "onboot", false, "start the container when the host boots (acetate autostart)")
@@ -118,6 +119,7 @@ func (f *runFlags) settings() []setting {
 		{"hostname", func(s *container.Settings) error { s.Hostname = f.hostname; return nil }},
 		{"user", func(s *container.Settings) error { s.User = f.user; return nil }},
 		{"read-only", func(s *container.Settings) error { s.ReadOnly = f.readOnly; return nil }},
+		{"init", func(s *container.Settings) error { s.Init = f.init; return nil }},
 		{"env", f.setEnv},
 		{"workdir", f.setWorkdir},
 		{"net", f.setNet},

@@ -63,7 +63,10 @@ func TestRunExitCodes(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--from", "debian", "box", "--", "sh", "-c", "exit 3"}, 3, ""},
-		{[]string{"run", "box", "--", "sh", "-c", "kill -TERM $$"}, 143, ""},
+		// The command is PID 1: the kernel drops a signal it does not
+		// handle, as in a docker container; under --init it dies of it.
+		{[]string{"run", "box", "--", "sh", "-c", "kill -TERM $$; exit 4"}, 4, ""},
+		{[]string{"run", "box", "--init", "--", "sh", "-c", "kill -TERM $$"}, 143, ""},
 		{[]string{"run", "box", "--", "no-such-command"}, 127, "no-such-command"},
 		{[]string{"run", "box", "--memory", "12parsecs", "--", "true"}, 2, "--memory"},
 		{[]string{"run", "box", "--cpus", "-1", "--", "true"}, 2, "--cpus"},
@@ -91,8 +94,10 @@ func TestStartExecLogsStop(t *testing.T) {
 	if got := ps(t, root)["svc"].State; got != "created" {
 		t.Fatalf("state after create: %q", got)
 	}
-	// A command that ignores SIGTERM, so stop must escalate.
-	ok(t, run(t, root, nil, "start", "svc", "--", "sh", "-c", "trap '' TERM; echo started; while :; do sleep 1; done"))
+	// A command that ignores SIGTERM, so stop must escalate: under
+	// acetate's init, which takes SIGTERM and passes it on (a PID 1 that
+	// ignores it is killed at once, as waiting would be for nothing).
+	ok(t, run(t, root, nil, "start", "svc", "--init", "--", "sh", "-c", "trap '' TERM; echo started; while :; do sleep 1; done"))
 	if r := run(t, root, nil, "start", "svc", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "already running") {
 		t.Fatalf("second start: exit %d %q", r.code, r.stderr)
 	}

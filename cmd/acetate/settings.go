@@ -193,7 +193,7 @@ func inspectTable(in inspection) table {
 		{"pids", pidsText(s.Pids)},
 		{"disk", quotaText(in.Quota)},
 		{"network", orDash(s.Network)}, {"address", orDash(in.Address)}, {"ip", orDash(s.IP)}, {"publish", orDash(strings.Join(s.Publish, " "))},
-		{"read-only", fmt.Sprint(s.ReadOnly)},
+		{"read-only", fmt.Sprint(s.ReadOnly)}, {"init", fmt.Sprint(s.Init)},
 		{"seccomp", orDash(s.Seccomp)}, {"no-new-privileges", fmt.Sprint(s.NoNewPrivileges)},
 		{"settings driver", orDash(s.Driver)},
 		{"mounts", orDash(mountsText(s.Mounts))},

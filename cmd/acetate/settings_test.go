@@ -189,7 +189,7 @@ func TestInspectExitReason(t *testing.T) {
 	if in := inspect(t, root, "c"); r.code != 137 || !strings.Contains(in.Reason, "OOM") {
 		t.Errorf("a command over its memory limit: exit %d, %q, inspect %+v; want 137, OOM-killed", r.code, r.stdout, in)
 	}
-	r = run(t, root, nil, "run", "c", "--", "sh", "-c", "kill -TERM $$")
+	r = run(t, root, nil, "run", "c", "--init", "--", "sh", "-c", "kill -TERM $$")
 	if in := inspect(t, root, "c"); r.code != 143 || in.Reason != "killed by signal 15 (SIGTERM)" {
 		t.Errorf("a command killed by SIGTERM: exit %d, inspect %+v", r.code, in)
 	}

@@ -51,6 +51,9 @@ type Settings struct {
 	// disk.go: they live in a disk image of that size.
 	Disk   int64 `json:"disk,omitempty"`
 	Inodes int64 `json:"inodes,omitempty"`
+	// Init runs acetate's init as PID 1, the command as its child
+	// (runtime.Spec.Init, docker run --init).
+	Init bool `json:"init,omitempty"`
 	// StopSignal is the signal stop sends ("" for what the container's
 	// init expects: see runtime.Spec.StopSignal).
 	StopSignal string `json:"stopSignal,omitempty"`

@@ -73,6 +73,9 @@ type Options struct {
 	Mounts []container.Mount
 	// StopSignal is runtime.Spec's: "" for what the init expects.
 	StopSignal string
+	// Init runs acetate's init as PID 1, with the command its child
+	// (runtime.Spec.Init).
+	Init bool
 	// Restart is the restart policy of a detached container.
 	Restart runtime.RestartPolicy
 }
@@ -83,7 +86,7 @@ func FromSettings(s container.Settings) Options {
 	return Options{Args: s.Args, Env: s.Env, Workdir: s.Workdir, Hostname: s.Hostname, User: s.User,
 		Network: s.Network, ReadOnly: s.ReadOnly, Driver: s.Driver, Seccomp: s.Seccomp, NoNewPrivileges: s.NoNewPrivileges,
 		IP: s.IP, Publish: s.Publish, Limits: runtime.Limits{Memory: s.Memory, CPUs: s.CPUs, Pids: s.Pids}, Mounts: s.Mounts,
-		StopSignal: s.StopSignal, Restart: restartPolicy(s.Restart)}
+		StopSignal: s.StopSignal, Restart: restartPolicy(s.Restart), Init: s.Init}
 }
 
 // restartPolicy is the saved policy v, checked when it was set.
@@ -193,11 +196,13 @@ func (l *Launcher) spec(c *container.Container, o Options) (runtime.Spec, error)
 		Seccomp: o.Seccomp, NoNewPrivileges: o.NoNewPrivileges,
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		CgroupName: l.cgroupName(c.Name), StateDir: l.m.RunDir(c.Name),
+		// One supervisor runs every detached container of the store.
+		Supervisor: l.m.StoreRoot(),
 	}
 	if len(s.Args) == 0 {
 		s.Args = cfg.Cmd
 	}
-	s.StopSignal, s.Restart = o.StopSignal, o.Restart
+	s.StopSignal, s.Restart, s.Init = o.StopSignal, o.Restart, o.Init
 	switch {
 	case len(s.Args) > 0:
 	case runtime.HasInit(c.Mount.Target):
