@@ -63,13 +63,7 @@ func (p *commandProcess) run(sock *os.File) int {
 		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 		errOut = slave
 	}
-	dir := p.dir
-	if dir == "" {
-		dir = "/"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fatalf(sock, "failed to create working directory %s: %v", dir, err)
-	}
+	dir := p.workdir(sock)
 	p.enter(sock)
 	if p.awaited {
 		// Signals caught before the command exists, so that a Stop
@@ -112,13 +106,7 @@ func (p *commandProcess) execCommand(sock *os.File) {
 			fatalf(sock, "%v", err)
 		}
 	}
-	dir := p.dir
-	if dir == "" {
-		dir = "/"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fatalf(sock, "failed to create working directory %s: %v", dir, err)
-	}
+	dir := p.workdir(sock)
 	p.enter(sock)
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
 	sendMessage(sock, message{Ready: true, Pid: 1}, -1)
@@ -132,6 +120,19 @@ func (p *commandProcess) execCommand(sock *os.File) {
 		err = unix.Exec(path, p.args, p.env)
 	}
 	execFailed("run", p.args[0], err)
+}
+
+// workdir returns the command's working directory ("/" by default), made
+// when missing, before the helper is confined.
+func (p *commandProcess) workdir(sock *os.File) string {
+	dir := p.dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fatalf(sock, "failed to create working directory %s: %v", dir, err)
+	}
+	return dir
 }
 
 // takeTerminal makes a pseudo-terminal, sends its master to the parent,

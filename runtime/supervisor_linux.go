@@ -125,17 +125,7 @@ func supervisorMain() {
 	if err != nil {
 		os.Exit(1)
 	}
-	// A supervisor started by a Start that then died exits after a while.
-	time.AfterFunc(daemon.StartTimeout, s.ExitIfIdle)
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			s.Log.Printf("accept: %v", err)
-			os.Exit(1)
-		}
-		s.Enter()
-		go s.handle(c)
-	}
+	s.Serve(l, s.handle)
 }
 
 // listenSupervisor sets the process up as the supervisor of dir and

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/layers"
@@ -115,21 +114,11 @@ func serveStore(root string, ready func(error)) {
 	if err != nil {
 		os.Exit(1)
 	}
-	// A server started by a client that then died exits after a while.
-	time.AfterFunc(daemon.StartTimeout, s.ExitIfIdle)
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			s.Log.Printf("accept: %v", err)
-			os.Exit(1)
+	s.Serve(l, func(c *net.UnixConn) {
+		if !s.handle(c) {
+			s.Leave()
 		}
-		s.Enter()
-		go func() {
-			if !s.handle(c) {
-				s.Leave()
-			}
-		}()
-	}
+	})
 }
 
 // listenStore sets the process up as the store's server and listens on

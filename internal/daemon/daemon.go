@@ -228,6 +228,23 @@ type Server struct {
 	active int
 }
 
+// Serve accepts connections on l for good: each is counted (Enter) and
+// given to handle on a goroutine of its own, which calls Leave once what
+// it serves ends. A server that nothing reaches within StartTimeout (its
+// client died before asking) exits.
+func (s *Server) Serve(l *net.UnixListener, handle func(*net.UnixConn)) {
+	time.AfterFunc(StartTimeout, s.ExitIfIdle)
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			s.Log.Printf("accept: %v", err)
+			os.Exit(1)
+		}
+		s.Enter()
+		go handle(c)
+	}
+}
+
 // Enter counts one more thing served.
 func (s *Server) Enter() {
 	s.mu.Lock()
