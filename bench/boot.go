@@ -26,8 +26,14 @@ const (
 )
 
 // bootGoal is the most an idle booted systemd container may cost, its
-// tool's processes for it included (issue 14: 11 MB, taken as MiB).
-const bootGoal = 11 << 20
+// tool's processes for it included (issue 14: 11 MB, taken as MiB), with
+// at least bootGoalCount booted at once: the issue's reference figures
+// are for 10 (one alone shares no page of its OS with another, and costs
+// twice as much under every tool).
+const (
+	bootGoal      = 11 << 20
+	bootGoalCount = 10
+)
 
 // runningTimeout bounds one wait for a booted system to be running, and
 // settleTimeout the wait for all of those of a memory case: on this host
@@ -468,20 +474,29 @@ func (e *env) bootGoalNote() {
 }
 
 // memoryGoalNote says whether an idle booted container of acetate (each
-// driver) costs at most bootGoal at every count, and what costs most.
+// driver) costs at most bootGoal at every count from bootGoalCount on, and
+// no more than under LXC (issue 18), and what costs most.
 func (e *env) memoryGoalNote() {
 	for _, tool := range []string{"acetate overlay", "acetate fuse"} {
 		var parts []string
-		met := true
+		met, judged, belowLXC := true, false, true
 		for _, n := range e.bootCounts() {
-			f, ok := e.report.figure("boot", fmt.Sprintf("idle Pss per container, %d booted at once", n), tool)
+			c := fmt.Sprintf("idle Pss per container, %d booted at once", n)
+			f, ok := e.report.figure("boot", c, tool)
 			if !ok {
 				continue
 			}
-			met = met && f.Median <= bootGoal
 			parts = append(parts, fmt.Sprintf("%d: %s", n, formatValue(f.Median, "B")))
+			if n < bootGoalCount {
+				continue
+			}
+			judged, met = true, met && f.Median <= bootGoal
+			if l, ok := e.report.figure("boot", c, "lxc-start"); ok {
+				belowLXC = belowLXC && f.Median <= l.Median
+				parts[len(parts)-1] += " (lxc-start " + formatValue(l.Median, "B") + ")"
+			}
 		}
-		if len(parts) == 0 {
+		if !judged {
 			continue
 		}
 		var top []string
@@ -490,8 +505,8 @@ func (e *env) memoryGoalNote() {
 				top = append(top, strings.TrimPrefix(f.Tool, "process: ")+" "+formatValue(f.Median, "B"))
 			}
 		}
-		e.report.note("boot", fmt.Sprintf("goal idle booted systemd container ≤ %s Pss, its acetate processes included (%s): %s — per container at %s; largest processes of one: %s",
-			formatValue(bootGoal, "B"), tool, verdict(met), strings.Join(parts, ", "), strings.Join(top, ", ")))
+		e.report.note("boot", fmt.Sprintf("goal idle booted systemd container ≤ %s Pss with %d or more at once, its acetate processes included (%s): %s; ≤ lxc-start's: %s — per container at %s; largest processes of one: %s",
+			formatValue(bootGoal, "B"), bootGoalCount, tool, verdict(met), verdict(belowLXC), strings.Join(parts, ", "), strings.Join(top, ", ")))
 	}
 }
 

@@ -125,6 +125,7 @@ func supervisorMain() {
 	if err != nil {
 		os.Exit(1)
 	}
+	releaseFilePagesAfterEachGC()
 	s.Serve(l, s.handle)
 }
 
@@ -205,10 +206,12 @@ func supervise(spec *Spec, sd *stateDir, sock *os.File) {
 	started := func(pid int) {
 		sendMessage(sock, message{Pid: pid}, -1)
 		sock.Close()
-		// What starting it took (the spec, the filter, the messages)
-		// goes back to the system now, not minutes later: the
-		// supervisor lives as long as its containers.
+		// What starting it took (the spec, the filter, the messages,
+		// the mappings of the code that starts a container) goes back
+		// to the system now, not minutes later: the supervisor lives
+		// as long as its containers, idle between starts.
 		debug.FreeOSMemory()
+		time.AfterFunc(time.Second, releaseFilePages)
 	}
 	var delay time.Duration
 	for {
