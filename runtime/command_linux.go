@@ -109,7 +109,7 @@ func (p *commandProcess) execCommand(sock *os.File) {
 	dir := p.workdir(sock)
 	p.enter(sock)
 	path, err := lookPath(p.args[0], envValue(p.env, "PATH"))
-	sendMessage(sock, message{Ready: true, Pid: 1}, -1)
+	sendMessage(sock, message{Ready: true}, -1)
 	if err == nil {
 		err = takeCredentials(p.uid, p.gid)
 	}

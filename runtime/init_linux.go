@@ -95,7 +95,7 @@ func (p *commandProcess) boot(sock *os.File, ttys int) {
 			fatalf(sock, "failed to give the init its console: %v", err)
 		}
 	}
-	sendMessage(sock, message{Ready: true, Pid: 1, AwaitGo: true}, -1)
+	sendMessage(sock, message{Ready: true, AwaitGo: true}, -1)
 	if m, _, rerr := recvMessage(sock, 0); rerr != nil || !m.Go {
 		os.Exit(125) // the parent went away
 	}

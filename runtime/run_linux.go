@@ -142,7 +142,9 @@ type initProcess struct {
 	sock       *os.File
 	reportOnce sync.Once
 	reportErr  error
-	// cmdPid is the pid of the command, as the helper reported it.
+	// cmdPid is the host pid of an exec helper's command, as the helper
+	// reported it (an init reports none: its command's pid is in the
+	// container's PID namespace, or its own).
 	cmdPid int
 	// consoles are a booted container's pty masters, by name.
 	consoles map[string]*os.File
