@@ -112,7 +112,10 @@ func handOver(dir string, m message, fd int) (*os.File, error) {
 // process for each (2 MiB of private memory apiece). It is the parent of
 // their inits, which it starts with PR_SET_PDEATHSIG: a supervisor killed
 // takes its containers with it, as a host crash would, and autostart and
-// the restart policies start them again.
+// the restart policies start them again. It runs in the mount namespace
+// of the Start that started it, where it finds the roots of the
+// containers it starts: the containers of one directory are started from
+// one mount namespace (the host's, for a store).
 type supervisor struct {
 	*daemon.Server
 }
