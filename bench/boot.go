@@ -496,7 +496,12 @@ func (e *env) memoryGoalNote() {
 				parts[len(parts)-1] += " (lxc-start " + formatValue(l.Median, "B") + ")"
 			}
 		}
+		if len(parts) == 0 {
+			continue
+		}
 		if !judged {
+			e.report.note("boot", fmt.Sprintf("goal idle booted systemd container ≤ %s Pss (%s): not judged, fewer than %d booted at once — per container at %s",
+				formatValue(bootGoal, "B"), tool, bootGoalCount, strings.Join(parts, ", ")))
 			continue
 		}
 		var top []string

@@ -17,6 +17,10 @@ import (
 // fails rather than hang.
 const FreezeTimeout = 5 * time.Second
 
+// refreezeEvery is how often Pause asks again for a freeze that has not
+// completed (see Pause).
+const refreezeEvery = 20 * time.Millisecond
+
 // ErrFreezer is wrapped by the errors of a container started without a
 // cgroup of its own, or on a host that has no freezer: it cannot pause.
 var ErrFreezer = errors.New("no freezer cgroup")
@@ -44,10 +48,23 @@ func Pause(dir string) error {
 		return err
 	}
 	deadline := time.Now().Add(FreezeTimeout)
+	asked := time.Now()
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		frozen, err := f.frozen()
 		if err != nil || frozen {
 			return err
+		}
+		if time.Since(asked) >= refreezeEvery {
+			// The v1 freezer freezes each task once, when asked: a
+			// shell that vforks meanwhile waits for its child, which
+			// froze before its exec, in a sleep that the freezer
+			// takes for frozen only if asked again (kernel 6.18: one
+			// snapshot in 7 of a shell running commands in a loop
+			// never froze).
+			if err := f.set(true); err != nil {
+				return err
+			}
+			asked = time.Now()
 		}
 		if time.Now().After(deadline) {
 			if err := f.set(false); err != nil {
