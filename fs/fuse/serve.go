@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -70,26 +69,6 @@ func raiseProcs() {
 		runtime.GOMAXPROCS(minProcs)
 	}
 }
-
-// gcHeadroom is how much garbage a serving process may make between two
-// garbage collections beyond Go's default, which is as much as its live
-// heap. go-fuse allocates a few hundred bytes for every request (the
-// closures around each read and write of the device), and each collection
-// marks the whole live heap, most of it the decoded manifests: with one
-// Debian template (5 MB live) the store's server collected every 700
-// files of an untar, which cost it 15 % of its CPU time (13 % more than
-// with no collection at all; 2026-12-01, server and tar on one CPU).
-//
-// The headroom is held as a buffer that is never written: the collector
-// counts it as live, which raises the heap goal by twice its size, but
-// the kernel gives it no pages. It costs at most its own size in memory,
-// as garbage waiting for a collection, however many mounts the process
-// serves.
-const gcHeadroom = 16 << 20
-
-// raiseHeapGoal gives the process gcHeadroom on its first call and keeps
-// it for good.
-var raiseHeapGoal = sync.OnceValue(func() []byte { return make([]byte, gcHeadroom) })
 
 // openUnion opens the upper and work directories of a mount over lower.
 func openUnion(lower Lower, upper, work string, o ServeOptions) (*union, error) {
@@ -172,7 +151,6 @@ func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.
 		},
 	}
 	syscall.Umask(0)
-	raiseHeapGoal()
 	raw := noOpendir{fs.NewNodeFS(&node{u: u, lower: "/"}, opts)}
 	server, err := fuse.NewServer(raw, mountPoint, &opts.MountOptions)
 	if err != nil {
