@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,13 +260,6 @@ func TestZombiesReaped(t *testing.T) {
 		}
 		return strings.Fields(string(data))
 	}
-	stat := func(p string) []string {
-		data, _ := os.ReadFile("/proc/" + p + "/stat")
-		if i := strings.LastIndexByte(string(data), ')'); i >= 0 {
-			return strings.Fields(string(data)[i+1:]) // state, ppid, ...
-		}
-		return nil
-	}
 	waitFor(t, "the orphans to be made", func() bool {
 		_, err := os.Stat(filepath.Join(root, "forked"))
 		return err == nil
@@ -292,7 +286,7 @@ func TestZombiesReaped(t *testing.T) {
 		return len(left) == 1
 	})
 	for _, p := range append(left, procs()...) {
-		if f := stat(p); len(f) > 0 && f[0] == "Z" {
+		if n, _ := strconv.Atoi(p); processState(n) == "Z" {
 			t.Errorf("zombie %s", p)
 		}
 	}

@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// One supervisor runs every container started with one Supervisor
+// directory: their inits are its children, and it exits once the last of
+// them has ended (so that nothing of acetate's is left running).
+func TestOneSupervisor(t *testing.T) {
+	sup := t.TempDir()
+	supervisors := map[int]bool{}
+	var dirs []string
+	for i := range 3 {
+		dir := filepath.Join(sup, fmt.Sprint("c", i))
+		_, pid := startTest(t, Spec{StateDir: dir, Supervisor: sup, Args: []string{"sleep", "1000"}})
+		supervisors[parentPid(t, pid)] = true
+		dirs = append(dirs, dir)
+	}
+	if len(supervisors) != 1 {
+		t.Fatalf("the inits have %d parents, want one supervisor: %v", len(supervisors), supervisors)
+	}
+	var s int
+	for s = range supervisors {
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s))
+	if arg0, _, _ := bytes.Cut(cmdline, []byte{0}); string(arg0) != "acetate-supervisor" {
+		t.Fatalf("the inits' parent %d is %q, want acetate-supervisor", s, arg0)
+	}
+	for _, dir := range dirs {
+		if err := Stop(dir, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// This test process started it: once it exits it is a zombie here.
+	waitFor(t, "the supervisor to exit once it runs nothing", func() bool {
+		return processState(s) == "" || processState(s) == "Z"
+	})
+	if _, err := os.Stat(filepath.Join(sup, supervisorSocket)); !os.IsNotExist(err) {
+		t.Errorf("the supervisor left its socket: %v", err)
+	}
+}
+
+// parentPid is the parent of process pid.
+func parentPid(t *testing.T, pid int) int {
+	t.Helper()
+	f := strings.Fields(processStat(pid))
+	if len(f) < 2 {
+		t.Fatalf("no /proc/%d/stat", pid)
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// processState is the state letter of process pid ("" when it is gone).
+func processState(pid int) string {
+	if f := strings.Fields(processStat(pid)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+// processStat is /proc/PID/stat after the command's name: state, ppid, ...
+func processStat(pid int) string {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := bytes.LastIndexByte(data, ')'); i >= 0 {
+		return string(data[i+1:])
+	}
+	return ""
+}
