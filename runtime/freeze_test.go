@@ -38,7 +38,7 @@ func TestPauseResume(t *testing.T) {
 }
 
 // runInBackground runs spec in the foreground of a goroutine, in this
-// process, which alone sees a cgroupRoot the test changed (Start's monitor
+// process, which alone sees a cgroupRoot the test changed (Start's supervisor
 // is another process), and returns once the container runs.
 func runInBackground(t *testing.T, spec Spec) {
 	ended := make(chan error, 1)

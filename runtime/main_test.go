@@ -208,7 +208,7 @@ func probeMain(args []string) int {
 
 // useUnifiedRoot points the launcher's cgroup root at this hybrid host's
 // v2 tree for the test, where the v2 code paths run against a real kernel
-// (in this process only: Start's monitor is another), and returns it; it
+// (in this process only: Start's supervisor is another), and returns it; it
 // skips on a host that has none.
 func useUnifiedRoot(t *testing.T) string {
 	t.Helper()

@@ -20,11 +20,11 @@ func TestParseRestartPolicy(t *testing.T) {
 	}
 }
 
-// The monitor restarts a failing command as its policy says: on-failure:2
+// The supervisor restarts a failing command as its policy says: on-failure:2
 // gives up after two restarts, with the last exit code.
 func TestRestartOnFailure(t *testing.T) {
 	dir, _ := startTest(t, Spec{Args: []string{"sh", "-c", "exit 3"}, Restart: RestartPolicy{Name: RestartOnFailure, MaxRetries: 2}})
-	waitFor(t, "the monitor to give up", func() bool {
+	waitFor(t, "the supervisor to give up", func() bool {
 		locked, err := isLocked(dir)
 		return err == nil && !locked
 	})
@@ -33,7 +33,7 @@ func TestRestartOnFailure(t *testing.T) {
 	}
 }
 
-// Stop ends a container whose monitor is between two restarts (locked, no
+// Stop ends a container whose supervisor is between two restarts (locked, no
 // pid) at once, and no restart follows.
 func TestStopBetweenRestarts(t *testing.T) {
 	dir, _ := startTest(t, Spec{Args: []string{"sh", "-c", "exit 1"}, Restart: RestartPolicy{Name: RestartAlways}})
@@ -49,7 +49,7 @@ func TestStopBetweenRestarts(t *testing.T) {
 		t.Errorf("Stop took %v", d)
 	}
 	if locked, _ := isLocked(dir); locked {
-		t.Error("the monitor still runs after Stop")
+		t.Error("the supervisor still holds the container after Stop")
 	}
 	st, err := LoadState(dir)
 	if err != nil || st.Running || !st.Stopped {

@@ -11,13 +11,15 @@ import (
 )
 
 // One supervisor runs every container started with one Supervisor
-// directory: their inits are its children, and it exits once the last of
-// them has ended (so that nothing of acetate's is left running).
+// directory: their inits are its children, it keeps no thread for each
+// (it waits for them on Go's poller), and it exits once the last of them
+// has ended (so that nothing of acetate's is left running).
 func TestOneSupervisor(t *testing.T) {
+	const n = 12
 	sup := t.TempDir()
 	supervisors := map[int]bool{}
 	var dirs []string
-	for i := range 3 {
+	for i := range n {
 		dir := filepath.Join(sup, fmt.Sprint("c", i))
 		_, pid := startTest(t, Spec{StateDir: dir, Supervisor: sup, Args: []string{"sleep", "1000"}})
 		supervisors[parentPid(t, pid)] = true
@@ -32,6 +34,9 @@ func TestOneSupervisor(t *testing.T) {
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s))
 	if arg0, _, _ := bytes.Cut(cmdline, []byte{0}); string(arg0) != "acetate-supervisor" {
 		t.Fatalf("the inits' parent %d is %q, want acetate-supervisor", s, arg0)
+	}
+	if threads, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", s)); len(threads) >= n {
+		t.Errorf("the supervisor of %d containers has %d threads, want fewer than one each", n, len(threads))
 	}
 	for _, dir := range dirs {
 		if err := Stop(dir, 0); err != nil {

@@ -122,7 +122,7 @@ func hostPids() []int {
 }
 
 // acetateProc reports whether process pid runs this test binary's acetate
-// with a file open under dir: a monitor (its state directory) or a FUSE
+// with a file open under dir: the supervisor (its log) or a FUSE
 // server (the upper directory) of the container whose directory dir is.
 // Processes of other tests and engineers run other binaries.
 func acetateProc(pid int, dir string) bool {
@@ -176,7 +176,7 @@ func containerCgroups(name string) []string {
 }
 
 // leftovers lists what is left on the host of container name of store
-// root: acetate processes of it (monitor, FUSE server), processes in its
+// root: acetate processes of it (supervisor, FUSE server), processes in its
 // pid namespace ns (when known), mounts, cgroup directories.
 func leftovers(root, name, ns string) []string {
 	dir := filepath.Join(root, "containers", name)
@@ -200,7 +200,7 @@ func leftovers(root, name, ns string) []string {
 	return left
 }
 
-// noLeftovers waits (at most 5 s: a monitor or FUSE server exits just
+// noLeftovers waits (at most 5 s: a supervisor or FUSE server exits just
 // after stop returns) until nothing of container name is left on the host.
 func noLeftovers(t *testing.T, root, name, ns string) {
 	t.Helper()
@@ -371,7 +371,7 @@ func TestMachineSavedSettings(t *testing.T) {
 }
 
 // crash simulates a host crash under the containers names of store root:
-// kill -9 of their acetate processes (monitors, FUSE servers) and of every
+// kill -9 of their acetate processes (supervisors, FUSE servers) and of every
 // process in them, a lazy unmount of every mount of the store, and, as the
 // host's reboot does, the removal of their (empty) cgroups. Only this
 // test's processes are touched: this binary's acetate with files open in
@@ -561,7 +561,7 @@ func TestRestartPolicies(t *testing.T) {
 		const c = "mt-on-failure"
 		machine(t, root, c, "--from", "sysvinit", "--restart", "on-failure:3", "--", "sh", "-c", "echo ran; exit 3")
 		ok(t, run(t, root, nil, "start", c))
-		// The monitor gives up and exits: no acetate process of c is left.
+		// The supervisor gives up on it: no acetate process of c is left.
 		dir := filepath.Join(root, "containers", c)
 		for deadline := time.Now().Add(15 * time.Second); slices.ContainsFunc(hostPids(), func(pid int) bool { return acetateProc(pid, dir) }); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {

@@ -284,9 +284,9 @@ func testNetworkManyAndCrashes(t *testing.T) {
 		time.Sleep(d * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
-		// A monitor the killed start had started records its init
+		// A supervisor the killed start had reached records its init
 		// first: a stop racing it finds no pid and waits for the
-		// monitor to end, which it does not (runtime.Stop).
+		// supervisor to let go of it, which it does not (runtime.Stop).
 		time.Sleep(300 * time.Millisecond)
 		run(t, root, nil, "stop", "k")
 	}

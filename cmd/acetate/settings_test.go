@@ -290,3 +290,26 @@ func onTerminal(t *testing.T, term string, args ...string) string {
 	}
 	return out.String()
 }
+
+// --init is a saved setting: a start with no flags runs acetate's init as
+// PID 1, inspect shows it, and set --init=false makes the command PID 1
+// again at the next start.
+func TestInitSetting(t *testing.T) {
+	root := debianStore(t)
+	ok(t, run(t, root, nil, "create", "i", "--from", "debian", "--init", "--", "sleep", "1000"))
+	pid1 := func() string {
+		ok(t, run(t, root, nil, "start", "i"))
+		defer run(t, root, nil, "stop", "--time", "1", "i")
+		return strings.TrimSpace(ok(t, run(t, root, nil, "exec", "i", "--", "cat", "/proc/1/comm")).stdout)
+	}
+	if got := pid1(); got != "acetate-init" {
+		t.Errorf("created with --init: PID 1 is %q, want acetate-init", got)
+	}
+	if r := ok(t, run(t, root, nil, "inspect", "i")); !strings.Contains(r.stdout, "init               true") {
+		t.Errorf("inspect does not show init true:\n%s", r.stdout)
+	}
+	ok(t, run(t, root, nil, "set", "i", "--init=false"))
+	if got := pid1(); got != "sleep" {
+		t.Errorf("after set --init=false: PID 1 is %q, want the command, sleep", got)
+	}
+}
