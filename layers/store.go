@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/acetate/acetate/internal/flock"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -77,12 +78,7 @@ func (s *Store) lock(how int) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock store: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = flock.Lock(int(f.Fd()), how)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock store: %w", err)

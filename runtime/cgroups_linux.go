@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acetate/acetate/internal/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -579,12 +580,7 @@ func (cg *cgroup) lockPids() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to lock the pids limit: %w", err)
 	}
-	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = flock.Lock(fd, unix.LOCK_EX)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("failed to lock the pids limit: %w", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/internal/atomicfile"
+	"github.com/acetate/acetate/internal/flock"
 	"github.com/acetate/acetate/templates"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -142,12 +143,7 @@ func (m *Manager) lock(name string) (*Container, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %s: %w", name, err)
 	}
-	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = flock.Lock(fd, unix.LOCK_EX)
 	unlock := func() { unix.Close(fd) }
 	if err != nil {
 		unlock()

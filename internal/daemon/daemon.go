@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/acetate/acetate/internal/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,12 +51,7 @@ func Lock(dir int, name string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("server lock %s: %w", name, err)
 	}
-	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = flock.Lock(fd, unix.LOCK_EX)
 	if err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("server lock %s: %w", name, err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/internal/atomicfile"
+	"github.com/acetate/acetate/internal/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,12 +93,7 @@ func (s *Store) lock() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("network store: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = flock.Lock(int(f.Fd()), unix.LOCK_EX)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("network store lock: %w", err)
