@@ -11,6 +11,7 @@ import (
 	"github.com/acetate/acetate/fs"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -64,12 +65,7 @@ func (e *Env) Published(t *testing.T) (*layers.Store, []digest.Digest) {
 		if p.err != nil {
 			return
 		}
-		tree, err := p.store.ReadDir(context.Background(), e.Fixture, nil)
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.layer, p.err = tree.Commit(tree.Manifest)
+		p.layer, p.err = layerstest.CommitDir(p.store, e.Fixture)
 	})
 	if p.err != nil {
 		t.Fatalf("publish fixture: %v", p.err)

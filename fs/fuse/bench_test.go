@@ -17,6 +17,7 @@ import (
 	"github.com/acetate/acetate/fs/fuse"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -71,11 +72,7 @@ func makeBenchData(rootfs string) error {
 	}
 	d.layers = map[string]digest.Digest{}
 	for _, dir := range []string{rootfs, d.bigDir} {
-		tree, err := d.store.ReadDir(context.Background(), dir, nil)
-		if err != nil {
-			return err
-		}
-		if d.layers[dir], err = tree.Commit(tree.Manifest); err != nil {
+		if d.layers[dir], err = layerstest.CommitDir(d.store, dir); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -30,11 +31,7 @@ func publish(t testing.TB, dir string) fs.Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := store.ReadDir(context.Background(), dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := tree.Commit(tree.Manifest)
+	d, err := layerstest.CommitDir(store, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

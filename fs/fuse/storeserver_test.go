@@ -2,7 +2,6 @@ package fuse
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -72,11 +72,7 @@ func TestStoreServer200Mounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := store.ReadDir(context.Background(), fixture, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tree.Commit(tree.Manifest)
+	layer, err := layerstest.CommitDir(store, fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +184,7 @@ func TestStoreServerSharesManifests(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		tree, err := store.ReadDir(context.Background(), dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := tree.Commit(tree.Manifest)
+		d, err := layerstest.CommitDir(store, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

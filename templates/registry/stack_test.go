@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/acetate/acetate/templates"
 	"github.com/acetate/acetate/templates/oci/ocitest"
 	"github.com/opencontainers/go-digest"
@@ -32,11 +33,7 @@ func randomTree(t *testing.T, n, size int) string {
 // stackLayer reads dir into st as one layer and returns its digest.
 func stackLayer(t *testing.T, st *templates.Store, dir string) digest.Digest {
 	t.Helper()
-	tree, err := st.Layers.ReadDir(ctx, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := tree.Commit(tree.Manifest)
+	d, err := layerstest.CommitDir(st.Layers, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
