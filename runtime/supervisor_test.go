@@ -45,7 +45,8 @@ func TestOneSupervisor(t *testing.T) {
 	}
 	// This test process started it: once it exits it is a zombie here.
 	waitFor(t, "the supervisor to exit once it runs nothing", func() bool {
-		return processState(s) == "" || processState(s) == "Z"
+		st := processState(s)
+		return st == "" || st == "Z"
 	})
 	if _, err := os.Stat(filepath.Join(sup, supervisorSocket)); !os.IsNotExist(err) {
 		t.Errorf("the supervisor left its socket: %v", err)

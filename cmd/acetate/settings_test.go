@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -305,7 +306,7 @@ func TestInitSetting(t *testing.T) {
 	if got := pid1(); got != "acetate-init" {
 		t.Errorf("created with --init: PID 1 is %q, want acetate-init", got)
 	}
-	if r := ok(t, run(t, root, nil, "inspect", "i")); !strings.Contains(r.stdout, "init               true") {
+	if r := ok(t, run(t, root, nil, "inspect", "i")); !regexp.MustCompile(`(?m)^\s*init\s+true$`).MatchString(r.stdout) {
 		t.Errorf("inspect does not show init true:\n%s", r.stdout)
 	}
 	ok(t, run(t, root, nil, "set", "i", "--init=false"))

@@ -2,6 +2,7 @@ package fuse_test
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/acetate/acetate/fs/fuse"
@@ -22,7 +23,7 @@ import (
 // acetate's handler.
 func BenchmarkGetxattr(b *testing.B) {
 	setupBench(b)
-	targets := append(benchTargets, benchTarget{"in-process", mountInProcess})
+	targets := slices.Concat(benchTargets, []benchTarget{{"in-process", mountInProcess}})
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
 			p := filepath.Join(tg.mount(b, benchData.rootfs), benchData.files[0])
