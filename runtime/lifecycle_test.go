@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -244,6 +245,43 @@ func TestStopCommandAsPID1(t *testing.T) {
 		if st, err := LoadState(dir); err != nil || st.Exit == nil || st.Exit.Code != want {
 			t.Errorf("%s: %+v %v, want exit %d", dir, st, err, want)
 		}
+	}
+}
+
+// A stop right after a start waits for the command to set up its handler
+// (a shell's trap, here a moment late) instead of killing it at once.
+func TestStopJustStarted(t *testing.T) {
+	dir, pid := startTest(t, Spec{CgroupName: testCgroupName(),
+		Args: []string{"/bin/sh", "-c", "sleep 0.3; trap 'exit 7' TERM; while :; do sleep 0.05; done"}})
+	if catches(pid, syscall.SIGTERM) {
+		t.Fatal("the shell caught TERM before its trap")
+	}
+	if err := Stop(dir, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := LoadState(dir); err != nil || st.Exit == nil || st.Exit.Code != 7 {
+		t.Errorf("stopped just after its start: %+v %v, want exit 7 (its trap)", st.Exit, err)
+	}
+}
+
+// processAge counts from the process's start: this test process has run
+// for some time, a new one for next to none.
+func TestProcessAge(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	young, err := processAge(cmd.Process.Pid)
+	if err != nil || young < 0 || young > 500*time.Millisecond {
+		t.Errorf("age of a process just started: %v %v", young, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if older, err := processAge(cmd.Process.Pid); err != nil || older < young+200*time.Millisecond {
+		t.Errorf("300 ms later: %v %v, was %v", older, err, young)
+	}
+	if _, err := processAge(1 << 30); err == nil {
+		t.Error("age of no process: no error")
 	}
 }
 

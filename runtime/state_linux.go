@@ -403,12 +403,59 @@ func (st *State) askToStop(pidfd int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !catches(st.Pid, sig) {
+	if !catchesOnceStarted(st.Pid, sig) {
 		// The kernel drops it: a command run as PID 1 (sleep, a
 		// shell) would not end before the timeout.
 		sig = unix.SIGKILL
 	}
 	return signalInit(pidfd, st.Pid, sig)
+}
+
+// startGrace is how long a command has after its start to set up its
+// signal handlers before stop takes it for one that has none.
+const startGrace = time.Second
+
+// catchesOnceStarted reports whether process pid takes sig, waiting while
+// it is younger than startGrace for it to come to: a stop right after a
+// start (restart, then stop) would otherwise find a shell before its trap
+// and kill it.
+func catchesOnceStarted(pid int, sig unix.Signal) bool {
+	for !catches(pid, sig) {
+		if age, err := processAge(pid); err != nil || age >= startGrace {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// processAge is how long process pid has run: /proc/uptime less its start
+// time in /proc/PID/stat (clock ticks of 1/100 s, what /proc reports on
+// Linux whatever the kernel's HZ).
+func processAge(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command's name, which may hold anything:
+	// state is field 3, starttime field 22.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	secs, err := strconv.ParseFloat(strings.Fields(string(up) + " 0")[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/uptime: %w", err)
+	}
+	return time.Duration(secs*float64(time.Second)) - time.Duration(ticks)*10*time.Millisecond, nil
 }
 
 // catches reports whether process pid takes sig: it has a handler for it,

@@ -786,7 +786,7 @@ func TestStopSignalRestartConsole(t *testing.T) {
 	}
 	ok(t, run(t, root, nil, "stop", "--time", "5", c))
 	if in := inspect(t, root, c); in.ExitCode == nil || *in.ExitCode != 7 {
-		t.Errorf("stop with --stop-signal HUP: exit %v, want 7 (the command's HUP trap)", in.ExitCode)
+		t.Errorf("stop with --stop-signal HUP right after restart: %+v, want exit 7 (the command's HUP trap)", in)
 	}
 
 	// The first boot lines of rcS, not init's own (see bootChecks).
