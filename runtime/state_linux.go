@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -464,23 +465,38 @@ func processAge(pid int) (time.Duration, error) {
 // signal from outside its PID namespace but SIGKILL and SIGSTOP: the
 // kernel protects a namespace's init from their default action.
 func catches(pid int, sig unix.Signal) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	masks, err := signalMasks(pid, "SigCgt", "SigBlk")
 	if err != nil {
 		return true
 	}
+	bit := uint64(1) << (uint(sig) - 1)
+	return masks[0]&bit != 0 || masks[1]&bit != 0
+}
+
+// signalMasks reads the signal masks named by keys ("SigCgt", "SigBlk",
+// ...) from /proc/PID/status, in that order.
+func signalMasks(pid int, keys ...string) ([]uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	masks := make([]uint64, len(keys))
 	found := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		key, hex, _ := strings.Cut(line, ":")
-		if key != "SigCgt" && key != "SigBlk" {
+		i := slices.Index(keys, key)
+		if i < 0 {
 			continue
 		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-		if err != nil || mask&(1<<(uint(sig)-1)) != 0 {
-			return true
+		if masks[i], err = strconv.ParseUint(strings.TrimSpace(hex), 16, 64); err != nil {
+			return nil, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
 		}
 		found++
 	}
-	return found < 2
+	if found < len(keys) {
+		return nil, fmt.Errorf("/proc/%d/status: no %v", pid, keys)
+	}
+	return masks, nil
 }
 
 // signalInit sends sig to the container's init; one that has just exited
