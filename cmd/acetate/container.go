@@ -193,7 +193,7 @@ keeps the group: one inode, all names see the write.`,
 			return a.renderContainer(ct)
 		}),
 	}
-	cmd.Flags().StringVar(&driver, "driver", "", "union driver: "+strings.Join(container.DriverNames(), " or ")+" (default overlay)")
+	cmd.Flags().StringVar(&driver, "driver", "", "union driver: "+strings.Join(container.DriverNames(), " or ")+" (default: the container's --driver setting, else overlay)")
 	cmd.Flags().StringVar(&at, "at", "", "mount point (default: <root>/containers/NAME/rootfs)")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -11,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Mount mounts container name with the driver called driver (its default
-// when empty) at target (its rootfs/ directory when empty, created if
+// Mount mounts container name with the driver called driver (when empty,
+// its driver setting, else its default) at target (its rootfs/ directory when empty, created if
 // missing). A mount left by a crash (the state says mounted but the mount
 // is gone or its server is dead) is cleaned up first; a live one is
 // ErrMounted.
@@ -29,7 +30,7 @@ func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Cont
 		return nil, fmt.Errorf("%s at %s: %w", name, c.Mount.Target, ErrMounted)
 	}
 	if driver == "" {
-		driver = c.Driver
+		driver = cmp.Or(c.Settings.Driver, c.Driver)
 	}
 	d, err := Driver(driver)
 	if err != nil {

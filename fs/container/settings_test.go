@@ -1,6 +1,7 @@
 package container_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -70,5 +71,25 @@ func TestSettings(t *testing.T) {
 	}
 	if _, err := e.m.Configure("c", func(*container.Settings) error { return nil }); err == nil {
 		t.Error("configure of a newer settings version: no error")
+	}
+}
+
+// A mount without a driver named uses the container's driver setting
+// (create --driver), as a start does; one named wins for that mount.
+func TestMountDriverSetting(t *testing.T) {
+	e := newEnv(t)
+	e.publish("t", writeTree(t, map[string]string{"etc/hostname": "builder\n"}))
+	if _, err := e.m.Create("c", "t", container.WithSettings(container.Settings{Driver: "fuse"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ asked, want string }{{"", "fuse"}, {"overlay", "overlay"}} {
+		c, err := e.m.Mount(context.Background(), "c", tc.asked, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Mount.Driver != tc.want {
+			t.Errorf("mount asking for %q: driver %s, want %s", tc.asked, c.Mount.Driver, tc.want)
+		}
+		e.unmount("c")
 	}
 }
