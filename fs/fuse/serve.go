@@ -31,23 +31,34 @@ type ServeOptions struct {
 	Debug bool
 }
 
-// minProcs is the least GOMAXPROCS a serving process runs with. go-fuse
-// keeps two or more goroutines blocked in read(2) on the FUSE device, each
-// holding a P. When they hold every P, Go's sysmon takes the Ps back every
-// 20 µs and wakes threads to hand them over, on every request; with Ps to
-// spare it sleeps. On 2 CPUs, 8 instead of 2 made a cold stat walk of the
-// Debian rootfs 13 % faster and untar 6 % faster (bench notes, 2026-11-25).
-const minProcs = 8
+// A process serving FUSE mounts runs its Go code on one P (serveProcs),
+// and each mount reads and handles one request at a time (oneRequest, its
+// MaxInflightRequestBytes: less than a request, which go-fuse takes as
+// one), on the thread that read it, as fuse-overlayfs's single thread
+// does. Otherwise go-fuse keeps a second reader blocked in read(2) per
+// mount, the kernel hands the next request to that one, often on the
+// other CPU and waking it from idle, and a goroutine started while a P is
+// idle wakes a thread to run it. One request's round trip (getxattr, the
+// store's server) took 7-10 µs so against 17-36 µs at GOMAXPROCS 8 with
+// go-fuse's readers, and untar into 4 containers at once 2.6 s against
+// 3.6 s (2026-12-01, 2 CPUs; bench/RESULTS.md). A system call that blocks
+// (a disk read) gives the P up, so a slow request of one mount holds up
+// that mount only; what one P bounds is the Go code of all the mounts at
+// once.
+const (
+	serveProcs = 1
+	oneRequest = 1
+)
 
 // Serve mounts the union of lower and the upper directory upper at target
 // and serves it from this process until it is unmounted (server.Wait).
 // work is a scratch directory on upper's filesystem. Serve needs root: it
 // mounts directly, without fusermount, and registers passthrough backing
 // files (Linux 6.9+, CAP_SYS_ADMIN); without passthrough, reads and writes
-// are served through this process. It raises the process's GOMAXPROCS to
-// minProcs.
+// are served through this process. It sets the process's GOMAXPROCS to
+// serveProcs.
 func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fuse.Server, error) {
-	raiseProcs()
+	runtime.GOMAXPROCS(serveProcs)
 	u, err := openUnion(lower, upper, work, o)
 	if err != nil {
 		return nil, err
@@ -61,13 +72,6 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 		u.close()
 	}()
 	return server, nil
-}
-
-// raiseProcs raises the process's GOMAXPROCS to minProcs.
-func raiseProcs() {
-	if runtime.GOMAXPROCS(0) < minProcs {
-		runtime.GOMAXPROCS(minProcs)
-	}
 }
 
 // openUnion opens the upper and work directories of a mount over lower.
@@ -99,9 +103,10 @@ func mountFlags(o ServeOptions) uintptr {
 
 // maxWrite is the largest write request (and max_read of the mount), as
 // fuse-overlayfs's (libfuse's default). go-fuse gives every goroutine
-// reading the device a buffer of this size, and a store's server has two or
-// three per mount: 1,000 mounts, each listed and read from twice, held 526
-// MiB (Pss) with 1 MiB and 267 MiB with 128 KiB (2026-12-01). Passthrough
+// reading the device a buffer of this size: a store's server had two or
+// three per mount before oneRequest, and 1,000 mounts, each listed and read
+// from twice, held 526 MiB (Pss) with 1 MiB and 267 MiB with 128 KiB
+// (2026-12-01). Passthrough
 // reads and writes never reach the server, whatever the size.
 const maxWrite = 128 << 10
 
@@ -130,19 +135,20 @@ func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.
 		// and the kernel grant access on that.
 		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			AllowOther:           true,
-			FsName:               "acetate",
-			Name:                 "acetate",
-			DirectMount:          direct,
-			DirectMountStrict:    direct,
-			DirectMountFlags:     mountFlags(o),
-			Options:              []string{"default_permissions"},
-			EnableSymlinkCaching: true,
-			DisableReadDirPlus:   o.DisableReadDirPlus,
-			MaxWrite:             maxWrite,
-			MaxReadAhead:         1 << 20,
-			Debug:                o.Debug,
-			PanicHandler:         panicked,
+			AllowOther:              true,
+			FsName:                  "acetate",
+			Name:                    "acetate",
+			DirectMount:             direct,
+			DirectMountStrict:       direct,
+			DirectMountFlags:        mountFlags(o),
+			Options:                 []string{"default_permissions"},
+			EnableSymlinkCaching:    true,
+			DisableReadDirPlus:      o.DisableReadDirPlus,
+			MaxWrite:                maxWrite,
+			MaxInflightRequestBytes: oneRequest,
+			MaxReadAhead:            1 << 20,
+			Debug:                   o.Debug,
+			PanicHandler:            panicked,
 			// The kernel then marks inodes without security xattrs or
 			// setuid bits (S_NOSEC) and stops asking for
 			// security.capability before every write. Writes land in

@@ -49,10 +49,11 @@ type mountRequest struct {
 	Options ServeOptions
 }
 
-// maxThreads bounds the server's OS threads. Each mount has one to three
-// threads blocked reading its /dev/fuse descriptor (go-fuse reads with
-// read(2), not through Go's poller): Go's default of 10,000 would end the
-// process, and every mount with it, at about 3,000 mounts.
+// maxThreads bounds the server's OS threads. Each mount has a thread
+// blocked reading its /dev/fuse descriptor (go-fuse reads with read(2), not
+// through Go's poller), and another for a moment while it handles a
+// request: Go's default of 10,000 would end the process, and every mount
+// with it, at some thousands of mounts.
 const maxThreads = 1 << 17
 
 // storeServer serves every fuse mount of one store from one process: one
@@ -124,7 +125,7 @@ func serveStore(root string, ready func(error)) {
 // listenStore sets the process up as the store's server and listens on
 // its socket. The client that started it holds serverLock.
 func listenStore(root string) (*storeServer, *net.UnixListener, error) {
-	raiseProcs()
+	runtime.GOMAXPROCS(serveProcs)
 	debug.SetMaxThreads(maxThreads)
 	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
@@ -218,8 +219,7 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		s.Log.Printf("mount %s: a request panicked (answered EIO): %v\n%s", req.Target, r, debug.Stack())
 		return fuse.EIO
 	}
-	var server *fuse.Server
-	fewReaders(func() { server, err = serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked) })
+	server, err := serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked)
 	if err != nil {
 		s.release(req.Layers)
 		return err
@@ -231,22 +231,6 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		s.Leave()
 	}()
 	return nil
-}
-
-// readersMu serializes fewReaders.
-var readersMu sync.Mutex
-
-// fewReaders runs newServer, which makes a go-fuse Server, with GOMAXPROCS
-// at 2 meanwhile. go-fuse keeps up to GOMAXPROCS+1 goroutines per Server
-// blocked in read(2), each on an OS thread of its own; at 2, an idle mount
-// costs at most three threads, while the process keeps minProcs for its
-// requests.
-func fewReaders(newServer func()) {
-	readersMu.Lock()
-	defer readersMu.Unlock()
-	prev := runtime.GOMAXPROCS(2)
-	defer runtime.GOMAXPROCS(prev)
-	newServer()
 }
 
 // acquire returns the merged lower of stack, decoding its manifests once
