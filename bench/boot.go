@@ -208,6 +208,11 @@ func (e *env) bootCounts() []int {
 // records each one's Pss: the sum over its processes and its tool's
 // processes for it. For one container it also records each process.
 func (e *env) bootMemory(peers []bootPeer) error {
+	restore, err := e.raiseInotify()
+	if err != nil {
+		return err
+	}
+	defer restore()
 	c := chart{file: "boot-memory.svg", title: "idle booted systemd container: Pss per container",
 		xLabel: "containers booted at once", yLabel: "bytes (Pss)", logX: true}
 	for _, p := range peers {
@@ -225,7 +230,7 @@ func (e *env) bootMemory(peers []bootPeer) error {
 			if free := inotifyFree(); perBoot > 0 && n*perBoot > free {
 				// Booting them would make every init on the host (other
 				// users' containers too) fail to watch files.
-				e.report.skip("boot", cas, p.name, "B", fmt.Sprintf("not run: %d booted systemd take about %d inotify instances, %d of root's are free here (fs.inotify.max_user_instances %d, for all of root's processes on the host; the bench changes no sysctl)",
+				e.report.skip("boot", cas, p.name, "B", fmt.Sprintf("not run: %d booted systemd take about %d inotify instances, %d of root's are free here (fs.inotify.max_user_instances %d, for all of root's processes on the host; --inotify-instances raises it for the run)",
 					n, n*perBoot, free, inotifyMax()))
 				continue
 			}
@@ -397,14 +402,39 @@ func countNames(lists [][]string) string {
 // instances, which count against one limit for all of root's processes on
 // the host, whatever container they run in.
 func inotifyLimit() string {
-	return fmt.Sprintf("the usual cause: fs.inotify.max_user_instances (%d here) is shared by all of root's processes on the host, and a booted systemd takes about 7 (\"Too many open files\" in its log); the bench does not change sysctls",
+	return fmt.Sprintf("the usual cause: fs.inotify.max_user_instances (%d here) is shared by all of root's processes on the host, and a booted systemd takes about 7 (\"Too many open files\" in its log); --inotify-instances raises it for the run",
 		inotifyMax())
+}
+
+// inotifyMaxFile is the sysctl fs.inotify.max_user_instances.
+const inotifyMaxFile = "/proc/sys/fs/inotify/max_user_instances"
+
+// raiseInotify raises fs.inotify.max_user_instances to
+// Options.InotifyInstances when that is higher, says so in the log and the
+// report, and returns what puts the old value back.
+func (e *env) raiseInotify() (restore func(), err error) {
+	was, want := inotifyMax(), e.opts.InotifyInstances
+	if want <= was {
+		return func() {}, nil
+	}
+	e.logf("boot: raising fs.inotify.max_user_instances from %d to %d for the memory case (--inotify-instances); it is put back at its end", was, want)
+	if err := os.WriteFile(inotifyMaxFile, []byte(strconv.Itoa(want)), 0o644); err != nil {
+		return nil, fmt.Errorf("raise fs.inotify.max_user_instances: %w", err)
+	}
+	e.report.note("boot", fmt.Sprintf("fs.inotify.max_user_instances was %d on the host and raised to %d for the memory case, for every tool alike (--inotify-instances), then put back", was, want))
+	return func() {
+		if err := os.WriteFile(inotifyMaxFile, []byte(strconv.Itoa(was)), 0o644); err != nil {
+			e.logf("boot: failed to put fs.inotify.max_user_instances back to %d: %v", was, err)
+			return
+		}
+		e.logf("boot: fs.inotify.max_user_instances is %d again", was)
+	}, nil
 }
 
 // inotifyMax is fs.inotify.max_user_instances (the kernel's default, 128,
 // when unreadable).
 func inotifyMax() int {
-	b, _ := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	b, _ := os.ReadFile(inotifyMaxFile)
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
 		return 128

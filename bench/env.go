@@ -39,6 +39,13 @@ type Options struct {
 	// once to measure their idle memory (default 1, 10, 50; 1, 2 with
 	// Quick).
 	BootCounts []int
+	// InotifyInstances, when above the host's
+	// fs.inotify.max_user_instances, raises that sysctl to it for the boot
+	// scenario's memory case and puts the old value back at its end: a
+	// booted systemd takes about 7 of the instances that all of root's
+	// processes on the host share (128 by default), under every tool
+	// alike. 0 (the default) changes no sysctl.
+	InotifyInstances int
 	// Command is the acetate command (the CLI's executable) with which the
 	// boot scenario starts containers, as a user does ("acetate start");
 	// empty, they are started in this process through the launcher (a
