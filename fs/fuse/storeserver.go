@@ -127,6 +127,7 @@ func serveStore(root string, ready func(error)) {
 func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	runtime.GOMAXPROCS(serveProcs)
 	debug.SetMaxThreads(maxThreads)
+	go trimWhenIdle()
 	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
 	if err != nil {
