@@ -409,7 +409,7 @@ func TestHelpTexts(t *testing.T) {
 	}{
 		{"run", []string{"under acetate's init, which is PID 1", "an existing one made from another template is refused"}, []string{"/bin/sh) as PID 1"}},
 		{"rm", []string{"stop a running container and unmount a mounted one first", "acetate rm web1 web2 web3"}, []string{"unmount a mounted container first"}},
-		{"mount", []string{"splits the group under the overlay driver", "the fuse driver keeps the group", "(default overlay)"}, []string{"the container's, overlay"}},
+		{"mount", []string{"splits the group under the overlay driver", "the fuse driver keeps the group", "(default: the container's --driver setting, else overlay)"}, []string{"the container's, overlay"}},
 		{"template rm", []string{"--force to remove the name only"}, nil},
 		{"template publish", []string{"unless --replace"}, nil},
 		{"commit", []string{"unless --replace"}, nil},
