@@ -236,7 +236,10 @@ func TestStartTwiceFails(t *testing.T) {
 func TestStopCommandAsPID1(t *testing.T) {
 	trapped, pid := startTest(t, Spec{CgroupName: testCgroupName(),
 		Args: []string{"/bin/sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"}})
-	waitFor(t, "the shell's trap", func() bool { return catches(pid, syscall.SIGTERM) })
+	waitFor(t, "the shell's trap", func() bool {
+		caught, _, err := signalDisposition(pid, syscall.SIGTERM)
+		return err == nil && caught
+	})
 	plain, _ := startTest(t, Spec{CgroupName: testCgroupName(), Args: []string{"sleep", "1000"}})
 	for dir, want := range map[string]int{trapped: 7, plain: 137} {
 		if err := Stop(dir, time.Minute); err != nil {
@@ -254,8 +257,8 @@ func TestStopJustStarted(t *testing.T) {
 	dir, pid := startTest(t, Spec{CgroupName: testCgroupName(),
 		Args: []string{"/bin/sh", "-c", "sleep 0.3; trap 'exit 7' TERM; while :; do sleep 0.05; done"}})
 	// Its handler, not its mask: dash blocks every signal for a moment
-	// while it vforks a command.
-	if caught, err := signalMasks(pid, "SigCgt"); err != nil || caught[0]&(1<<(syscall.SIGTERM-1)) != 0 {
+	// while it vforks a command, which is what the stop must see past.
+	if caught, _, err := signalDisposition(pid, syscall.SIGTERM); err != nil || caught {
 		t.Fatalf("the shell caught TERM before its trap (%v)", err)
 	}
 	if err := Stop(dir, time.Minute); err != nil {
@@ -263,6 +266,40 @@ func TestStopJustStarted(t *testing.T) {
 	}
 	if st, err := LoadState(dir); err != nil || st.Exit == nil || st.Exit.Code != 7 {
 		t.Errorf("stopped just after its start: %+v %v, want exit 7 (its trap)", st.Exit, err)
+	}
+}
+
+// A process that starts with the stop signal blocked and sets its handler
+// up a moment later (as dash does when it vforks a command before its
+// trap) is found taking it only once the handler is there: a signal sent
+// while it is blocked would be dropped when it unblocks, PID 1 having no
+// handler yet.
+func TestCatchesOnceStartedBlockedAtStart(t *testing.T) {
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("no perl (perl-base) to block a signal with")
+	}
+	cmd := exec.Command(perl, "-e", `use POSIX;
+		my $term = POSIX::SigSet->new(SIGTERM);
+		sigprocmask(SIG_BLOCK, $term);
+		select(undef, undef, undef, 0.3);
+		$SIG{TERM} = sub { exit 7 };
+		sigprocmask(SIG_UNBLOCK, $term);
+		sleep 10;`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	waitFor(t, "the signal blocked", func() bool {
+		_, blocked, err := signalDisposition(cmd.Process.Pid, syscall.SIGTERM)
+		return err == nil && blocked
+	})
+	if !catchesOnceStarted(cmd.Process.Pid, syscall.SIGTERM) {
+		t.Fatal("not taken, though its handler comes")
+	}
+	if caught, _, err := signalDisposition(cmd.Process.Pid, syscall.SIGTERM); err != nil || !caught {
+		t.Errorf("taken before its handler was set (%v)", err)
 	}
 }
 

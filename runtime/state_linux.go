@@ -412,22 +412,43 @@ func (st *State) askToStop(pidfd int, timeout time.Duration) error {
 	return signalInit(pidfd, st.Pid, sig)
 }
 
-// startGrace is how long a command has after its start to set up its
-// signal handlers before stop takes it for one that has none.
-const startGrace = time.Second
+// How stop tells whether a container's PID 1 takes its stop signal. A
+// command has startGrace after its start to set up its handlers; past it,
+// a signal blocked without a handler counts only when blockedLooks looks,
+// signalLook apart, find it blocked: systemd keeps its signals blocked and
+// reads them from a signalfd, while dash blocks every signal only for the
+// moment it vforks a command, and a signal sent then is dropped once it
+// unblocks (PID 1, default action), so that the stop would wait out its
+// timeout.
+const (
+	startGrace   = time.Second
+	blockedLooks = 3
+	signalLook   = 10 * time.Millisecond
+)
 
-// catchesOnceStarted reports whether process pid takes sig, waiting while
-// it is younger than startGrace for it to come to: a stop right after a
-// start (restart, then stop) would otherwise find a shell before its trap
-// and kill it.
+// catchesOnceStarted reports whether process pid takes sig: it has a
+// handler for it, or keeps it blocked. While pid is younger than
+// startGrace only a handler counts, and it is waited for: a stop right
+// after a start (restart, then stop) would otherwise find a shell before
+// its trap, or in a vfork before it, and kill it or send a signal it
+// drops. A process /proc cannot say this of is sent the signal.
 func catchesOnceStarted(pid int, sig unix.Signal) bool {
-	for !catches(pid, sig) {
-		if age, err := processAge(pid); err != nil || age >= startGrace {
-			return false
+	blocked := 0 // looks in a row that found sig blocked, once started
+	for {
+		caught, blocks, err := signalDisposition(pid, sig)
+		if err != nil || caught {
+			return true
 		}
-		time.Sleep(10 * time.Millisecond)
+		if age, err := processAge(pid); err != nil || age >= startGrace {
+			if !blocks {
+				return false
+			}
+			if blocked++; blocked == blockedLooks {
+				return true
+			}
+		}
+		time.Sleep(signalLook)
 	}
-	return true
 }
 
 // processAge is how long process pid has run: /proc/uptime less its start
@@ -459,18 +480,17 @@ func processAge(pid int) (time.Duration, error) {
 	return time.Duration(secs*float64(time.Second)) - time.Duration(ticks)*10*time.Millisecond, nil
 }
 
-// catches reports whether process pid takes sig: it has a handler for it,
-// or blocks it (to read it from a signalfd, as systemd does), or may: it
-// is false only when /proc says neither. A container's PID 1 gets no other
-// signal from outside its PID namespace but SIGKILL and SIGSTOP: the
-// kernel protects a namespace's init from their default action.
-func catches(pid int, sig unix.Signal) bool {
+// signalDisposition reports whether process pid has a handler for sig,
+// and whether it blocks it. A container's PID 1 gets no other signal from
+// outside its PID namespace but SIGKILL and SIGSTOP when it has neither:
+// the kernel protects a namespace's init from their default action.
+func signalDisposition(pid int, sig unix.Signal) (caught, blocked bool, err error) {
 	masks, err := signalMasks(pid, "SigCgt", "SigBlk")
 	if err != nil {
-		return true
+		return false, false, err
 	}
 	bit := uint64(1) << (uint(sig) - 1)
-	return masks[0]&bit != 0 || masks[1]&bit != 0
+	return masks[0]&bit != 0, masks[1]&bit != 0, nil
 }
 
 // signalMasks reads the signal masks named by keys ("SigCgt", "SigBlk",
