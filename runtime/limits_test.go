@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +38,7 @@ func startTest(t *testing.T, spec Spec) (string, int) {
 		spec.Rootfs = overlayRoot(t)
 	}
 	if spec.StateDir == "" {
-		spec.StateDir = filepath.Join(t.TempDir(), "state")
+		spec.StateDir = testStateDir(t)
 	}
 	pid, err := Start(spec)
 	if err != nil {
@@ -48,6 +50,27 @@ func startTest(t *testing.T, spec Spec) (string, int) {
 		}
 	})
 	return spec.StateDir, pid
+}
+
+// testStateDir returns a container state directory in a temporary
+// directory of its own, which is also its supervisor's (see
+// Spec.supervisorDir). At cleanup, before the directory is removed, it
+// waits for that supervisor to exit: one whose last container has ended
+// opens its lock file again as it exits, which could put an entry back
+// into the directory while the test's cleanup removes it.
+func testStateDir(t *testing.T) string {
+	t.Helper()
+	parent := t.TempDir()
+	t.Cleanup(func() {
+		sock := filepath.Join(parent, supervisorSocket)
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Lstat(sock); errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+		}
+		t.Logf("the supervisor in %s is still running", parent)
+	})
+	return filepath.Join(parent, "state")
 }
 
 // waitFor polls cond until it holds; it never gives up on time alone (the
