@@ -37,7 +37,7 @@ func TestBoot(t *testing.T) {
 			root := overlayOn(t, tree.rootfs(t))
 			spec := Spec{
 				Rootfs: root, Boot: true, Hostname: "booted",
-				CgroupName: testCgroupName(), StateDir: t.TempDir(),
+				CgroupName: testCgroupName(), StateDir: testStateDir(t),
 			}
 			if _, err := Start(spec); err != nil {
 				t.Fatal(err)

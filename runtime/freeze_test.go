@@ -63,7 +63,7 @@ func runInBackground(t *testing.T, spec Spec) {
 func testPauseResume(t *testing.T, run func(*testing.T, Spec)) {
 	root := overlayRoot(t)
 	counter := filepath.Join(root, "counter")
-	dir := filepath.Join(t.TempDir(), "state")
+	dir := testStateDir(t)
 	run(t, Spec{Rootfs: root, StateDir: dir, CgroupName: testCgroupName(),
 		Args: []string{"/bin/sh", "-c", "while :; do echo x >> /counter; sleep 0.01; done"}})
 	size := func() int64 {

@@ -470,7 +470,7 @@ func TestManyContainers(t *testing.T) {
 	roots := make([]string, n)
 	for i := range ctrs {
 		roots[i] = overlayRoot(t)
-		ctrs[i].dir = filepath.Join(t.TempDir(), "state")
+		ctrs[i].dir = testStateDir(t)
 		ctrs[i].cgroup = testCgroupName()
 	}
 	for i := range ctrs {
@@ -535,7 +535,7 @@ func TestManyContainers(t *testing.T) {
 
 func TestStateReadersDoNotBlockStart(t *testing.T) {
 	root := overlayRoot(t)
-	dir := filepath.Join(t.TempDir(), "state")
+	dir := testStateDir(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for r := 0; r < 2; r++ {
