@@ -418,17 +418,25 @@ func (e *env) raiseInotify() (restore func(), err error) {
 		return func() {}, nil
 	}
 	e.logf("boot: raising fs.inotify.max_user_instances from %d to %d for the memory case (--inotify-instances); it is put back at its end", was, want)
-	if err := os.WriteFile(inotifyMaxFile, []byte(strconv.Itoa(want)), 0o644); err != nil {
-		return nil, fmt.Errorf("raise fs.inotify.max_user_instances: %w", err)
+	if err := setInotifyMax(want); err != nil {
+		return nil, err
 	}
 	e.report.note("boot", fmt.Sprintf("fs.inotify.max_user_instances was %d on the host and raised to %d for the memory case, for every tool alike (--inotify-instances), then put back", was, want))
 	return func() {
-		if err := os.WriteFile(inotifyMaxFile, []byte(strconv.Itoa(was)), 0o644); err != nil {
-			e.logf("boot: failed to put fs.inotify.max_user_instances back to %d: %v", was, err)
+		if err := setInotifyMax(was); err != nil {
+			e.logf("boot: %v", err)
 			return
 		}
 		e.logf("boot: fs.inotify.max_user_instances is %d again", was)
 	}, nil
+}
+
+// setInotifyMax sets fs.inotify.max_user_instances to n.
+func setInotifyMax(n int) error {
+	if err := os.WriteFile(inotifyMaxFile, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		return fmt.Errorf("set fs.inotify.max_user_instances to %d: %w", n, err)
+	}
+	return nil
 }
 
 // inotifyMax is fs.inotify.max_user_instances (the kernel's default, 128,

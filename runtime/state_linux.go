@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -433,13 +432,17 @@ const (
 // its trap, or in a vfork before it, and kill it or send a signal it
 // drops. A process /proc cannot say this of is sent the signal.
 func catchesOnceStarted(pid int, sig unix.Signal) bool {
+	started := time.Now() // when its grace ends: at once, if /proc cannot say
+	if age, err := processAge(pid); err == nil {
+		started = started.Add(startGrace - age)
+	}
 	blocked := 0 // looks in a row that found sig blocked, once started
 	for {
 		caught, blocks, err := signalDisposition(pid, sig)
 		if err != nil || caught {
 			return true
 		}
-		if age, err := processAge(pid); err != nil || age >= startGrace {
+		if !time.Now().Before(started) {
 			if !blocks {
 				return false
 			}
@@ -481,42 +484,37 @@ func processAge(pid int) (time.Duration, error) {
 }
 
 // signalDisposition reports whether process pid has a handler for sig,
-// and whether it blocks it. A container's PID 1 gets no other signal from
-// outside its PID namespace but SIGKILL and SIGSTOP when it has neither:
-// the kernel protects a namespace's init from their default action.
+// and whether it blocks it (SigCgt and SigBlk in /proc/PID/status). A
+// container's PID 1 gets no other signal from outside its PID namespace
+// but SIGKILL and SIGSTOP when it has neither: the kernel protects a
+// namespace's init from their default action.
 func signalDisposition(pid int, sig unix.Signal) (caught, blocked bool, err error) {
-	masks, err := signalMasks(pid, "SigCgt", "SigBlk")
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false, false, err
 	}
 	bit := uint64(1) << (uint(sig) - 1)
-	return masks[0]&bit != 0, masks[1]&bit != 0, nil
-}
-
-// signalMasks reads the signal masks named by keys ("SigCgt", "SigBlk",
-// ...) from /proc/PID/status, in that order.
-func signalMasks(pid int, keys ...string) ([]uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	masks := make([]uint64, len(keys))
 	found := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		key, hex, _ := strings.Cut(line, ":")
-		i := slices.Index(keys, key)
-		if i < 0 {
+		if key != "SigCgt" && key != "SigBlk" {
 			continue
 		}
-		if masks[i], err = strconv.ParseUint(strings.TrimSpace(hex), 16, 64); err != nil {
-			return nil, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
+		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return false, false, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
+		}
+		if key == "SigCgt" {
+			caught = mask&bit != 0
+		} else {
+			blocked = mask&bit != 0
 		}
 		found++
 	}
-	if found < len(keys) {
-		return nil, fmt.Errorf("/proc/%d/status: no %v", pid, keys)
+	if found < 2 {
+		return false, false, fmt.Errorf("/proc/%d/status: no SigCgt and SigBlk", pid)
 	}
-	return masks, nil
+	return caught, blocked, nil
 }
 
 // signalInit sends sig to the container's init; one that has just exited

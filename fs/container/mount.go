@@ -13,10 +13,10 @@ import (
 )
 
 // Mount mounts container name with the driver called driver (when empty,
-// its driver setting, else its default) at target (its rootfs/ directory when empty, created if
-// missing). A mount left by a crash (the state says mounted but the mount
-// is gone or its server is dead) is cleaned up first; a live one is
-// ErrMounted.
+// its driver setting, else its default) at target (its rootfs/ directory
+// when empty, created if missing). A mount left by a crash (the state says
+// mounted but the mount is gone or its server is dead) is cleaned up
+// first; a live one is ErrMounted.
 func (m *Manager) Mount(ctx context.Context, name, driver, target string) (*Container, error) {
 	c, unlock, err := m.lock(name)
 	if err != nil {

@@ -39,7 +39,7 @@ type ServeOptions struct {
 // mount, the kernel hands the next request to that one, often on the
 // other CPU and waking it from idle, and a goroutine started while a P is
 // idle wakes a thread to run it. One request's round trip (getxattr, the
-// store's server) took 7-10 µs so against 17-36 µs at GOMAXPROCS 8 with
+// store's server) took 7-10 µs against 17-36 µs at GOMAXPROCS 8 with
 // go-fuse's readers, and untar into 4 containers at once 2.6 s against
 // 3.6 s (2026-12-01, 2 CPUs; bench/RESULTS.md). A system call that blocks
 // (a disk read) gives the P up, so a slow request of one mount holds up
@@ -103,11 +103,11 @@ func mountFlags(o ServeOptions) uintptr {
 
 // maxWrite is the largest write request (and max_read of the mount), as
 // fuse-overlayfs's (libfuse's default). go-fuse gives every goroutine
-// reading the device a buffer of this size: a store's server had two or
-// three per mount before oneRequest, and 1,000 mounts, each listed and read
-// from twice, held 526 MiB (Pss) with 1 MiB and 267 MiB with 128 KiB
-// (2026-12-01). Passthrough
-// reads and writes never reach the server, whatever the size.
+// reading the device a buffer of this size, one per mount with oneRequest;
+// with two or three per mount, 1,000 mounts, each listed and read from
+// twice, held 526 MiB (Pss) with 1 MiB and 267 MiB with 128 KiB
+// (2026-12-01). Passthrough reads and writes never reach the server,
+// whatever the size.
 const maxWrite = 128 << 10
 
 // mountData is the data argument of mount(2) for a FUSE connection on
