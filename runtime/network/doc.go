@@ -23,8 +23,9 @@
 // # Attaching a container
 //
 // [Store.Attach] is CNI's bridge plugin as one short story: ensure the
-// bridge (made on first use, with the gateway address, and the network's
-// nftables rules), take or reuse the lease, make a network namespace and
+// bridge (made on first use, with the gateway address, a MAC of its own
+// that ports coming and going never change, and the network's nftables
+// rules), take or reuse the lease, make a network namespace and
 // bind-mount it on a file (the caller's NetNS path, which the launcher's
 // init then joins with setns(2)), make a veth pair with its container end,
 // eth0, made directly in that namespace, address it, bring lo and eth0 up,

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -22,12 +23,20 @@ import (
 // address, sysctls or up), and reports whether it made it. The bridge gets
 // route_localnet (see the package doc) and the namespace IPv4 forwarding.
 func ensureBridge(n Network) (made bool, err error) {
+	// The bridge's own MAC: a bridge without one takes the lowest of its
+	// ports', which changed the gateway's MAC under the containers as
+	// others came and went, and their packets to the stale one were
+	// dropped until ARP noticed (seconds).
+	mac := macOf(n.Gateway)
 	br, err := netlink.LinkByName(n.Bridge)
 	if errors.As(err, new(netlink.LinkNotFoundError)) {
-		if err = netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge}}); err == nil {
+		if err = netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, HardwareAddr: mac}}); err == nil {
 			made = true
 			br, err = netlink.LinkByName(n.Bridge)
 		}
+	}
+	if err == nil && !bytes.Equal(br.Attrs().HardwareAddr, mac) {
+		err = netlink.LinkSetHardwareAddr(br, mac) // made by an earlier acetate
 	}
 	if err != nil {
 		return false, fmt.Errorf("bridge %s of network %s: %w", n.Bridge, n.Name, err)
@@ -115,8 +124,9 @@ var haveIPv6 = sync.OnceValue(func() bool {
 	return err == nil
 })
 
-// macOf is the stable MAC of a container's eth0: locally administered,
-// made of its address (as docker's 02:42:...).
+// macOf is the stable MAC of a container's eth0 or of a network's bridge
+// (of its gateway address): locally administered, made of the address (as
+// docker's 02:42:...).
 func macOf(a netip.Addr) net.HardwareAddr {
 	b := a.As4()
 	return net.HardwareAddr{0x02, 0xac, b[0], b[1], b[2], b[3]}

@@ -214,6 +214,58 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	}
 }
 
+// TestBridgeAddressStays is the defect a bridge's changing MAC made: a
+// Linux bridge without an address of its own takes the lowest of its
+// ports', so a container joining or leaving changed the gateway's MAC
+// under the others, whose ARP entries kept the old one for seconds and
+// whose packets to the gateway were dropped meanwhile (CI: a container's
+// connection out through masquerade hung after another container's run
+// ended). The bridge keeps the MAC it was made with as a port with a
+// lower one comes and goes, and the others still reach out.
+func TestBridgeAddressStays(t *testing.T) {
+	s, root := testStore(t)
+	a := attach(t, s, root, "a", AttachOptions{})
+	want := macOf(a.Network.Gateway).String()
+	bridgeMAC := func() string {
+		br, err := netlink.LinkByName(a.Network.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return br.Attrs().HardwareAddr.String()
+	}
+	if got := bridgeMAC(); got != want {
+		t.Fatalf("bridge MAC %s, want %s", got, want)
+	}
+	low := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lowmac", HardwareAddr: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}}, PeerName: "lowmac-peer"}
+	if err := netlink.LinkAdd(low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netlink.LinkDel(low) })
+	br, err := netlink.LinkByName(a.Network.Bridge)
+	if err == nil {
+		err = netlink.LinkSetMaster(low, br)
+	}
+	if err == nil {
+		err = netlink.LinkSetUp(low)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeMAC(); got != want {
+		t.Errorf("bridge MAC %s with a lower port's MAC there, want %s", got, want)
+	}
+	if err := netlink.LinkDel(low); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeMAC(); got != want {
+		t.Errorf("bridge MAC %s after that port left, want %s", got, want)
+	}
+	testtree.EchoServer(t, "", a.Network.Gateway.String()+":80")
+	if got, err := testtree.Ask(t, a.NetNS, a.Network.Gateway.String()+":80"); err != nil || got != a.Addr.String()+" hello" {
+		t.Errorf("a to the gateway: %q, %v", got, err)
+	}
+}
+
 func TestAddressRefusals(t *testing.T) {
 	s, root := testStore(t)
 	attach(t, s, root, "a", AttachOptions{Addr: netip.MustParseAddr("198.18.0.77")})
