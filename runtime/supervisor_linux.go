@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acetate/acetate/internal/daemon"
+	"github.com/acetate/acetate/internal/memtrim"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,6 +121,14 @@ type supervisor struct {
 	*daemon.Server
 }
 
+// supervisorBursts says when the supervisor gives back what its last burst
+// of work took (a start's spec, filter and messages, the code that starts
+// a container, a booting container's console and log lines): 2 seconds
+// after it, not minutes later. It lives as long as its containers, idle
+// between their starts and their output, and what it holds then is what
+// a host of hundreds of containers pays for it.
+var supervisorBursts = memtrim.Bursts{Period: 2 * time.Second, After: 256 << 10, Idle: 64 << 10}
+
 // supervisorMain is the supervisor of the directory os.Args[2]: it serves
 // Starts until it runs no container.
 func supervisorMain() {
@@ -128,7 +137,8 @@ func supervisorMain() {
 	if err != nil {
 		os.Exit(1)
 	}
-	releaseFilePagesAfterEachGC()
+	memtrim.ReleaseAfterEachGC()
+	go memtrim.TrimAfterBursts(context.Background(), supervisorBursts)
 	s.Serve(l, s.handle)
 }
 
@@ -209,12 +219,6 @@ func supervise(spec *Spec, sd *stateDir, sock *os.File) {
 	started := func(pid int) {
 		sendMessage(sock, message{Pid: pid}, -1)
 		sock.Close()
-		// What starting it took (the spec, the filter, the messages,
-		// the mappings of the code that starts a container) goes back
-		// to the system now, not minutes later: the supervisor lives
-		// as long as its containers, idle between starts.
-		debug.FreeOSMemory()
-		time.AfterFunc(time.Second, releaseFilePages)
 	}
 	var delay time.Duration
 	for {

@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/acetate/acetate/internal/daemon"
+	"github.com/acetate/acetate/internal/memtrim"
 	"github.com/acetate/acetate/layers"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/opencontainers/go-digest"
@@ -122,12 +125,22 @@ func serveStore(root string, ready func(error)) {
 	})
 }
 
+// The store's server holds, per mount, the nodes of every file the
+// container has looked up (a booted systemd looks up some hundreds), most
+// of them made in a burst while the container boots, among as much
+// garbage. trimBursts collects that garbage and returns the free pages
+// once a burst of requests is over, instead of letting the runtime return
+// them over the following minutes: 100 booted systemd containers on the
+// fuse driver cost 9.8 MiB each with it, 10.0 without; 10 cost 13.5 and
+// 14.1 (bench boot, 2026-12-01).
+var trimBursts = memtrim.Bursts{Period: 2 * time.Second, After: 16 << 20, Idle: 1 << 20}
+
 // listenStore sets the process up as the store's server and listens on
 // its socket. The client that started it holds serverLock.
 func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	runtime.GOMAXPROCS(serveProcs)
 	debug.SetMaxThreads(maxThreads)
-	go trimWhenIdle()
+	go memtrim.TrimAfterBursts(context.Background(), trimBursts)
 	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
 	if err != nil {
