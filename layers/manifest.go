@@ -178,7 +178,9 @@ func (d *decoder) entry() Entry {
 		return e
 	}
 	for j := uint64(0); j < nx && d.err == nil; j++ {
-		e.Xattrs = append(e.Xattrs, Xattr{Name: d.string(), Value: d.bytes(d.uvarint())})
+		// A copy: a value pointing into the encoded manifest would keep
+		// all of it (hundreds of KiB) alive as long as the entry.
+		e.Xattrs = append(e.Xattrs, Xattr{Name: d.string(), Value: bytes.Clone(d.bytes(d.uvarint()))})
 	}
 	return e
 }

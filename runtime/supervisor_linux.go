@@ -219,6 +219,7 @@ func supervise(spec *Spec, sd *stateDir, sock *os.File) {
 	started := func(pid int) {
 		sendMessage(sock, message{Pid: pid}, -1)
 		sock.Close()
+		memtrim.Request()
 	}
 	var delay time.Duration
 	for {

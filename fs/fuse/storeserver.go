@@ -244,6 +244,9 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		s.release(req.Layers)
 		s.Leave()
 	}()
+	// A mount maps much of the server's code and may decode a template's
+	// manifests: give back what it took once the server is quiet.
+	memtrim.Request()
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,14 @@ type Bursts struct {
 	After  uint64
 	Idle   uint64
 }
+
+// requested says a trim is due at the next quiet period (see Request).
+var requested atomic.Bool
+
+// Request has TrimAfterBursts trim at its next quiet period, whatever was
+// allocated: for work that maps much of the executable without allocating
+// much (a container's start maps 10 MiB of the supervisor's code and data).
+func Request() { requested.Store(true) }
 
 // TrimAfterBursts trims (collects garbage, returns the free pages and
 // releases the file pages, see Release) after each burst of work, until
@@ -52,7 +61,8 @@ func TrimAfterBursts(ctx context.Context, b Bursts) {
 		case <-tick.C:
 		}
 		now := allocated()
-		if now-trimmed >= b.After && now-last < b.Idle {
+		if (now-trimmed >= b.After || requested.Load()) && now-last < b.Idle {
+			requested.Store(false)
 			debug.FreeOSMemory()
 			Release()
 			trimmed = allocated()
