@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -300,6 +302,41 @@ func TestCatchesOnceStartedBlockedAtStart(t *testing.T) {
 	}
 	if caught, _, err := signalDisposition(cmd.Process.Pid, syscall.SIGTERM); err != nil || !caught {
 		t.Errorf("taken before its handler was set (%v)", err)
+	}
+}
+
+// A process that blocks the stop signal and reads it from a signalfd (as
+// systemd does) takes it at once, however young: a booted container
+// stopped right after it came up waited for its init to be a second old.
+// One without a signalfd for it does not count by that.
+func TestCatchesBySignalfd(t *testing.T) {
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("no perl (perl-base) to make a signalfd with")
+	}
+	cmd := exec.Command(perl, "-e", fmt.Sprintf(`use POSIX;
+		sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM));
+		my $mask = pack("Q", 1 << (SIGTERM - 1));
+		syscall(%d, -1, $mask, 8, 0) >= 0 or die "signalfd: $!";
+		sleep 10;`, unix.SYS_SIGNALFD4))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	waitFor(t, "the signalfd", func() bool { return readsFromSignalfd(pid, syscall.SIGTERM) })
+	if readsFromSignalfd(pid, syscall.SIGINT) {
+		t.Error("a signalfd for SIGINT found: its mask is SIGTERM's alone")
+	}
+	if !catchesOnceStarted(pid, syscall.SIGTERM) {
+		t.Fatal("not taken")
+	}
+	if age, err := processAge(pid); err != nil || age >= startGrace {
+		t.Errorf("taken only at age %v (%v): a signalfd counts at once", age, err)
+	}
+	if readsFromSignalfd(os.Getpid(), syscall.SIGTERM) {
+		t.Error("this test process has no signalfd, and one was found")
 	}
 }
 

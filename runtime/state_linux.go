@@ -412,13 +412,13 @@ func (st *State) askToStop(pidfd int, timeout time.Duration) error {
 }
 
 // How stop tells whether a container's PID 1 takes its stop signal. A
-// command has startGrace after its start to set up its handlers; past it,
-// a signal blocked without a handler counts only when blockedLooks looks,
-// signalLook apart, find it blocked: systemd keeps its signals blocked and
-// reads them from a signalfd, while dash blocks every signal only for the
-// moment it vforks a command, and a signal sent then is dropped once it
-// unblocks (PID 1, default action), so that the stop would wait out its
-// timeout.
+// process that blocks it and reads it from a signalfd (systemd) takes it,
+// whatever its age. Otherwise a command has startGrace after its start to
+// set up its handlers; past it, a signal blocked without a handler counts
+// only when blockedLooks looks, signalLook apart, find it blocked: dash
+// blocks every signal for the moment it vforks a command, and a signal
+// sent then is dropped once it unblocks (PID 1, default action), so that
+// the stop would wait out its timeout.
 const (
 	startGrace   = time.Second
 	blockedLooks = 3
@@ -426,11 +426,12 @@ const (
 )
 
 // catchesOnceStarted reports whether process pid takes sig: it has a
-// handler for it, or keeps it blocked. While pid is younger than
-// startGrace only a handler counts, and it is waited for: a stop right
-// after a start (restart, then stop) would otherwise find a shell before
-// its trap, or in a vfork before it, and kill it or send a signal it
-// drops. A process /proc cannot say this of is sent the signal.
+// handler for it, reads it from a signalfd, or keeps it blocked. While pid
+// is younger than startGrace only a handler or a signalfd counts, and they
+// are waited for: a stop right after a start (restart, then stop) would
+// otherwise find a shell before its trap, or in a vfork before it, and
+// kill it or send a signal it drops. A process /proc cannot say this of
+// is sent the signal.
 func catchesOnceStarted(pid int, sig unix.Signal) bool {
 	started := time.Now() // when its grace ends: at once, if /proc cannot say
 	if age, err := processAge(pid); err == nil {
@@ -439,7 +440,7 @@ func catchesOnceStarted(pid int, sig unix.Signal) bool {
 	blocked := 0 // looks in a row that found sig blocked, once started
 	for {
 		caught, blocks, err := signalDisposition(pid, sig)
-		if err != nil || caught {
+		if err != nil || caught || blocks && readsFromSignalfd(pid, sig) {
 			return true
 		}
 		if !time.Now().Before(started) {
@@ -515,6 +516,34 @@ func signalDisposition(pid int, sig unix.Signal) (caught, blocked bool, err erro
 		return false, false, fmt.Errorf("/proc/%d/status: no SigCgt and SigBlk", pid)
 	}
 	return caught, blocked, nil
+}
+
+// readsFromSignalfd reports whether process pid has a signalfd for sig
+// (its fdinfo's sigmask).
+func readsFromSignalfd(pid int, sig unix.Signal) bool {
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err != nil || target != "anon_inode:[signalfd]" {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if hex, ok := strings.CutPrefix(line, "sigmask:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64); err == nil && mask&bit != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // signalInit sends sig to the container's init; one that has just exited
