@@ -133,8 +133,12 @@ func macOf(a netip.Addr) net.HardwareAddr {
 }
 
 // makeNetns makes a new network namespace and bind-mounts it on path (a
-// new file). The namespace is made on a thread of its own that ends with
-// it, so that no thread of this process is left in it.
+// new file). The namespace is made on a locked thread that goes back to
+// its own before it is unlocked: a goroutine that ends locked ends its
+// thread, but not the main thread, which Go parks forever, and a
+// namespace made there lived as long as the process (the supervisor's:
+// a container's namespace and veth were left after its removal; CI saw
+// the veth of a detached container still there two minutes on).
 func makeNetns(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY|unix.O_CLOEXEC, 0o444)
 	if err != nil {
@@ -143,18 +147,29 @@ func makeNetns(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread exits with this goroutine.
 		goruntime.LockOSThread()
+		own, err := netns.Get()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- fmt.Errorf("this thread's network namespace: %w", err)
+			return
+		}
+		defer own.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			goruntime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare network namespace: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind network namespace on %s: %w", path, err)
-			return
+		if err = unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+			err = fmt.Errorf("bind network namespace on %s: %w", path, err)
 		}
-		errc <- nil
+		// A thread that cannot go back stays locked and ends with
+		// this goroutine.
+		if netns.Set(own) == nil {
+			goruntime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)

@@ -16,6 +16,7 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 var testSubnet = netip.MustParsePrefix("198.18.0.0/24")
@@ -211,6 +212,34 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 	}
 	if d := attach(t, s, root, "d", AttachOptions{}); d.Addr != c.Addr {
 		t.Errorf("d got %s, want c's freed %s", d.Addr, c.Addr)
+	}
+}
+
+// No thread of the process is left in a namespace makeNetns made: a
+// thread left there (the main thread, which Go never ends, once the
+// namespace was made on it) kept the namespace, and the container's veth,
+// as long as the process (CI: a detached container's veth still there
+// two minutes on).
+func TestMakeNetnsLeavesNoThread(t *testing.T) {
+	testtree.RequireNetns(t)
+	dir := t.TempDir()
+	for i := range 20 {
+		path := filepath.Join(dir, fmt.Sprint(i))
+		if err := makeNetns(path); err != nil {
+			t.Fatal(err)
+		}
+		var made unix.Stat_t
+		err := unix.Stat(path, &made)
+		tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+		for _, task := range tasks {
+			var st unix.Stat_t
+			if unix.Stat(task, &st) == nil && st.Ino == made.Ino {
+				t.Errorf("thread %s is in the namespace made on %s", filepath.Base(filepath.Dir(filepath.Dir(task))), path)
+			}
+		}
+		if rerr := removeNetns(path); err != nil || rerr != nil {
+			t.Fatal(err, rerr)
+		}
 	}
 }
 
