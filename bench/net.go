@@ -160,17 +160,19 @@ func newNetTopology(dir, name, subnet string, rules bool) (*netTopology, error) 
 		return nil, err
 	}
 	t.store = network.Open(t.dir)
-	ready := make(chan error)
+	ready := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread, and its namespace, end with it.
-		goruntime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		unshare := func() error { return unix.Unshare(unix.CLONE_NEWNET) }
+		err := onNetnsThread(unshare, func() error {
+			err := t.setup(subnet, rules)
+			ready <- err
+			for f := range t.work {
+				f()
+			}
+			return nil
+		})
+		if err != nil {
 			ready <- fmt.Errorf("a network namespace of its own: %w", err)
-			return
-		}
-		ready <- t.setup(subnet, rules)
-		for f := range t.work {
-			f()
 		}
 	}()
 	if err := <-ready; err != nil {
@@ -231,18 +233,39 @@ func (t *netTopology) close() {
 }
 
 // inNetns runs f on a thread in the network namespace at path; sockets
-// made there stay there. The thread ends with it.
+// made there stay there.
 func inNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
+	return onNetnsThread(func() error {
 		ns, err := netns.GetFromPath(path)
 		if err == nil {
 			err = netns.Set(ns)
 			ns.Close()
 		}
-		if err == nil {
+		return err
+	}, f)
+}
+
+// onNetnsThread runs f on a locked thread that enter has moved to another
+// network namespace, and moves the thread back to its own before it is
+// unlocked: a goroutine that ends locked ends its thread, but not the
+// main thread, which Go parks forever, and a namespace left on it would
+// last as long as the bench.
+func onNetnsThread(enter, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		own, err := netns.Get()
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer own.Close()
+		if err = enter(); err == nil {
 			err = f()
+		}
+		if netns.Set(own) == nil {
+			goruntime.UnlockOSThread()
 		}
 		errc <- err
 	}()
