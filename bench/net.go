@@ -7,14 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"time"
 
+	"github.com/acetate/acetate/internal/netnsthread"
 	"github.com/acetate/acetate/runtime"
 	"github.com/acetate/acetate/runtime/network"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -163,7 +162,7 @@ func newNetTopology(dir, name, subnet string, rules bool) (*netTopology, error) 
 	ready := make(chan error, 1)
 	go func() {
 		unshare := func() error { return unix.Unshare(unix.CLONE_NEWNET) }
-		err := onNetnsThread(unshare, func() error {
+		err := netnsthread.Do(unshare, func() error {
 			err := t.setup(subnet, rules)
 			ready <- err
 			for f := range t.work {
@@ -235,41 +234,7 @@ func (t *netTopology) close() {
 // inNetns runs f on a thread in the network namespace at path; sockets
 // made there stay there.
 func inNetns(path string, f func() error) error {
-	return onNetnsThread(func() error {
-		ns, err := netns.GetFromPath(path)
-		if err == nil {
-			err = netns.Set(ns)
-			ns.Close()
-		}
-		return err
-	}, f)
-}
-
-// onNetnsThread runs f on a locked thread that enter has moved to another
-// network namespace, and moves the thread back to its own before it is
-// unlocked: a goroutine that ends locked ends its thread, but not the
-// main thread, which Go parks forever, and a namespace left on it would
-// last as long as the bench.
-func onNetnsThread(enter, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		own, err := netns.Get()
-		if err != nil {
-			goruntime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer own.Close()
-		if err = enter(); err == nil {
-			err = f()
-		}
-		if netns.Set(own) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return netnsthread.Do(netnsthread.Join(path), f)
 }
 
 // connect starts b's server (echoing one byte for each) and connects a.

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/acetate/acetate/internal/netnsthread"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -191,32 +191,7 @@ func Elsewhere(t testing.TB, dir string) string {
 // (sockets made there stay there).
 func InNetnsDo(t testing.TB, path string, f func()) {
 	t.Helper()
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err == nil {
-			err = netns.Set(ns)
-		}
-		if err != nil {
-			errc <- err
-			return // the thread ends, in whatever namespace
-		}
-		f()
-		if err := netns.Set(orig); err != nil {
-			errc <- err
-			return
-		}
-		orig.Close()
-		runtime.UnlockOSThread()
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
+	if err := netnsthread.Do(netnsthread.Join(path), func() error { f(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/acetate/acetate/internal/netnsthread"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -133,45 +133,29 @@ func macOf(a netip.Addr) net.HardwareAddr {
 }
 
 // makeNetns makes a new network namespace and bind-mounts it on path (a
-// new file). The namespace is made on a locked thread that goes back to
-// its own before it is unlocked: a goroutine that ends locked ends its
-// thread, but not the main thread, which Go parks forever, and a
-// namespace made there lived as long as the process (the supervisor's:
-// a container's namespace and veth were left after its removal; CI saw
-// the veth of a detached container still there two minutes on).
+// new file), on a thread that then goes back to its own namespace (see
+// package netnsthread: CI once found a detached container's veth still
+// there two minutes on, its namespace kept by a thread left in it).
 func makeNetns(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY|unix.O_CLOEXEC, 0o444)
 	if err != nil {
 		return fmt.Errorf("network namespace file: %w", err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		own, err := netns.Get()
-		if err != nil {
-			goruntime.UnlockOSThread()
-			errc <- fmt.Errorf("this thread's network namespace: %w", err)
-			return
-		}
-		defer own.Close()
+	unshare := func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			goruntime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
+			return fmt.Errorf("unshare network namespace: %w", err)
 		}
+		return nil
+	}
+	err = netnsthread.Do(unshare, func() error {
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err = unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			err = fmt.Errorf("bind network namespace on %s: %w", path, err)
+		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind network namespace on %s: %w", path, err)
 		}
-		// A thread that cannot go back stays locked and ends with
-		// this goroutine.
-		if netns.Set(own) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	})
+	if err != nil {
 		os.Remove(path)
 		return err
 	}
