@@ -135,11 +135,23 @@ func serveStore(root string, ready func(error)) {
 // 14.1 (bench boot, 2026-12-01).
 var trimBursts = memtrim.Bursts{Period: 2 * time.Second, After: 16 << 20, Idle: 1 << 20}
 
+// gcPercent is the server's GOGC (unless the environment sets one): a
+// collection at every quarter of growth rather than at every doubling, so
+// that the garbage of a burst is collected while the nodes made among it
+// are few, and the spans they end up in are fuller: the server of 10
+// booted systemd containers held 15.1-15.5 MiB idle with 25 against
+// 19.7-20.0 with Go's 100 (and 17.8 with 50, 14.8 with 10; by hand,
+// 2026-12-01).
+const gcPercent = 25
+
 // listenStore sets the process up as the store's server and listens on
 // its socket. The client that started it holds serverLock.
 func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	runtime.GOMAXPROCS(serveProcs)
 	debug.SetMaxThreads(maxThreads)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	go memtrim.TrimAfterBursts(context.Background(), trimBursts)
 	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
