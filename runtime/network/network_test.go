@@ -183,9 +183,9 @@ func TestAttachReachByAddressAndName(t *testing.T) {
 		t.Errorf("namespace file after detach: %v", err)
 	}
 	// The veth goes with the namespace, freed by the kernel in the
-	// background (after RCU grace periods: seconds on a loaded machine,
-	// over 30 s once in a CI rehearsal with hundreds of FUSE mounts and
-	// namespaces coming and going beside it).
+	// background (after RCU grace periods: seconds on a loaded machine).
+	// It stayed for good when a thread of this process was left in the
+	// namespace (see TestMakeNetnsLeavesNoThread).
 	gone := false
 	for deadline := time.Now().Add(2 * time.Minute); !gone && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		_, err := netlink.LinkByName(c.Veth)
