@@ -494,21 +494,20 @@ func signalDisposition(pid int, sig unix.Signal) (caught, blocked bool, err erro
 	if err != nil {
 		return false, false, err
 	}
-	bit := uint64(1) << (uint(sig) - 1)
 	found := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		key, hex, _ := strings.Cut(line, ":")
 		if key != "SigCgt" && key != "SigBlk" {
 			continue
 		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		has, err := maskHas(hex, sig)
 		if err != nil {
 			return false, false, fmt.Errorf("/proc/%d/status: %s: %w", pid, key, err)
 		}
 		if key == "SigCgt" {
-			caught = mask&bit != 0
+			caught = has
 		} else {
-			blocked = mask&bit != 0
+			blocked = has
 		}
 		found++
 	}
@@ -526,7 +525,6 @@ func readsFromSignalfd(pid int, sig unix.Signal) bool {
 	if err != nil {
 		return false
 	}
-	bit := uint64(1) << (uint(sig) - 1)
 	for _, fd := range fds {
 		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err != nil || target != "anon_inode:[signalfd]" {
 			continue
@@ -537,13 +535,19 @@ func readsFromSignalfd(pid int, sig unix.Signal) bool {
 		}
 		for _, line := range strings.Split(string(info), "\n") {
 			if hex, ok := strings.CutPrefix(line, "sigmask:"); ok {
-				if mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64); err == nil && mask&bit != 0 {
+				if has, err := maskHas(hex, sig); err == nil && has {
 					return true
 				}
 			}
 		}
 	}
 	return false
+}
+
+// maskHas reports whether the signal mask hex, as /proc shows one, has sig.
+func maskHas(hex string, sig unix.Signal) (bool, error) {
+	mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+	return mask&(1<<(uint(sig)-1)) != 0, err
 }
 
 // signalInit sends sig to the container's init; one that has just exited

@@ -33,6 +33,9 @@ type Bursts struct {
 	Idle   uint64
 }
 
+// releasingAfterGC says ReleaseAfterEachGC is in force.
+var releasingAfterGC atomic.Bool
+
 // requested says a trim is due at the next quiet period (see Request).
 var requested atomic.Bool
 
@@ -64,7 +67,9 @@ func TrimAfterBursts(ctx context.Context, b Bursts) {
 		if (now-trimmed >= b.After || requested.Load()) && now-last < b.Idle {
 			requested.Store(false)
 			debug.FreeOSMemory()
-			Release()
+			if !releasingAfterGC.Load() { // else the collection's finalizer does
+				Release()
+			}
 			trimmed = allocated()
 		}
 		last = now
@@ -76,6 +81,7 @@ func TrimAfterBursts(ctx context.Context, b Bursts) {
 // collection, even the runtime's periodic one in an idle process, reads
 // the executable's tables of types and stack maps.
 func ReleaseAfterEachGC() {
+	releasingAfterGC.Store(true)
 	// 16 bytes: the tiny allocator, which shares a block between
 	// smaller objects and so delays their finalizers, leaves it alone.
 	type sentinel struct{ _ [16]byte }
