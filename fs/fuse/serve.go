@@ -157,7 +157,8 @@ func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.
 		},
 	}
 	syscall.Umask(0)
-	raw := noOpendir{fs.NewNodeFS(&node{u: u, lower: "/"}, opts)}
+	u.root = &node{u: u, lower: "/"}
+	raw := noOpendir{fs.NewNodeFS(u.root, opts)}
 	server, err := fuse.NewServer(raw, mountPoint, &opts.MountOptions)
 	if err != nil {
 		u.close()

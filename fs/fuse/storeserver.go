@@ -19,6 +19,7 @@ import (
 	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/internal/memtrim"
 	"github.com/acetate/acetate/layers"
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -87,6 +88,8 @@ type storeServer struct {
 	// once for every stack in lowers that has it: a template stacked on
 	// another decodes only its own layers.
 	manifests map[digest.Digest]*sharedManifest
+	// mounts are the unions being served.
+	mounts map[*union]struct{}
 }
 
 // sharedLower is the merged lower of a stack and how many mounts use it.
@@ -152,7 +155,6 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	go memtrim.TrimAfterBursts(context.Background(), trimBursts)
 	daemon.RaiseFileLimit()
 	store, err := layers.Open(root)
 	if err != nil {
@@ -162,8 +164,10 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &storeServer{store: store, Server: &daemon.Server{Dir: dir, Socket: serverSocket, LockFile: serverLock},
-		lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}}
+	s := newStoreServer(store, &daemon.Server{Dir: dir, Socket: serverSocket, LockFile: serverLock})
+	bursts := trimBursts
+	bursts.Before = s.pruneMounts
+	go memtrim.TrimAfterBursts(context.Background(), bursts)
 	logFile, err := os.OpenFile(filepath.Join(root, serverLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fuse server: %w", err)
@@ -178,6 +182,12 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 		return nil, nil, fmt.Errorf("fuse server: %w", err)
 	}
 	return s, l, nil
+}
+
+// newStoreServer is the server of store, serving nothing yet.
+func newStoreServer(store *layers.Store, d *daemon.Server) *storeServer {
+	return &storeServer{store: store, Server: d, lowers: map[string]*sharedLower{},
+		manifests: map[digest.Digest]*sharedManifest{}, mounts: map[*union]struct{}{}}
 }
 
 // handle answers one request on c and reports whether it made a mount,
@@ -250,8 +260,14 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		s.release(req.Layers)
 		return err
 	}
+	s.mu.Lock()
+	s.mounts[u] = struct{}{}
+	s.mu.Unlock()
 	go func() {
 		server.Wait()
+		s.mu.Lock()
+		delete(s.mounts, u)
+		s.mu.Unlock()
 		u.close()
 		s.release(req.Layers)
 		s.Leave()
@@ -260,6 +276,26 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 	// manifests: give back what it took once the server is quiet.
 	memtrim.Request()
 	return nil
+}
+
+// pruneMounts has the kernel forget, in every mount, the nodes nothing
+// uses (see prune), and gives it forgetGrace to do so: the trim that
+// follows collects them. Run before each trim, so once a burst of requests
+// is over: a booted systemd keeps a sixth of the nodes its boot looked up.
+func (s *storeServer) pruneMounts() {
+	s.mu.Lock()
+	roots := make([]*fs.Inode, 0, len(s.mounts))
+	for u := range s.mounts {
+		roots = append(roots, &u.root.Inode)
+	}
+	s.mu.Unlock()
+	named := 0
+	for _, r := range roots {
+		named += prune(r)
+	}
+	if named > 0 {
+		time.Sleep(forgetGrace)
+	}
 }
 
 // acquire returns the merged lower of stack, decoding its manifests once

@@ -157,7 +157,7 @@ func TestStoreServer200Mounts(t *testing.T) {
 // newTestServer is a store server in this process, logging to w, that
 // never exits for being idle: the test holds a use of it.
 func newTestServer(store *layers.Store, w io.Writer) *storeServer {
-	s := &storeServer{store: store, lowers: map[string]*sharedLower{}, manifests: map[digest.Digest]*sharedManifest{}, Server: &daemon.Server{Dir: -1, Log: log.New(w, "", 0)}}
+	s := newStoreServer(store, &daemon.Server{Dir: -1, Log: log.New(w, "", 0)})
 	s.Enter()
 	return s
 }

@@ -25,6 +25,8 @@ import (
 // paths opened host files as root for a container that raced it).
 type union struct {
 	lower Lower
+	// root is the mount's root node, once served.
+	root *node
 	// upperFd and workFd are O_PATH descriptors of the upper directory and
 	// of the work directory, on the same filesystem, which holds files
 	// being made before they are renamed into place.

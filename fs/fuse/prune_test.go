@@ -1,0 +1,122 @@
+package fuse
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/acetate/acetate/internal/testtree"
+	"github.com/acetate/acetate/internal/treecmp"
+	"github.com/acetate/acetate/layers"
+	"github.com/acetate/acetate/layers/layerstest"
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// A prune has the kernel forget what nothing in the mount uses, and only
+// that. After a walk of a 300-file tree, the server keeps the nodes of a
+// file held open, of a directory a mount sits on (a container's own
+// mounts: an entry invalidation would detach them from under it) and of
+// the directories above them; the open file reads on, the mount stays, and
+// the whole tree, looked up again, reads the same as its source.
+func TestPruneForgetsWhatNothingUses(t *testing.T) {
+	testtree.RequireRoot(t)
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	for d := range 10 {
+		for f := range 30 {
+			p := filepath.Join(src, fmt.Sprintf("d%d/sub/f%d", d, f))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	store, err := layers.Open(filepath.Join(tmp, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := layerstest.CommitDir(store, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(store, io.Discard)
+	c := filepath.Join(tmp, "c")
+	req := &mountRequest{Layers: []digest.Digest{layer},
+		Upper: filepath.Join(c, "upper"), Work: filepath.Join(c, "work"), Target: filepath.Join(c, "root")}
+	elsewhere := filepath.Join(tmp, "elsewhere")
+	for _, d := range []string{req.Upper, req.Work, req.Target, elsewhere} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mountThrough(t, s, req)
+	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
+		t.Fatal(err)
+	}
+	var root *fs.Inode
+	for u := range s.mounts {
+		root = &u.root.Inode
+	}
+	if root.NotifyPrune(nil) == syscall.ENOSYS {
+		t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
+	}
+	if n := len(known(root)); n < 300 {
+		t.Fatalf("%d nodes after a walk of 300 files; the prune would prove nothing", n)
+	}
+
+	open, err := os.Open(filepath.Join(req.Target, "d3/sub/f7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err := os.WriteFile(filepath.Join(elsewhere, "marker"), []byte("bound"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mountPoint := filepath.Join(req.Target, "d5")
+	if err := unix.Mount(elsewhere, mountPoint, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(mountPoint, unix.MNT_DETACH) })
+
+	s.pruneMounts()
+	want := []string{"d3", "d3/sub", "d3/sub/f7", "d5"}
+	waitFor(t, func() bool { return slices.Equal(known(root), want) }, fmt.Sprintf("nodes %v only", want))
+
+	if b, err := io.ReadAll(open); err != nil || string(b) != filepath.Join(src, "d3/sub/f7") {
+		t.Fatalf("the open file after the prune: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mountPoint, "marker")); err != nil || string(b) != "bound" {
+		t.Fatalf("the mount on d5 after the prune: %q, %v", b, err)
+	}
+	if err := unix.Unmount(mountPoint, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
+		t.Fatalf("the tree looked up again after the prune: %v", err)
+	}
+}
+
+// known lists the paths of the nodes the server holds below root, sorted.
+func known(root *fs.Inode) []string {
+	var paths []string
+	var walk func(n *fs.Inode, dir string)
+	walk = func(n *fs.Inode, dir string) {
+		for name, c := range n.Children() {
+			p := path.Join(dir, name)
+			paths = append(paths, p)
+			walk(c, p)
+		}
+	}
+	walk(root, "")
+	slices.Sort(paths)
+	return paths
+}
