@@ -24,7 +24,10 @@ const forgetGrace = 200 * time.Millisecond
 // invalidation, would detach from under the container). It is how the
 // store's server gives back what an idle container's boot made it hold:
 // a booted systemd looks up some 500 files once and keeps a few dozen
-// open. It returns how many nodes it named; an older kernel ignores it.
+// open. What it costs: a container's next walk of the names it dropped
+// looks them up again (the bench's warm stat walk of a rootfs, 20-22 ms
+// a walk, took 57 ms once in five, after a prune; 2026-12-01). It returns
+// how many nodes it named; a kernel without the notification ignores it.
 func prune(root *fs.Inode) int {
 	var levels [][]*fs.Inode
 	for level := []*fs.Inode{root}; len(level) > 0; {
