@@ -25,8 +25,7 @@ const forgetGrace = 200 * time.Millisecond
 // store's server gives back what an idle container's boot made it hold:
 // a booted systemd looks up some 500 files once and keeps a few dozen
 // open. What it costs: a container's next walk of the names it dropped
-// looks them up again (the bench's warm stat walk of a rootfs, 20-22 ms
-// a walk, took 57 ms once in five, after a prune; 2026-12-01). It returns
+// looks them up again, as its first walk after the mount did. It returns
 // how many nodes it named; a kernel without the notification ignores it.
 func prune(root *fs.Inode) int {
 	var levels [][]*fs.Inode
