@@ -12,8 +12,6 @@ import (
 
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
-	"github.com/acetate/acetate/layers"
-	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -40,24 +38,9 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 			}
 		}
 	}
-	store, err := layers.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := layerstest.CommitDir(store, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, layer := storeOf(t, tmp, src)
 	s := newTestServer(store, io.Discard)
-	c := filepath.Join(tmp, "c")
-	req := &mountRequest{Layers: []digest.Digest{layer},
-		Upper: filepath.Join(c, "upper"), Work: filepath.Join(c, "work"), Target: filepath.Join(c, "root")}
-	elsewhere := filepath.Join(tmp, "elsewhere")
-	for _, d := range []string{req.Upper, req.Work, req.Target, elsewhere} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	req := newMountRequest(t, filepath.Join(tmp, "c"), []digest.Digest{layer})
 	mountThrough(t, s, req)
 	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
 		t.Fatal(err)
@@ -78,6 +61,7 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer open.Close()
+	elsewhere := t.TempDir()
 	if err := os.WriteFile(filepath.Join(elsewhere, "marker"), []byte("bound"), 0o644); err != nil {
 		t.Fatal(err)
 	}

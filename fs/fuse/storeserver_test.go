@@ -68,14 +68,7 @@ func TestStoreServer200Mounts(t *testing.T) {
 	tmp := t.TempDir()
 	fixture := filepath.Join(tmp, "fixture")
 	fstest.Fixture(t, fixture)
-	store, err := layers.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := layerstest.CommitDir(store, fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, layer := storeOf(t, tmp, fixture)
 	logged := &syncBuffer{}
 	s := newTestServer(store, logged)
 	// The crafted mount's stack is a lower seeded in the cache.
@@ -89,17 +82,11 @@ func TestStoreServer200Mounts(t *testing.T) {
 	dirs := make([]string, n)
 	for i := range dirs {
 		dirs[i] = filepath.Join(tmp, fmt.Sprint("c", i))
-		req := &mountRequest{Layers: []digest.Digest{layer},
-			Upper: filepath.Join(dirs[i], "upper"), Work: filepath.Join(dirs[i], "work"), Target: filepath.Join(dirs[i], "root")}
+		stack := []digest.Digest{layer}
 		if i == n-1 {
-			req.Layers = bad
+			stack = bad
 		}
-		for _, d := range []string{req.Upper, req.Work, req.Target} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		mountThrough(t, s, req)
+		mountThrough(t, s, newMountRequest(t, dirs[i], stack))
 	}
 	if len(s.lowers) != 2 || s.lowers[stackKey([]digest.Digest{layer})].refs != n-1 {
 		t.Fatalf("shared lowers: %d stacks, want the template's used by %d mounts and the crafted one", len(s.lowers), n-1)
@@ -195,13 +182,7 @@ func TestStoreServerSharesManifests(t *testing.T) {
 	s := newTestServer(store, io.Discard)
 	var targets []string
 	for i, stack := range [][]digest.Digest{{base}, {base, app}} {
-		dir := filepath.Join(tmp, fmt.Sprint("c", i))
-		req := &mountRequest{Layers: stack, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "root")}
-		for _, d := range []string{req.Upper, req.Work, req.Target} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		req := newMountRequest(t, filepath.Join(tmp, fmt.Sprint("c", i)), stack)
 		mountThrough(t, s, req)
 		targets = append(targets, req.Target)
 	}
@@ -233,6 +214,33 @@ func TestStoreServerSharesManifests(t *testing.T) {
 		defer s.mu.Unlock()
 		return len(s.lowers) == 0 && len(s.manifests) == 0
 	}, "every lower and manifest dropped")
+}
+
+// storeOf commits the tree at dir as a layer of a new store in tmp.
+func storeOf(t *testing.T, tmp, dir string) (*layers.Store, digest.Digest) {
+	t.Helper()
+	store, err := layers.Open(filepath.Join(tmp, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := layerstest.CommitDir(store, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, layer
+}
+
+// newMountRequest is a request to mount stack, with new upper, work and
+// target directories in dir.
+func newMountRequest(t *testing.T, dir string, stack []digest.Digest) *mountRequest {
+	t.Helper()
+	req := &mountRequest{Layers: stack, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "root")}
+	for _, d := range []string{req.Upper, req.Work, req.Target} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return req
 }
 
 // mountThrough mounts a FUSE connection at req.Target as the driver does,
