@@ -361,6 +361,23 @@ func TestProcessAge(t *testing.T) {
 	}
 }
 
+// A process started in the tick of the uptime's reading is 0 old, never
+// less, at any uptime.
+func TestAgeAtSameTick(t *testing.T) {
+	for _, c := range []struct {
+		uptime string
+		ticks  uint64
+		want   time.Duration
+	}{{"4.06 1.00\n", 406, 0}, {"8.12 1.00\n", 812, 0}, {"66645.41 50728.16\n", 6664541, 0}, {"4.06 1.00\n", 400, 60 * time.Millisecond}} {
+		if age, err := ageAt(c.uptime, c.ticks); err != nil || age != c.want {
+			t.Errorf("uptime %q, started at tick %d: age %v, %v; want %v", c.uptime, c.ticks, age, err, c.want)
+		}
+	}
+	if _, err := ageAt("garbage", 1); err == nil {
+		t.Error("an unreadable uptime: no error")
+	}
+}
+
 func TestZombiesReaped(t *testing.T) {
 	root := overlayRoot(t)
 	dir, pid := startTest(t, Spec{Rootfs: root, CgroupName: testCgroupName(), Init: true, Args: []string{"/bin/sh", "-c",

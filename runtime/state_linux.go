@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -477,11 +478,20 @@ func processAge(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	secs, err := strconv.ParseFloat(strings.Fields(string(up) + " 0")[0], 64)
+	return ageAt(string(up), ticks)
+}
+
+// ageAt is the age of a process started at ticks (1/100 s since boot) when
+// /proc/uptime reads uptime. It counts in whole ticks: both count the same
+// clock floored to a tick, and the uptime is read later; in nanoseconds
+// from a float, a process started in the tick of the reading came out 1 ns
+// old before its start (uptime 4.06 is 4.0599999... s).
+func ageAt(uptime string, ticks uint64) (time.Duration, error) {
+	secs, err := strconv.ParseFloat(strings.Fields(uptime + " 0")[0], 64)
 	if err != nil {
 		return 0, fmt.Errorf("/proc/uptime: %w", err)
 	}
-	return time.Duration(secs*float64(time.Second)) - time.Duration(ticks)*10*time.Millisecond, nil
+	return time.Duration(math.Round(secs*100)-float64(ticks)) * 10 * time.Millisecond, nil
 }
 
 // signalDisposition reports whether process pid has a handler for sig,
