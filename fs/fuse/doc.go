@@ -41,11 +41,11 @@
 // template files between opens. The server answers OPENDIR with ENOSYS
 // (Linux 5.1+), so that a walk of a cached tree costs it no request at
 // all, and it answers listings with READDIRPLUS, which fills the kernel's
-// caches in one round trip per page of entries. The store's server, once
-// a burst of requests is over, asks the kernel to forget the entries no
-// process uses (FUSE_NOTIFY_PRUNE), and the nodes it kept for them go: a
-// booted container's server then holds the few dozen files its processes
-// have open, not the hundreds its boot looked up once.
+// caches in one round trip per page of entries. The store's server asks
+// the kernel to forget the entries no process uses (FUSE_NOTIFY_PRUNE) in
+// each mount that has gone quiet after looking names up, and the nodes it
+// kept for them go: for a booted container it then holds the few dozen
+// files its processes have open, not the hundreds its boot looked up once.
 //
 // Host safety: the server runs as root on files a container controls, so
 // every access to the upper directory and to DirLower's directories is

@@ -6,18 +6,39 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 )
 
-// forgetGrace is how long a prune gives the kernel to send the FORGETs of
-// the nodes it dropped, and the mounts to handle them, before the memory
-// they held is collected.
-const forgetGrace = 200 * time.Millisecond
+// A mount is pruned once it has looked up at least pruneAfter names since
+// its last prune and then none for pruneQuiet (checked every pruneTick):
+// a booting systemd looks some 500 names up within its first second and
+// few after; a container at work is never quiet that long and keeps its
+// names cached.
+const (
+	pruneAfter = 64
+	pruneQuiet = 2 * time.Second
+	pruneTick  = time.Second
+)
+
+// sawLookup records a lookup the kernel sent the mount (for a LOOKUP or an
+// entry of a READDIRPLUS), each of which may make a node.
+func (u *union) sawLookup() {
+	u.lookups.Add(1)
+	u.lastLookup.Store(time.Now().UnixNano())
+}
+
+// pruneDue reports whether the mount is due a prune at now.
+func (u *union) pruneDue(now time.Time) bool {
+	return u.lookups.Load()-u.prunedAt.Load() >= pruneAfter &&
+		now.Sub(time.Unix(0, u.lastLookup.Load())) >= pruneQuiet
+}
+
+// pruned records a prune of the mount as of the lookups it has seen.
+func (u *union) pruned() { u.prunedAt.Store(u.lookups.Load()) }
 
 // prune asks the kernel to forget every node of the mount at root that
-// nothing in it uses (FUSE_NOTIFY_PRUNE, FUSE protocol 7.45), deepest first, so
-// that a directory whose entries go can go with them; the kernel answers
-// with FORGETs, and the server drops those nodes. What is in use stays:
-// an open file, a mapped library, a working directory, a mount point and
-// the directories above them. A container that looks a dropped name up
-// again costs one LOOKUP.
+// nothing in it uses (FUSE_NOTIFY_PRUNE, FUSE protocol 7.45), deepest
+// first, so that a directory whose entries go can go with them; the
+// kernel answers with FORGETs, and the server drops those nodes. What is
+// in use stays: an open file, a mapped library, a working directory, a
+// mount point and the directories above them.
 //
 // This is the kernel's own cache reclaim, asked for early: it drops only
 // unused dentries (never a mount, which d_invalidate, and so an entry
@@ -25,9 +46,9 @@ const forgetGrace = 200 * time.Millisecond
 // store's server gives back what an idle container's boot made it hold:
 // a booted systemd looks up some 500 files once and keeps a few dozen
 // open. What it costs: a container's next walk of the names it dropped
-// looks them up again, as its first walk after the mount did. It returns
-// how many nodes it named; a kernel without the notification ignores it.
-func prune(root *fs.Inode) int {
+// looks them up again, as its first walk after the mount did. A kernel
+// without the notification ignores it.
+func prune(root *fs.Inode) {
 	var levels [][]*fs.Inode
 	for level := []*fs.Inode{root}; len(level) > 0; {
 		var next []*fs.Inode
@@ -46,5 +67,4 @@ func prune(root *fs.Inode) int {
 	if len(nodes) > 0 {
 		root.NotifyPrune(nodes)
 	}
-	return len(nodes)
 }

@@ -1,14 +1,17 @@
 package fuse
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
@@ -71,7 +74,7 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(mountPoint, unix.MNT_DETACH) })
 
-	s.pruneMounts()
+	prune(root)
 	want := []string{"d3", "d3/sub", "d3/sub/f7", "d5"}
 	waitFor(t, func() bool { return slices.Equal(known(root), want) }, fmt.Sprintf("nodes %v only", want))
 
@@ -87,6 +90,64 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
 		t.Fatalf("the tree looked up again after the prune: %v", err)
 	}
+}
+
+// The server prunes a mount once it has gone quiet after its lookups,
+// whatever the others do: of two mounts walked alike, the one left alone
+// loses its nodes within seconds while the one still looking names up
+// keeps them, and loses them once quiet in its turn.
+func TestQuietMountPruned(t *testing.T) {
+	testtree.RequireRoot(t)
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	for f := range 100 {
+		p := filepath.Join(src, fmt.Sprintf("d%d/f%d", f%10, f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, layer := storeOf(t, tmp, src)
+	s := newTestServer(store, io.Discard)
+	// mountWalked mounts the tree and walks it, and returns the new root.
+	mountWalked := func(name string) (*mountRequest, *fs.Inode) {
+		before := maps.Clone(s.mounts)
+		req := newMountRequest(t, filepath.Join(tmp, name), []digest.Digest{layer})
+		mountThrough(t, s, req)
+		if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
+			t.Fatal(err)
+		}
+		for u := range s.mounts {
+			if _, ok := before[u]; !ok {
+				return req, &u.root.Inode
+			}
+		}
+		t.Fatal("no new mount")
+		return nil, nil
+	}
+	_, quietRoot := mountWalked("quiet")
+	busy, busyRoot := mountWalked("busy")
+	if quietRoot.NotifyPrune(nil) == syscall.ENOSYS {
+		t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.pruneQuietMounts(ctx)
+
+	deadline := time.Now().Add(pruneQuiet + 3*pruneTick)
+	for i := 0; time.Now().Before(deadline); i++ {
+		os.Lstat(filepath.Join(busy.Target, fmt.Sprint("absent", i))) // a new name: a lookup
+		time.Sleep(pruneQuiet / 20)
+	}
+	if k := known(quietRoot); len(k) != 0 {
+		t.Errorf("the quiet mount holds nodes %v after %v quiet, want none", k, pruneQuiet+3*pruneTick)
+	}
+	if n := len(known(busyRoot)); n < 110 {
+		t.Errorf("the busy mount holds %d nodes, want its 110 and more", n)
+	}
+	waitFor(t, func() bool { return len(known(busyRoot)) == 0 }, "prune of the busy mount once quiet")
 }
 
 // known lists the paths of the nodes the server holds below root, sorted.

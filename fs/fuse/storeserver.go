@@ -19,7 +19,6 @@ import (
 	"github.com/acetate/acetate/internal/daemon"
 	"github.com/acetate/acetate/internal/memtrim"
 	"github.com/acetate/acetate/layers"
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -165,9 +164,8 @@ func listenStore(root string) (*storeServer, *net.UnixListener, error) {
 		return nil, nil, err
 	}
 	s := newStoreServer(store, &daemon.Server{Dir: dir, Socket: serverSocket, LockFile: serverLock})
-	bursts := trimBursts
-	bursts.Before = s.pruneMounts
-	go memtrim.TrimAfterBursts(context.Background(), bursts)
+	go memtrim.TrimAfterBursts(context.Background(), trimBursts)
+	go s.pruneQuietMounts(context.Background())
 	logFile, err := os.OpenFile(filepath.Join(root, serverLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fuse server: %w", err)
@@ -278,23 +276,37 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 	return nil
 }
 
-// pruneMounts has the kernel forget, in every mount, the nodes nothing
-// uses (see prune), and gives it forgetGrace to do so: the trim that
-// follows collects them. Run before each trim, so once a burst of requests
-// is over: a booted systemd keeps a sixth of the nodes its boot looked up.
-func (s *storeServer) pruneMounts() {
-	s.mu.Lock()
-	roots := make([]*fs.Inode, 0, len(s.mounts))
-	for u := range s.mounts {
-		roots = append(roots, &u.root.Inode)
-	}
-	s.mu.Unlock()
-	named := 0
-	for _, r := range roots {
-		named += prune(r)
-	}
-	if named > 0 {
-		time.Sleep(forgetGrace)
+// pruneQuietMounts prunes (see prune), every pruneTick until ctx is done,
+// each mount that has gone quiet after looking names up (union.pruneDue),
+// and has the process trim once it is quiet itself. A mount is pruned as
+// soon as its own container is done, not when all are: while 100
+// containers boot, the nodes the first ones no longer need are freed, and
+// their slots taken by the next ones' nodes, instead of left as holes in
+// pages that some node kept in each keeps.
+func (s *storeServer) pruneQuietMounts(ctx context.Context) {
+	tick := time.NewTicker(pruneTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			var due []*union
+			for u := range s.mounts {
+				if u.pruneDue(now) {
+					due = append(due, u)
+				}
+			}
+			s.mu.Unlock()
+			for _, u := range due {
+				u.pruned()
+				prune(&u.root.Inode)
+			}
+			if len(due) > 0 {
+				memtrim.Request()
+			}
+		}
 	}
 }
 

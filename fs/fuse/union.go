@@ -51,6 +51,12 @@ type union struct {
 	// gen counts changes to the upper directory's names; what a node
 	// caches about its directory holds only for the generation it saw.
 	gen atomic.Uint64
+
+	// lookups counts the lookups the kernel sent, lastLookup is when the
+	// last came (Unix ns), prunedAt is lookups as of the last prune (see
+	// pruneDue).
+	lookups, prunedAt atomic.Uint64
+	lastLookup        atomic.Int64
 }
 
 // changed ends the validity of every node's cached listing.

@@ -31,9 +31,6 @@ type Bursts struct {
 	Period time.Duration
 	After  uint64
 	Idle   uint64
-	// Before, if set, runs before each trim: the daemon drops caches of
-	// its own there, so that the trim collects them.
-	Before func()
 }
 
 // releasingAfterGC says ReleaseAfterEachGC is in force.
@@ -69,9 +66,6 @@ func TrimAfterBursts(ctx context.Context, b Bursts) {
 		now := allocated()
 		if (now-trimmed >= b.After || requested.Load()) && now-last < b.Idle {
 			requested.Store(false)
-			if b.Before != nil {
-				b.Before()
-			}
 			debug.FreeOSMemory()
 			if !releasingAfterGC.Load() { // else the collection's finalizer does
 				Release()
