@@ -13,8 +13,8 @@ import (
 // names cached.
 const (
 	pruneAfter = 64
-	pruneQuiet = 2 * time.Second
-	pruneTick  = time.Second
+	pruneQuiet = time.Second
+	pruneTick  = 500 * time.Millisecond
 )
 
 // sawLookup records a lookup the kernel sent the mount (for a LOOKUP or an
