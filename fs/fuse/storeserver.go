@@ -127,10 +127,10 @@ func serveStore(root string, ready func(error)) {
 	})
 }
 
-// The store's server holds, per mount, the nodes of every file the
-// container has looked up (a booted systemd looks up some hundreds), most
-// of them made in a burst while the container boots, among as much
-// garbage. trimBursts collects that garbage and returns the free pages
+// The store's server makes, per mount, the nodes of every file the
+// container looks up (a booted systemd some hundreds, which a prune later
+// drops but a few dozen of), most of them in a burst while the container
+// boots, among as much garbage. trimBursts collects that garbage and returns the free pages
 // once a burst of requests is over, instead of letting the runtime return
 // them over the following minutes: 100 booted systemd containers on the
 // fuse driver cost 9.8 MiB each with it, 10.0 without; 10 cost 13.5 and
@@ -280,9 +280,10 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 // each mount that has gone quiet after looking names up (union.pruneDue),
 // and has the process trim once it is quiet itself. A mount is pruned as
 // soon as its own container is done, not when all are: while 100
-// containers boot, the nodes the first ones no longer need are freed, and
-// their slots taken by the next ones' nodes, instead of left as holes in
-// pages that some node kept in each keeps.
+// containers boot, the nodes the first ones no longer need are freed and
+// their slots taken by the next ones' nodes. Pruned all at once at the
+// end, they left holes in pages each of which a surviving node keeps
+// (100 booted on the fuse driver: 9.47 MiB a container, against 9.30).
 func (s *storeServer) pruneQuietMounts(ctx context.Context) {
 	tick := time.NewTicker(pruneTick)
 	defer tick.Stop()
