@@ -9,8 +9,8 @@ import (
 // A mount is pruned once it has looked up at least pruneAfter names since
 // its last prune and then none for pruneQuiet (checked every pruneTick):
 // a booting systemd looks some 500 names up within its first second and
-// few after; a container at work is never quiet that long and keeps its
-// names cached.
+// few after. A container that keeps looking names up keeps its cache; one
+// that pauses for a second loses only the names nothing in it holds.
 const (
 	pruneAfter = 64
 	pruneQuiet = time.Second
