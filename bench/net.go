@@ -14,7 +14,6 @@ import (
 	"github.com/acetate/acetate/runtime/network"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // benchNet measures what a bridge network costs (issue 15): TCP
@@ -161,17 +160,18 @@ func newNetTopology(dir, name, subnet string, rules bool) (*netTopology, error) 
 	t.store = network.Open(t.dir)
 	ready := make(chan error, 1)
 	go func() {
-		unshare := func() error { return unix.Unshare(unix.CLONE_NEWNET) }
-		err := netnsthread.Do(unshare, func() error {
-			err := t.setup(subnet, rules)
-			ready <- err
+		err := netnsthread.Do(netnsthread.Unshare, func() error {
+			if err := t.setup(subnet, rules); err != nil {
+				return err
+			}
+			ready <- nil
 			for f := range t.work {
 				f()
 			}
 			return nil
 		})
 		if err != nil {
-			ready <- fmt.Errorf("a network namespace of its own: %w", err)
+			ready <- err
 		}
 	}()
 	if err := <-ready; err != nil {

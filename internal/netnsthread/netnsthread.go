@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Do runs f on a locked thread that enter has moved to another network
@@ -51,4 +52,13 @@ func Join(path string) func() error {
 		defer ns.Close()
 		return netns.Set(ns)
 	}
+}
+
+// Unshare is an enter for Do: it moves the thread to a new network
+// namespace of its own.
+func Unshare() error {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("unshare network namespace: %w", err)
+	}
+	return nil
 }

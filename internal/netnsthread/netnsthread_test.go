@@ -37,12 +37,8 @@ func TestDoComesBack(t *testing.T) {
 		if inside.Ino != target.Ino {
 			t.Fatalf("f ran in namespace %d, want %d", inside.Ino, target.Ino)
 		}
-		tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
-		for _, task := range tasks {
-			var st unix.Stat_t
-			if unix.Stat(task, &st) == nil && st.Ino == target.Ino {
-				t.Fatalf("thread %s left in the namespace", filepath.Base(filepath.Dir(filepath.Dir(task))))
-			}
+		if left := testtree.ThreadsIn(t, path); len(left) != 0 {
+			t.Fatalf("threads %v left in the namespace", left)
 		}
 	}
 }

@@ -196,6 +196,26 @@ func InNetnsDo(t testing.TB, path string, f func()) {
 	}
 }
 
+// ThreadsIn lists the threads (task ids) of this process that are in the
+// network namespace bound at path: a thread left there keeps the
+// namespace, and everything in it, as long as the process.
+func ThreadsIn(t testing.TB, path string) []string {
+	t.Helper()
+	var ns unix.Stat_t
+	if err := unix.Stat(path, &ns); err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, task := range tasks {
+		var st unix.Stat_t
+		if unix.Stat(task, &st) == nil && st.Dev == ns.Dev && st.Ino == ns.Ino {
+			in = append(in, filepath.Base(filepath.Dir(filepath.Dir(task))))
+		}
+	}
+	return in
+}
+
 // EchoServer listens on TCP addr in the namespace at nsPath ("" for the
 // test's) until cleanup, and answers each line with the peer's address
 // and the line.

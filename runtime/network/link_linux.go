@@ -142,13 +142,7 @@ func makeNetns(path string) error {
 		return fmt.Errorf("network namespace file: %w", err)
 	}
 	f.Close()
-	unshare := func() error {
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("unshare network namespace: %w", err)
-		}
-		return nil
-	}
-	err = netnsthread.Do(unshare, func() error {
+	err = netnsthread.Do(netnsthread.Unshare, func() error {
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind network namespace on %s: %w", path, err)

@@ -16,7 +16,6 @@ import (
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 var testSubnet = netip.MustParsePrefix("198.18.0.0/24")
@@ -228,17 +227,11 @@ func TestMakeNetnsLeavesNoThread(t *testing.T) {
 		if err := makeNetns(path); err != nil {
 			t.Fatal(err)
 		}
-		var made unix.Stat_t
-		err := unix.Stat(path, &made)
-		tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
-		for _, task := range tasks {
-			var st unix.Stat_t
-			if unix.Stat(task, &st) == nil && st.Ino == made.Ino {
-				t.Errorf("thread %s is in the namespace made on %s", filepath.Base(filepath.Dir(filepath.Dir(task))), path)
-			}
+		if in := testtree.ThreadsIn(t, path); len(in) != 0 {
+			t.Errorf("threads %v are in the namespace made on %s", in, path)
 		}
-		if rerr := removeNetns(path); err != nil || rerr != nil {
-			t.Fatal(err, rerr)
+		if err := removeNetns(path); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
