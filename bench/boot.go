@@ -97,7 +97,14 @@ func benchBoot(e *env) error {
 // was read back from disk (2026-12-01).
 func (e *env) evictObjects(a *acetateStore) error {
 	e.logf("boot: the store's objects, just written, are evicted from the page cache (those files only), so that they are read from disk as the peers' tree was")
-	return filepath.WalkDir(a.st.Layers.ObjectsDir(), func(p string, d fs.DirEntry, err error) error {
+	return evictFiles(a.st.Layers.ObjectsDir())
+}
+
+// evictFiles drops the regular files below dir from the page cache. A page
+// still dirty stays: the store's objects are durable once published (its
+// commit syncs the filesystem).
+func evictFiles(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
