@@ -73,9 +73,10 @@ func (n *node) state() *dirState {
 }
 
 // lockCache locks the node's cache, renewed first when it is of an older
-// generation, and returns its dirState; the caller unlocks the cache. Only "nothing in the upper directory"
-// is asked again: looking there is never wrong, skipping it must be
-// proven, so a node once found there is not looked for again.
+// generation, and returns its dirState; the caller unlocks the cache. Only
+// "nothing in the upper directory" is asked again: looking there is never
+// wrong, skipping it must be proven, so a node once found there is not
+// looked for again.
 func (n *node) lockCache() *dirState {
 	d := n.state()
 	d.cache.Lock()

@@ -29,32 +29,9 @@ import (
 func TestPruneForgetsWhatNothingUses(t *testing.T) {
 	testtree.RequireRoot(t)
 	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	for d := range 10 {
-		for f := range 30 {
-			p := filepath.Join(src, fmt.Sprintf("d%d/sub/f%d", d, f))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	store, layer := storeOf(t, tmp, src)
-	s := newTestServer(store, io.Discard)
-	req := newMountRequest(t, filepath.Join(tmp, "c"), []digest.Digest{layer})
-	mountThrough(t, s, req)
-	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
-		t.Fatal(err)
-	}
-	var root *fs.Inode
-	for u := range s.mounts {
-		root = &u.root.Inode
-	}
-	if root.NotifyPrune(nil) == syscall.ENOSYS {
-		t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
-	}
+	src := writeTree(t, tmp, 300, func(i int) string { return fmt.Sprintf("d%d/sub/f%d", i/30, i%30) })
+	s, layer := serverOf(t, tmp, src)
+	req, root := mountWalked(t, s, src, filepath.Join(tmp, "c"), layer)
 	if n := len(known(root)); n < 300 {
 		t.Fatalf("%d nodes after a walk of 300 files; the prune would prove nothing", n)
 	}
@@ -99,39 +76,10 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 func TestQuietMountPruned(t *testing.T) {
 	testtree.RequireRoot(t)
 	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	for f := range 100 {
-		p := filepath.Join(src, fmt.Sprintf("d%d/f%d", f%10, f))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store, layer := storeOf(t, tmp, src)
-	s := newTestServer(store, io.Discard)
-	// mountWalked mounts the tree and walks it, and returns the new root.
-	mountWalked := func(name string) (*mountRequest, *fs.Inode) {
-		before := maps.Clone(s.mounts)
-		req := newMountRequest(t, filepath.Join(tmp, name), []digest.Digest{layer})
-		mountThrough(t, s, req)
-		if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
-			t.Fatal(err)
-		}
-		for u := range s.mounts {
-			if _, ok := before[u]; !ok {
-				return req, &u.root.Inode
-			}
-		}
-		t.Fatal("no new mount")
-		return nil, nil
-	}
-	_, quietRoot := mountWalked("quiet")
-	busy, busyRoot := mountWalked("busy")
-	if quietRoot.NotifyPrune(nil) == syscall.ENOSYS {
-		t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
-	}
+	src := writeTree(t, tmp, 100, func(i int) string { return fmt.Sprintf("d%d/f%d", i%10, i) })
+	s, layer := serverOf(t, tmp, src)
+	_, quietRoot := mountWalked(t, s, src, filepath.Join(tmp, "quiet"), layer)
+	busy, busyRoot := mountWalked(t, s, src, filepath.Join(tmp, "busy"), layer)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.pruneQuietMounts(ctx)
@@ -148,6 +96,54 @@ func TestQuietMountPruned(t *testing.T) {
 		t.Errorf("the busy mount holds %d nodes, want its 110 and more", n)
 	}
 	waitFor(t, func() bool { return len(known(busyRoot)) == 0 }, "prune of the busy mount once quiet")
+}
+
+// writeTree writes n files under tmp/src, file i at name(i) holding its
+// own path, and returns tmp/src.
+func writeTree(t *testing.T, tmp string, n int, name func(i int) string) string {
+	t.Helper()
+	src := filepath.Join(tmp, "src")
+	for i := range n {
+		p := filepath.Join(src, name(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
+}
+
+// serverOf is a test server over a store holding src as a layer.
+func serverOf(t *testing.T, tmp, src string) (*storeServer, digest.Digest) {
+	t.Helper()
+	store, layer := storeOf(t, tmp, src)
+	return newTestServer(store, io.Discard), layer
+}
+
+// mountWalked mounts layer through s in dir, walks it against src, and
+// returns the mount's request and root node; it skips the test on a
+// kernel without the prune notification.
+func mountWalked(t *testing.T, s *storeServer, src, dir string, layer digest.Digest) (*mountRequest, *fs.Inode) {
+	t.Helper()
+	before := maps.Clone(s.mounts)
+	req := newMountRequest(t, dir, []digest.Digest{layer})
+	mountThrough(t, s, req)
+	if err := treecmp.Compare(src, req.Target, treecmp.Options{IgnoreDirMtime: true}); err != nil {
+		t.Fatal(err)
+	}
+	for u := range s.mounts {
+		if _, ok := before[u]; ok {
+			continue
+		}
+		if u.root.NotifyPrune(nil) == syscall.ENOSYS {
+			t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
+		}
+		return req, &u.root.Inode
+	}
+	t.Fatal("no new mount")
+	return nil, nil
 }
 
 // known lists the paths of the nodes the server holds below root, sorted.
