@@ -276,7 +276,7 @@ func (n *node) lowerHas(name string) bool {
 
 // Lookup implements fs.NodeLookuper.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	n.u.sawLookup()
+	n.u.lookups.Add(1)
 	child, errno := n.lookupChild(name, &out.Attr)
 	if errno != 0 {
 		return nil, errno

@@ -17,21 +17,27 @@ const (
 	pruneTick  = 500 * time.Millisecond
 )
 
-// sawLookup records a lookup the kernel sent the mount (for a LOOKUP or an
-// entry of a READDIRPLUS), each of which may make a node.
-func (u *union) sawLookup() {
-	u.lookups.Add(1)
-	u.lastLookup.Store(time.Now().UnixNano())
+// quietWatch is what the pruner knows of one mount: its count of lookups
+// (union.lookups) when last seen to change, since when it has not, and as
+// of its last prune. A lookup itself only adds to the count.
+type quietWatch struct {
+	seen, prunedAt uint64
+	since          time.Time
 }
 
-// pruneDue reports whether the mount is due a prune at now.
-func (u *union) pruneDue(now time.Time) bool {
-	return u.lookups.Load()-u.prunedAt.Load() >= pruneAfter &&
-		now.Sub(time.Unix(0, u.lastLookup.Load())) >= pruneQuiet
+// due reports, given the mount's lookups at now, whether it is due a
+// prune, and if so records one.
+func (w *quietWatch) due(lookups uint64, now time.Time) bool {
+	if lookups != w.seen {
+		w.seen, w.since = lookups, now
+		return false
+	}
+	if lookups-w.prunedAt < pruneAfter || now.Sub(w.since) < pruneQuiet {
+		return false
+	}
+	w.prunedAt = lookups
+	return true
 }
-
-// pruned records a prune of the mount as of the lookups it has seen.
-func (u *union) pruned() { u.prunedAt.Store(u.lookups.Load()) }
 
 // prune asks the kernel to forget every node of the mount at root that
 // nothing in it uses (FUSE_NOTIFY_PRUNE, FUSE protocol 7.45), deepest

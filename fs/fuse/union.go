@@ -52,11 +52,9 @@ type union struct {
 	// caches about its directory holds only for the generation it saw.
 	gen atomic.Uint64
 
-	// lookups counts the lookups the kernel sent, lastLookup is when the
-	// last came (Unix ns), prunedAt is lookups as of the last prune (see
-	// pruneDue).
-	lookups, prunedAt atomic.Uint64
-	lastLookup        atomic.Int64
+	// lookups counts the lookups the kernel sent (a LOOKUP, or an entry of
+	// a READDIRPLUS), each of which may make a node (see quietWatch).
+	lookups atomic.Uint64
 }
 
 // changed ends the validity of every node's cached listing.
