@@ -63,14 +63,10 @@ func Serve(target string, lower Lower, upper, work string, o ServeOptions) (*fus
 	if err != nil {
 		return nil, err
 	}
-	server, err := serve(u, target, o, nil)
+	server, err := serve(u, target, o, nil, func() {})
 	if err != nil {
 		return nil, fmt.Errorf("fuse: mount %s: %w", target, err)
 	}
-	go func() {
-		server.Wait()
-		u.close()
-	}()
 	return server, nil
 }
 
@@ -120,8 +116,12 @@ func mountData(fd int) string {
 // serve serves u at mountPoint: a directory, which go-fuse mounts, or
 // "/dev/fd/N", a FUSE connection the caller mounted. It returns once the
 // kernel's INIT is answered. panicked, when set, is told of a request
-// whose handling panicked (go-fuse recovers it and answers EIO).
-func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.Status) (*fuse.Server, error) {
+// whose handling panicked (go-fuse recovers it and answers EIO). Once the
+// mount is gone, u is closed and ended called, on the goroutine that
+// served it: a mount costs one goroutine, not a second one waiting for
+// the first (100 booted containers on one server: 100 stacks fewer). On
+// an error nothing is served, u is closed and ended is never called.
+func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.Status, ended func()) (*fuse.Server, error) {
 	rootEntry, _ := u.lower.Lookup("/")
 	timeout := cacheTimeout
 	direct := !strings.HasPrefix(mountPoint, "/dev/fd/")
@@ -157,17 +157,26 @@ func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.
 		},
 	}
 	syscall.Umask(0)
-	u.root = &node{u: u, lower: "/"}
 	raw := noOpendir{fs.NewNodeFS(u.root, opts)}
 	server, err := fuse.NewServer(raw, mountPoint, &opts.MountOptions)
 	if err != nil {
 		u.close()
 		return nil, err
 	}
-	go server.Serve()
+	mounted := make(chan bool, 1)
+	go func() {
+		server.Serve()
+		u.close()
+		if <-mounted {
+			ended()
+		}
+	}()
 	if err := server.WaitMount(); err != nil {
+		mounted <- false
+		server.Unmount()
 		return nil, err
 	}
+	mounted <- true
 	u.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0 && os.Geteuid() == 0)
 	return server, nil
 }

@@ -255,27 +255,35 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 		s.Log.Printf("mount %s: a request panicked (answered EIO): %v\n%s", req.Target, r, debug.Stack())
 		return fuse.EIO
 	}
-	server, err := serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked)
-	if err != nil {
+	// Watched from before the first request (a mount not yet served
+	// has looked nothing up, and is not pruned), so that it is never
+	// watched after it ended.
+	s.watch(u, true)
+	ended := func() {
+		s.watch(u, false)
+		s.release(req.Layers)
+		s.Leave()
+	}
+	if _, err := serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked, ended); err != nil {
+		s.watch(u, false)
 		s.release(req.Layers)
 		return err
 	}
-	s.mu.Lock()
-	s.mounts[u] = struct{}{}
-	s.mu.Unlock()
-	go func() {
-		server.Wait()
-		s.mu.Lock()
-		delete(s.mounts, u)
-		s.mu.Unlock()
-		u.close()
-		s.release(req.Layers)
-		s.Leave()
-	}()
 	// A mount maps much of the server's code and may decode a template's
 	// manifests: give back what it took once the server is quiet.
 	memtrim.Request()
 	return nil
+}
+
+// watch adds u to the mounts the pruner watches, or removes it.
+func (s *storeServer) watch(u *union, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.mounts[u] = struct{}{}
+	} else {
+		delete(s.mounts, u)
+	}
 }
 
 // pruneQuietMounts prunes (see prune), every pruneTick until ctx is done,

@@ -25,7 +25,7 @@ import (
 // paths opened host files as root for a container that raced it).
 type union struct {
 	lower Lower
-	// root is the mount's root node, once served.
+	// root is the mount's root node.
 	root *node
 	// upperFd and workFd are O_PATH descriptors of the upper directory and
 	// of the work directory, on the same filesystem, which holds files
@@ -86,6 +86,7 @@ func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
 		return nil, fmt.Errorf("fuse: upper %s: %w", upper, err)
 	}
 	u.inos[st.Ino] = root.Ino
+	u.root = &node{u: u, lower: "/"}
 	return u, nil
 }
 
