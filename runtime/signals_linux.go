@@ -21,8 +21,14 @@ var callerSignals = []os.Signal{
 // by the same goroutine that relays them, off the start path (enabling or
 // disabling a signal costs the Go runtime a round trip to its signal-mask
 // thread per signal), so one that comes before has its usual effect on the
-// caller.
+// caller. With nothing to relay and a ctx that is never done (the
+// supervisor's containers) it starts no goroutine: one per running
+// container, blocked for its whole life, would be the supervisor's only
+// use for it.
 func (p *initProcess) supervise(ctx context.Context, relay bool, cancel func()) (int, error) {
+	if !relay && ctx.Done() == nil {
+		return p.wait()
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

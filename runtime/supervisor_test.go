@@ -2,12 +2,16 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // One supervisor runs every container started with one Supervisor
@@ -79,4 +83,34 @@ func processStat(pid int) string {
 		return string(data[i+1:])
 	}
 	return ""
+}
+
+// The supervisor waits for each of its containers without a goroutine
+// beside the wait (it relays no signal, and its context is never done):
+// such a goroutine would be blocked for the container's whole life, one
+// more stack for each container a supervisor runs. A foreground Run, which
+// relays its caller's signals, keeps one.
+func TestSuperviseWatchesOnlyWhenNeeded(t *testing.T) {
+	for _, relay := range []bool{false, true} {
+		cmd := exec.Command("sleep", "0.3")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &initProcess{cmd: cmd}
+		ended := make(chan error)
+		go func() {
+			_, err := p.supervise(context.Background(), relay, func() {})
+			ended <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		var stacks bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+		watching := strings.Contains(stacks.String(), "(*initProcess).supervise.func1")
+		if err := <-ended; err != nil {
+			t.Fatal(err)
+		}
+		if watching != relay {
+			t.Errorf("relay %v: a goroutine watches beside the wait: %v, want %v", relay, watching, relay)
+		}
+	}
 }
