@@ -16,7 +16,6 @@ import (
 	"github.com/acetate/acetate/fs/fuse"
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
-	"github.com/acetate/acetate/layers"
 	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -27,14 +26,7 @@ import (
 func publish(t testing.TB, dir string) fs.Spec {
 	t.Helper()
 	tmp := t.TempDir()
-	store, err := layers.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := layerstest.CommitDir(store, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, d := layerstest.StoreOf(t, filepath.Join(tmp, "store"), dir)
 	s := fs.Spec{Store: store, Layers: []digest.Digest{d}}
 	s.Upper, s.Work, s.Target = filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "mnt")
 	for _, p := range []string{s.Upper, s.Work, s.Target} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
+	"github.com/acetate/acetate/layers/layerstest"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -118,7 +119,7 @@ func writeTree(t *testing.T, tmp string, n int, name func(i int) string) string 
 // serverOf is a test server over a store holding src as a layer.
 func serverOf(t *testing.T, tmp, src string) (*storeServer, digest.Digest) {
 	t.Helper()
-	store, layer := storeOf(t, tmp, src)
+	store, layer := layerstest.StoreOf(t, filepath.Join(tmp, "store"), src)
 	return newTestServer(store, io.Discard), layer
 }
 

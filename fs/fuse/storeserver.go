@@ -259,14 +259,16 @@ func (s *storeServer) mount(req *mountRequest, fd int) error {
 	// has looked nothing up, and is not pruned), so that it is never
 	// watched after it ended.
 	s.watch(u, true)
-	ended := func() {
+	drop := func() {
 		s.watch(u, false)
 		s.release(req.Layers)
+	}
+	ended := func() {
+		drop()
 		s.Leave()
 	}
 	if _, err := serve(u, "/dev/fd/"+strconv.Itoa(fd), req.Options, panicked, ended); err != nil {
-		s.watch(u, false)
-		s.release(req.Layers)
+		drop()
 		return err
 	}
 	// A mount maps much of the server's code and may decode a template's

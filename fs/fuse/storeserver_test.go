@@ -68,7 +68,7 @@ func TestStoreServer200Mounts(t *testing.T) {
 	tmp := t.TempDir()
 	fixture := filepath.Join(tmp, "fixture")
 	fstest.Fixture(t, fixture)
-	store, layer := storeOf(t, tmp, fixture)
+	store, layer := layerstest.StoreOf(t, filepath.Join(tmp, "store"), fixture)
 	logged := &syncBuffer{}
 	s := newTestServer(store, logged)
 	// The crafted mount's stack is a lower seeded in the cache.
@@ -214,20 +214,6 @@ func TestStoreServerSharesManifests(t *testing.T) {
 		defer s.mu.Unlock()
 		return len(s.lowers) == 0 && len(s.manifests) == 0
 	}, "every lower and manifest dropped")
-}
-
-// storeOf commits the tree at dir as a layer of a new store in tmp.
-func storeOf(t *testing.T, tmp, dir string) (*layers.Store, digest.Digest) {
-	t.Helper()
-	store, err := layers.Open(filepath.Join(tmp, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := layerstest.CommitDir(store, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store, layer
 }
 
 // newMountRequest is a request to mount stack, with new upper, work and

@@ -3,6 +3,7 @@ package layerstest
 
 import (
 	"context"
+	"testing"
 
 	"github.com/acetate/acetate/layers"
 	"github.com/opencontainers/go-digest"
@@ -17,4 +18,19 @@ func CommitDir(store *layers.Store, dir string) (digest.Digest, error) {
 		return "", err
 	}
 	return tree.Commit(tree.Manifest)
+}
+
+// StoreOf opens a new store at root and commits the tree under dir into
+// it as one layer (CommitDir); it fails t on an error.
+func StoreOf(t testing.TB, root, dir string) (*layers.Store, digest.Digest) {
+	t.Helper()
+	store, err := layers.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := CommitDir(store, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, layer
 }
