@@ -12,21 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	_ = (fs.NodeMkdirer)((*node)(nil))
-	_ = (fs.NodeMknoder)((*node)(nil))
-	_ = (fs.NodeSymlinker)((*node)(nil))
-	_ = (fs.NodeLinker)((*node)(nil))
-)
-
 // newChild makes child name with mk in the upper directory, owned by the
-// caller when owned is set, and returns its inode. Where a whiteout hides a
+// caller when owned is set, and returns its node. Where a whiteout hides a
 // deleted entry below, the child is made in the work directory and
 // exchanged with the whiteout; a directory made there is opaque, so that
 // nothing of the deleted directory shows through it. Nothing below shows
 // through a new child: the kernel asks for one only where the merged view
 // has no such name.
-func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, owned bool, mk func(p beneath.At) error) (*fs.Inode, syscall.Errno) {
+func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, owned bool, mk func(p beneath.At) error) (*node, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, syscall.EROFS
 	}
@@ -55,7 +48,7 @@ func (n *node) newChild(ctx context.Context, name string, out *fuse.EntryOut, ow
 	out.Attr.Ino = n.u.newIno(st.Ino)
 	child := &node{u: n.u}
 	child.sawUpperDir(&st)
-	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
+	return child, 0
 }
 
 // make makes the new entry up with mk, in place or, over a whiteout, in the
@@ -143,33 +136,29 @@ func own(ctx context.Context, parent int, p beneath.At, owned bool) error {
 	return p.Chmod(mode)
 }
 
-// Mkdir implements fs.NodeMkdirer.
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+// Mkdir makes the directory name.
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*node, syscall.Errno) {
 	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Mkdir(mode & 07777) })
 }
 
-// Mknod implements fs.NodeMknoder. A character device 0/0 is refused with
+// Mknod makes the special file name. A character device 0/0 is refused with
 // EPERM, as on overlayfs: it is the upper format's whiteout, and one made
 // through the union would hide the name below instead of showing a node.
-func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*node, syscall.Errno) {
 	if mode&syscall.S_IFMT == syscall.S_IFCHR && dev == 0 {
 		return nil, syscall.EPERM
 	}
 	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Mknod(mode, int(dev)) })
 }
 
-// Symlink implements fs.NodeSymlinker.
-func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+// Symlink makes the symbolic link name.
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*node, syscall.Errno) {
 	return n.newChild(ctx, name, out, true, func(p beneath.At) error { return p.Symlink(target) })
 }
 
-// Link implements fs.NodeLinker: the target is copied up, with its whole
+// Link makes name a new name of t: t is copied up, with its whole
 // hardlink group, and linked in the upper directory.
-func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	t, ok := target.(*node)
-	if !ok {
-		return nil, syscall.EXDEV
-	}
+func (n *node) Link(ctx context.Context, t *node, name string, out *fuse.EntryOut) (*node, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, syscall.EROFS
 	}

@@ -1,71 +1,45 @@
 package fuse
 
 import (
-	"context"
 	"syscall"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// dirHandle is an open directory: its merged listing, taken at the first
-// read (the kernel often has the listing cached and reads nothing).
-type dirHandle struct {
-	n    *node
-	list fs.DirStream
-}
-
-// stream lists the directory on first use.
-func (d *dirHandle) stream() (fs.DirStream, syscall.Errno) {
-	if d.list == nil {
-		list, errno := d.n.list()
-		if errno != 0 {
-			return nil, errno
-		}
-		d.list = fs.NewListDirStream(list)
-	}
-	return d.list, 0
-}
-
-var (
-	_ = (fs.FileReaddirenter)((*dirHandle)(nil))
-	_ = (fs.FileSeekdirer)((*dirHandle)(nil))
-	_ = (fs.FileReleasedirer)((*dirHandle)(nil))
-	_ = (fs.FileFsyncdirer)((*dirHandle)(nil))
-)
-
-// OpendirHandle implements fs.NodeOpendirHandler: the upper directory's
-// entries without whiteouts, then those below that the upper directory
-// does not name, sorted by name so that offsets stay stable. The kernel
-// keeps the listing cached (FOPEN_CACHE_DIR) until the directory changes
-// through this mount, which is the only way it changes.
-func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return &dirHandle{n: n}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
-}
-
-// Readdirent implements fs.FileReaddirenter.
-func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	list, errno := d.stream()
-	if errno != 0 || !list.HasNext() {
-		return nil, errno
-	}
-	e, errno := list.Next()
-	return &e, errno
-}
-
-// Seekdir implements fs.FileSeekdirer.
-func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	list, errno := d.stream()
+// readDir lists directory n into out from offset off, the number of
+// entries read before: the upper directory's entries without whiteouts,
+// then those below that the upper directory does not name, sorted by name
+// so that offsets stay stable. The kernel keeps the listing cached until
+// the directory changes through this mount, which is the only way it
+// changes. With plus, each entry comes with its lookup (READDIRPLUS).
+func (r *rawFS) readDir(n *node, off uint64, out *fuse.DirEntryList, plus bool) syscall.Errno {
+	list, errno := n.list()
 	if errno != 0 {
 		return errno
 	}
-	return list.(fs.FileSeekdirer).Seekdir(ctx, off)
-}
-
-// Releasedir implements fs.FileReleasedirer.
-func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) {}
-
-// Fsyncdir implements fs.FileFsyncdirer.
-func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
-	return d.n.Fsync(ctx, nil, flags)
+	for i := off; i < uint64(len(list)); i++ {
+		e := list[i]
+		e.Off = i + 1
+		if !plus {
+			if !out.AddDirEntry(e) {
+				break
+			}
+			continue
+		}
+		entry := out.AddDirLookupEntry(e)
+		if entry == nil {
+			break
+		}
+		r.u.lookups.Add(1)
+		child, errno := n.lookupChild(e.Name, &entry.Attr)
+		if errno != 0 {
+			// No node id: the kernel takes the entry as a plain one.
+			*entry = fuse.EntryOut{}
+			continue
+		}
+		if c := r.u.adopt(n, e.Name, child, entry); c.ident.typ != e.Mode&syscall.S_IFMT {
+			out.FixMode(c.ident.typ)
+		}
+	}
+	return 0
 }

@@ -20,27 +20,11 @@ type file struct {
 	n  *node
 	// lower is set when the descriptor reads lower data.
 	lower bool
+	// passthrough is set when the kernel may read and write the file
+	// itself (FUSE passthrough, Linux 6.9+); backed once it does, through
+	// its node's backing file (handles.go).
+	passthrough, backed bool
 }
-
-// passthroughFile is a file whose reads and writes the kernel may do
-// itself on the backing descriptor (FUSE passthrough, Linux 6.9+).
-type passthroughFile struct{ *file }
-
-// handle is implemented by both kinds of open file.
-type handle interface{ base() *file }
-
-func (f *file) base() *file { return f }
-
-var (
-	_ = (fs.FileReader)((*file)(nil))
-	_ = (fs.FileWriter)((*file)(nil))
-	_ = (fs.FileFsyncer)((*file)(nil))
-	_ = (fs.FileReleaser)((*file)(nil))
-	_ = (fs.FileLseeker)((*file)(nil))
-	_ = (fs.FileAllocater)((*file)(nil))
-	_ = (fs.FileGetattrer)((*file)(nil))
-	_ = (fs.FilePassthroughFder)(passthroughFile{})
-)
 
 // openFile opens p as os.OpenFile does, minus what os.OpenFile adds for
 // descriptors the runtime poller could wait on: for a file or directory,
@@ -54,68 +38,57 @@ func openFile(p string, flags int, mode uint32) (*os.File, error) {
 }
 
 // newHandle wraps f; with passthrough the kernel may bypass the server.
-func newHandle(n *node, f *os.File, lower, passthrough bool) fs.FileHandle {
-	h := &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}
+func newHandle(n *node, f *os.File, lower, passthrough bool) *file {
 	if lower {
 		n.lowerOpens.Add(1)
 	}
-	if passthrough {
-		return passthroughFile{h}
-	}
-	return h
+	return &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower, passthrough: passthrough}
 }
 
-// PassthroughFd implements fs.FilePassthroughFder.
-func (p passthroughFile) PassthroughFd() (int, bool) { return p.lf.PassthroughFd() }
-
-// Read implements fs.FileReader.
-func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return f.lf.Read(ctx, buf, off)
+// Read reads from the file at off.
+func (f *file) Read(buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return f.lf.Read(context.Background(), buf, off)
 }
 
-// Write implements fs.FileWriter.
-func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+// Write writes to the file at off.
+func (f *file) Write(data []byte, off int64) (uint32, syscall.Errno) {
 	if f.lower {
 		return 0, syscall.EBADF
 	}
-	return f.lf.Write(ctx, data, off)
+	return f.lf.Write(context.Background(), data, off)
 }
 
-// Fsync implements fs.FileFsyncer.
-func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+// Fsync syncs the file.
+func (f *file) Fsync(flags uint32) syscall.Errno {
 	if f.lower {
 		return 0
 	}
-	return f.lf.Fsync(ctx, flags)
+	return f.lf.Fsync(context.Background(), flags)
 }
 
-// Release implements fs.FileReleaser.
-func (f *file) Release(ctx context.Context) syscall.Errno {
+// Release closes the file.
+func (f *file) Release() {
 	if f.lower {
 		f.n.lowerOpens.Add(-1)
 	}
-	return f.lf.Release(ctx)
+	f.lf.Release(context.Background())
 }
 
-// Lseek implements fs.FileLseeker (SEEK_DATA and SEEK_HOLE).
-func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	return f.lf.Lseek(ctx, off, whence)
+// Lseek finds data or a hole from off (SEEK_DATA and SEEK_HOLE).
+func (f *file) Lseek(off uint64, whence uint32) (uint64, syscall.Errno) {
+	return f.lf.Lseek(context.Background(), off, whence)
 }
 
-// Allocate implements fs.FileAllocater.
-func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+// Allocate allocates (or punches) the file's blocks (fallocate).
+func (f *file) Allocate(off, size uint64, mode uint32) syscall.Errno {
 	if f.lower {
 		return syscall.EBADF
 	}
-	return f.lf.Allocate(ctx, off, size, mode)
+	return f.lf.Allocate(context.Background(), off, size, mode)
 }
 
-// Getattr implements fs.FileGetattrer: the node's attributes, or those of
-// the open descriptor once the file has no name left.
-func (f *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	return f.getattr(&out.Attr)
-}
-
+// getattr fills out with the node's attributes, or those of the open
+// descriptor once the file has no name left.
 func (f *file) getattr(out *fuse.Attr) syscall.Errno {
 	if errno := f.n.getattr(out); errno != syscall.ENOENT {
 		return errno
@@ -125,7 +98,7 @@ func (f *file) getattr(out *fuse.Attr) syscall.Errno {
 		return errno
 	}
 	*out = a.Attr
-	out.Ino = f.n.StableAttr().Ino
+	out.Ino = f.n.ident.ino
 	if f.lower {
 		// The lower data keeps its own links; the merged file has none.
 		out.Nlink = 0
@@ -150,6 +123,6 @@ func (f *file) setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 			out.Mode = out.Mode&unix.S_IFMT | mode
 		}
 	}
-	out.Ino = f.n.StableAttr().Ino
+	out.Ino = f.n.ident.ino
 	return 0
 }

@@ -1,7 +1,6 @@
 package fuse
 
 import (
-	"context"
 	"errors"
 	"runtime"
 	"slices"
@@ -18,11 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// node is one file or directory of the merged view. Its name and place come
-// from go-fuse's tree; which layer serves it is found again at each
-// operation, except for lower, which lookup fills in.
+// node is one file or directory of the merged view. Its names and its
+// place come from the mount's tree (tree.go); which layer serves it is
+// found again at each operation, except for lower, which lookup fills in.
 type node struct {
-	fs.Inode
 	u *union
 	// lower is the path below that shows through this node: the file's data
 	// when nothing is in the upper directory or the upper file is a
@@ -35,9 +33,23 @@ type node struct {
 	// isDir is set by rename on the nodes it looks up.
 	isDir bool
 	// ds is what the node keeps of its directory, made at first use: most
-	// nodes are files, which never need it (a node is 176 bytes, 256 with
-	// it inline; a booted systemd looks some 500 up).
+	// nodes are files, which never need it (a booted systemd looks some
+	// 500 up).
 	ds atomic.Pointer[dirState]
+
+	// The node in the mount's tree, guarded by union.tree: its node id
+	// (0 while the kernel does not know it) and identity, the kernel's
+	// count of its lookups, its newest name (parent nil: none left), the
+	// children the kernel knows and the most of them at once since the
+	// map was made, and what few nodes need beside (nodeExtra).
+	nodeID   uint64
+	ident    identity
+	lookups  uint64
+	parent   *node
+	name     string
+	kids     map[string]*node
+	kidsRoom int
+	x        *nodeExtra
 }
 
 // dirState is what a directory's node keeps of its directory.
@@ -98,36 +110,17 @@ func (n *node) noUpper() (bool, uint64) {
 	return d.cache.noUpper, d.cache.gen
 }
 
-var (
-	_ = (fs.NodeLookuper)((*node)(nil))
-	_ = (fs.NodeGetattrer)((*node)(nil))
-	_ = (fs.NodeOpendirHandler)((*node)(nil))
-	_ = (fs.NodeReadlinker)((*node)(nil))
-	_ = (fs.NodeStatfser)((*node)(nil))
-	_ = (fs.NodeFsyncer)((*node)(nil))
-)
-
-// rel is the node's path relative to the mount's root ("" for the root;
-// a path that does not exist once the node has no name left).
-func (n *node) rel() string { return n.Path(n.Root()) }
-
-// orphan reports whether the node has no name left (unlinked while open).
-func (n *node) orphan() bool {
-	_, parent := n.Parent()
-	return parent == nil && !n.IsRoot()
-}
-
 // upperAt resolves where the node lives, or would live, in the upper
 // directory: its name in its parent's directory; the caller closes it.
 func (n *node) upperAt() (beneath.At, error) {
-	if n.IsRoot() {
+	if n.isRoot() {
 		return beneath.At{Dir: n.u.upperFd, Name: "."}, nil
 	}
-	name, parent := n.Parent()
+	name, parent := n.parentLink()
 	if parent == nil {
 		return beneath.At{}, syscall.ENOENT // no name left
 	}
-	return parent.Operations().(*node).childAt(name)
+	return parent.childAt(name)
 }
 
 // upperAtKnown is upperAt, but answers ENOENT at once, without a system
@@ -137,9 +130,9 @@ func (n *node) upperAt() (beneath.At, error) {
 // sends for reads (getxattr of security.capability) and the one of the
 // bench's getxattr row, one openat2 fewer each.
 func (n *node) upperAtKnown() (beneath.At, error) {
-	if !n.IsRoot() {
-		if _, parent := n.Parent(); parent != nil {
-			if none, _ := parent.Operations().(*node).noUpper(); none {
+	if !n.isRoot() {
+		if _, parent := n.parentLink(); parent != nil {
+			if none, _ := parent.noUpper(); none {
 				return beneath.At{}, syscall.ENOENT
 			}
 		}
@@ -162,7 +155,7 @@ func (n *node) inUpper() bool {
 // live, in the upper directory, through the node's directory descriptor;
 // the caller closes it.
 func (n *node) childAt(name string) (beneath.At, error) {
-	if n.IsRoot() {
+	if n.isRoot() {
 		return beneath.At{Dir: n.u.upperFd, Name: name}, nil
 	}
 	d := n.state()
@@ -184,7 +177,7 @@ func (n *node) childAt(name string) (beneath.At, error) {
 // directory when it is renamed (through this server, which moves the node
 // with it) and fails with ENOENT once it is removed (and the node with it).
 //
-// The node's path is go-fuse's, which a rename updates only after the
+// The node's path is the tree's, which a rename updates only after the
 // directories moved on disk: a node opened in between by its old path
 // would get whatever now has that name for good. So the directory opened
 // must be the node's own, by inode number, as its lookup or creation saw
@@ -225,18 +218,16 @@ func (n *node) sawUpperDir(st *unix.Stat_t) {
 	}
 }
 
-var _ = (fs.NodeOnForgetter)((*node)(nil))
-
-// OnForget implements fs.NodeOnForgetter: the kernel knows the node no
-// more, so its directory descriptor goes.
-func (n *node) OnForget() {
+// onForget closes the node's directory descriptor once the kernel knows
+// the node no more.
+func (n *node) onForget() {
 	d := n.ds.Load()
 	if d == nil {
 		return
 	}
 	d.dir.Lock()
 	defer d.dir.Unlock()
-	if d.dir.fd != 0 && !n.IsRoot() {
+	if d.dir.fd != 0 && !n.isRoot() {
 		unix.Close(d.dir.fd)
 		d.dir.fd = 0
 	}
@@ -272,16 +263,6 @@ func (n *node) lowerHas(name string) bool {
 	}
 	_, ok := n.u.lower.Lookup(lp)
 	return ok
-}
-
-// Lookup implements fs.NodeLookuper.
-func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	n.u.lookups.Add(1)
-	child, errno := n.lookupChild(name, &out.Attr)
-	if errno != 0 {
-		return nil, errno
-	}
-	return n.NewInode(ctx, child, n.u.stableAttr(&out.Attr)), 0
 }
 
 // lookupChild finds child name in the merged view: the upper directory
@@ -366,7 +347,7 @@ func (n *node) attrAt(a beneath.At, out *fuse.Attr) syscall.Errno {
 		return syscall.ENOENT
 	}
 	fromStat(&st, out)
-	out.Ino = n.StableAttr().Ino
+	out.Ino = n.ident.ino
 	if n.lower != "" && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		out.Nlink = mergedDirLinks
 	}
@@ -394,12 +375,13 @@ func (n *node) getattr(out *fuse.Attr) syscall.Errno {
 	return syscall.ENOENT
 }
 
-// Getattr implements fs.NodeGetattrer.
-func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(handle); ok {
-		return h.base().getattr(&out.Attr)
+// getattrVia fills out with the node's attributes, through its open file
+// h when there is one.
+func (n *node) getattrVia(h *file, out *fuse.Attr) syscall.Errno {
+	if h != nil {
+		return h.getattr(out)
 	}
-	return n.getattr(&out.Attr)
+	return n.getattr(out)
 }
 
 func (n *node) list() ([]fuse.DirEntry, syscall.Errno) {
@@ -481,8 +463,8 @@ func (u *union) upperEntries(up beneath.At, seen map[string]bool) ([]fuse.DirEnt
 	return list, 0
 }
 
-// Readlink implements fs.NodeReadlinker.
-func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+// Readlink returns the target of the symbolic link.
+func (n *node) Readlink() ([]byte, syscall.Errno) {
 	a, err := n.upperAt()
 	if err == nil {
 		defer a.Close()
@@ -500,8 +482,8 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	return nil, syscall.ENOENT
 }
 
-// Statfs implements fs.NodeStatfser with the upper directory's filesystem.
-func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+// Statfs fills out with the upper directory's filesystem.
+func (n *node) Statfs(out *fuse.StatfsOut) syscall.Errno {
 	var s unix.Statfs_t
 	if err := unix.Fstatfs(n.u.upperFd, &s); err != nil {
 		return fs.ToErrno(err)
@@ -510,11 +492,11 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// Fsync implements fs.NodeFsyncer for directories (fsyncdir) and for files
-// without an open handle: the upper file, if any, is synced.
-func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	if h, ok := fh.(fs.FileFsyncer); ok {
-		return h.Fsync(ctx, flags)
+// Fsync syncs the open file h, or for directories (fsyncdir) and files
+// without an open handle, the upper file if there is one.
+func (n *node) Fsync(h *file, flags uint32) syscall.Errno {
+	if h != nil {
+		return h.Fsync(flags)
 	}
 	f, err := beneath.Open(n.u.upperFd, n.rel(), unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ELOOP) {

@@ -12,12 +12,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-var (
-	_ = (fs.NodeOpener)((*node)(nil))
-	_ = (fs.NodeCreater)((*node)(nil))
-	_ = (fs.NodeSetattrer)((*node)(nil))
-)
-
 // openFlags are the open(2) flags that only matter when a file is created.
 const openFlags = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY
 
@@ -26,11 +20,11 @@ const openFlags = syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY
 // poller, which refuses them, at every open.
 const unusedFlags = syscall.O_NONBLOCK
 
-// Open implements fs.NodeOpener. A file opened for writing is copied up
+// Open opens the node's file. A file opened for writing is copied up
 // first (without its data when O_TRUNC drops it anyway); a file opened
 // read-only is served from wherever its data is, a template file from its
 // object, with the page cache kept between opens.
-func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (n *node) Open(ctx context.Context, flags uint32) (*file, uint32, syscall.Errno) {
 	flags &^= openFlags | unusedFlags
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return n.openUpper(ctx, flags)
@@ -72,7 +66,7 @@ func (n *node) openUpperFile(flags uint32) (*os.File, error) {
 // caller without CAP_FSETID loses the file's set-id bits here, as a write
 // or truncate by it would clear them on any filesystem: with passthrough
 // its writes reach the upper file as the server's, root's, which keep them.
-func (n *node) openUpper(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (n *node) openUpper(ctx context.Context, flags uint32) (*file, uint32, syscall.Errno) {
 	if n.u.readOnly {
 		return nil, 0, syscall.EROFS
 	}
@@ -107,7 +101,7 @@ func (n *node) openUpper(ctx context.Context, flags uint32) (fs.FileHandle, uint
 // path up again and retry, and the lookup then gives it a new inode (see
 // rebind). As on kernel overlayfs, descriptors opened before the copy-up
 // keep reading the template's data.
-func (n *node) upperHandle(f *os.File) (fs.FileHandle, syscall.Errno) {
+func (n *node) upperHandle(f *os.File) (*file, syscall.Errno) {
 	if n.lowerOpens.Load() > 0 && n.u.passthrough.Load() {
 		f.Close()
 		n.rebind()
@@ -119,35 +113,36 @@ func (n *node) upperHandle(f *os.File) (fs.FileHandle, syscall.Errno) {
 // rebind makes lookups of the node's inode number give the kernel a new
 // inode from now on, of the next generation.
 func (n *node) rebind() {
-	id := n.StableAttr()
+	id := n.ident
 	n.u.inoMu.Lock()
-	if n.u.gens[id.Ino] == id.Gen {
-		n.u.gens[id.Ino]++
+	if n.u.gens[id.ino] == id.gen {
+		n.u.gens[id.ino]++
 	}
 	n.u.inoMu.Unlock()
 }
 
-// Create implements fs.NodeCreater.
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+// Create makes and opens the file name, and returns its node and its
+// open file.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*node, *file, syscall.Errno) {
 	var f *os.File
 	child, errno := n.newChild(ctx, name, out, true, func(p beneath.At) (err error) {
 		f, err = p.Open(int(flags&^(syscall.O_TRUNC|unusedFlags))|openFlags, mode&07777)
 		return err
 	})
 	if errno != 0 {
-		return nil, nil, 0, errno
+		return nil, nil, errno
 	}
-	return child, newHandle(child.Operations().(*node), f, false, true), 0, 0
+	return child, newHandle(child, f, false, true), 0
 }
 
-// Setattr implements fs.NodeSetattrer: chmod, chown, truncate and utimes,
-// on the open upper file when there is one, else on the node copied up.
-func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+// Setattr does chmod, chown, truncate and utimes, on the open upper file h
+// when there is one, else on the node copied up.
+func (n *node) Setattr(ctx context.Context, h *file, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if n.u.readOnly {
 		return syscall.EROFS
 	}
-	if h, ok := fh.(handle); ok && !h.base().lower {
-		return h.base().setattr(ctx, in, out)
+	if h != nil && !h.lower {
+		return h.setattr(ctx, in, out)
 	}
 	n.u.mu.Lock()
 	defer n.u.mu.Unlock()

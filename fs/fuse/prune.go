@@ -1,10 +1,6 @@
 package fuse
 
-import (
-	"time"
-
-	"github.com/hanwen/go-fuse/v2/fs"
-)
+import "time"
 
 // A mount is pruned once it has looked up at least pruneAfter names since
 // its last prune and then none for pruneQuiet (checked every pruneTick):
@@ -39,7 +35,7 @@ func (w *quietWatch) due(lookups uint64, now time.Time) bool {
 	return true
 }
 
-// prune asks the kernel to forget every node of the mount at root that
+// prune asks the kernel to forget every node of the mount u that
 // nothing in it uses (FUSE_NOTIFY_PRUNE, FUSE protocol 7.45), deepest
 // first, so that a directory whose entries go can go with them; the
 // kernel answers with FORGETs, and the server drops those nodes. What is
@@ -54,23 +50,27 @@ func (w *quietWatch) due(lookups uint64, now time.Time) bool {
 // open. What it costs: a container's next walk of the names it dropped
 // looks them up again, as its first walk after the mount did. A kernel
 // without the notification ignores it.
-func prune(root *fs.Inode) {
-	var levels [][]*fs.Inode
-	for level := []*fs.Inode{root}; len(level) > 0; {
-		var next []*fs.Inode
+func prune(u *union) {
+	var levels [][]*node
+	for level := []*node{u.root}; len(level) > 0; {
+		var next []*node
 		for _, n := range level {
-			for _, c := range n.Children() {
-				next = append(next, c)
-			}
+			next = append(next, u.kidsOf(n)...)
 		}
 		levels = append(levels, next)
 		level = next
 	}
-	var nodes []*fs.Inode
+	var ids []uint64
+	u.tree.Lock()
 	for i := len(levels) - 1; i >= 0; i-- {
-		nodes = append(nodes, levels[i]...)
+		for _, n := range levels[i] {
+			if n.nodeID != 0 {
+				ids = append(ids, n.nodeID)
+			}
+		}
 	}
-	if len(nodes) > 0 {
-		root.NotifyPrune(nodes)
+	u.tree.Unlock()
+	if s := u.server.Load(); s != nil && len(ids) > 0 {
+		s.PruneNotify(ids)
 	}
 }

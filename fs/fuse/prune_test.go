@@ -9,14 +9,13 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/acetate/acetate/internal/testtree"
 	"github.com/acetate/acetate/internal/treecmp"
 	"github.com/acetate/acetate/layers/layerstest"
-	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -32,8 +31,8 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 	tmp := t.TempDir()
 	src := writeTree(t, tmp, 300, func(i int) string { return fmt.Sprintf("d%d/sub/f%d", i/30, i%30) })
 	s, layer := serverOf(t, tmp, src)
-	req, root := mountWalked(t, s, src, filepath.Join(tmp, "c"), layer)
-	if n := len(known(root)); n < 300 {
+	req, u := mountWalked(t, s, src, filepath.Join(tmp, "c"), layer)
+	if n := len(known(u)); n < 300 {
 		t.Fatalf("%d nodes after a walk of 300 files; the prune would prove nothing", n)
 	}
 
@@ -52,9 +51,9 @@ func TestPruneForgetsWhatNothingUses(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(mountPoint, unix.MNT_DETACH) })
 
-	prune(root)
+	prune(u)
 	want := []string{"d3", "d3/sub", "d3/sub/f7", "d5"}
-	waitFor(t, func() bool { return slices.Equal(known(root), want) }, fmt.Sprintf("nodes %v only", want))
+	waitFor(t, func() bool { return slices.Equal(known(u), want) }, fmt.Sprintf("nodes %v only", want))
 
 	if b, err := io.ReadAll(open); err != nil || string(b) != filepath.Join(src, "d3/sub/f7") {
 		t.Fatalf("the open file after the prune: %q, %v", b, err)
@@ -79,8 +78,8 @@ func TestQuietMountPruned(t *testing.T) {
 	tmp := t.TempDir()
 	src := writeTree(t, tmp, 100, func(i int) string { return fmt.Sprintf("d%d/f%d", i%10, i) })
 	s, layer := serverOf(t, tmp, src)
-	_, quietRoot := mountWalked(t, s, src, filepath.Join(tmp, "quiet"), layer)
-	busy, busyRoot := mountWalked(t, s, src, filepath.Join(tmp, "busy"), layer)
+	_, quiet := mountWalked(t, s, src, filepath.Join(tmp, "quiet"), layer)
+	busy, busyU := mountWalked(t, s, src, filepath.Join(tmp, "busy"), layer)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.pruneQuietMounts(ctx)
@@ -90,13 +89,13 @@ func TestQuietMountPruned(t *testing.T) {
 		os.Lstat(filepath.Join(busy.Target, fmt.Sprint("absent", i))) // a new name: a lookup
 		time.Sleep(pruneQuiet / 20)
 	}
-	if k := known(quietRoot); len(k) != 0 {
+	if k := known(quiet); len(k) != 0 {
 		t.Errorf("the quiet mount holds nodes %v after %v quiet, want none", k, pruneQuiet+3*pruneTick)
 	}
-	if n := len(known(busyRoot)); n < 110 {
+	if n := len(known(busyU)); n < 110 {
 		t.Errorf("the busy mount holds %d nodes, want its 110 and more", n)
 	}
-	waitFor(t, func() bool { return len(known(busyRoot)) == 0 }, "prune of the busy mount once quiet")
+	waitFor(t, func() bool { return len(known(busyU)) == 0 }, "prune of the busy mount once quiet")
 }
 
 // writeTree writes n files under tmp/src, file i at name(i) holding its
@@ -126,7 +125,7 @@ func serverOf(t *testing.T, tmp, src string) (*storeServer, digest.Digest) {
 // mountWalked mounts layer through s in dir, walks it against src, and
 // returns the mount's request and root node; it skips the test on a
 // kernel without the prune notification.
-func mountWalked(t *testing.T, s *storeServer, src, dir string, layer digest.Digest) (*mountRequest, *fs.Inode) {
+func mountWalked(t *testing.T, s *storeServer, src, dir string, layer digest.Digest) (*mountRequest, *union) {
 	t.Helper()
 	before := maps.Clone(s.mounts)
 	req := newMountRequest(t, dir, []digest.Digest{layer})
@@ -138,27 +137,29 @@ func mountWalked(t *testing.T, s *storeServer, src, dir string, layer digest.Dig
 		if _, ok := before[u]; ok {
 			continue
 		}
-		if u.root.NotifyPrune(nil) == syscall.ENOSYS {
+		if u.server.Load().PruneNotify(nil) == fuse.ENOSYS {
 			t.Skip("this kernel's FUSE has no prune notification (FUSE protocol 7.45)")
 		}
-		return req, &u.root.Inode
+		return req, u
 	}
 	t.Fatal("no new mount")
 	return nil, nil
 }
 
-// known lists the paths of the nodes the server holds below root, sorted.
-func known(root *fs.Inode) []string {
+// known lists the paths of the nodes the server holds for mount u, sorted.
+func known(u *union) []string {
+	u.tree.Lock()
+	defer u.tree.Unlock()
 	var paths []string
-	var walk func(n *fs.Inode, dir string)
-	walk = func(n *fs.Inode, dir string) {
-		for name, c := range n.Children() {
+	var walk func(n *node, dir string)
+	walk = func(n *node, dir string) {
+		for name, c := range n.kids {
 			p := path.Join(dir, name)
 			paths = append(paths, p)
 			walk(c, p)
 		}
 	}
-	walk(root, "")
+	walk(u.root, "")
 	slices.Sort(paths)
 	return paths
 }

@@ -1,7 +1,6 @@
 package fuse
 
 import (
-	"context"
 	"errors"
 	"syscall"
 
@@ -12,24 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	_ = (fs.NodeUnlinker)((*node)(nil))
-	_ = (fs.NodeRmdirer)((*node)(nil))
-)
-
-// Unlink implements fs.NodeUnlinker: the upper file goes, and a whiteout
-// takes its place when something below has the name.
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return n.remove(name, false)
-}
-
-// Rmdir implements fs.NodeRmdirer. The directory must be empty in the
-// merged view; its upper directory may still hold whiteouts, which go
-// with it.
-func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return n.remove(name, true)
-}
-
+// remove removes child name, a directory when dir is set (rmdir), else
+// anything but a directory (unlink). The upper entry goes, and a whiteout
+// takes its place when something below has the name. A directory must be
+// empty in the merged view; its upper directory may still hold whiteouts,
+// which go with it.
 func (n *node) remove(name string, dir bool) syscall.Errno {
 	if n.u.readOnly {
 		return syscall.EROFS

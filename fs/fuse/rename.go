@@ -11,19 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var _ = (fs.NodeRenamer)((*node)(nil))
-
-// Rename implements fs.NodeRenamer, for files and directories wherever they
+// Rename renames child name to newName in np, for files and directories wherever they
 // live, never with EXDEV. A file is copied up and renamed in the upper
 // directory. A directory with content below is copied up alone and gets a
 // redirect to its lower directory, so its content stays below. A whiteout
 // is left behind when something below has the old name. RENAME_NOREPLACE
 // and RENAME_EXCHANGE are supported.
-func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	np, ok := newParent.(*node)
-	if !ok {
-		return syscall.EXDEV
-	}
+func (n *node) Rename(ctx context.Context, name string, np *node, newName string, flags uint32) syscall.Errno {
 	if n.u.readOnly {
 		return syscall.EROFS
 	}

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -122,43 +121,30 @@ func mountData(fd int) string {
 // the first (100 booted containers on one server: 100 stacks fewer). On
 // an error nothing is served, u is closed and ended is never called.
 func serve(u *union, mountPoint string, o ServeOptions, panicked func(any) fuse.Status, ended func()) (*fuse.Server, error) {
-	rootEntry, _ := u.lower.Lookup("/")
-	timeout := cacheTimeout
 	direct := !strings.HasPrefix(mountPoint, "/dev/fd/")
-	opts := &fs.Options{
-		EntryTimeout:    &timeout,
-		AttrTimeout:     &timeout,
-		NegativeTimeout: &timeout,
-		RootStableAttr:  &fs.StableAttr{Mode: syscall.S_IFDIR, Ino: rootEntry.Ino},
-		// Mode 0000 is a mode like any other (a template's /etc/shadow):
-		// go-fuse would otherwise show it as 0644 (0755 for directories)
-		// and the kernel grant access on that.
-		NullPermissions: true,
-		MountOptions: fuse.MountOptions{
-			AllowOther:              true,
-			FsName:                  "acetate",
-			Name:                    "acetate",
-			DirectMount:             direct,
-			DirectMountStrict:       direct,
-			DirectMountFlags:        mountFlags(o),
-			Options:                 []string{"default_permissions"},
-			EnableSymlinkCaching:    true,
-			DisableReadDirPlus:      o.DisableReadDirPlus,
-			MaxWrite:                maxWrite,
-			MaxInflightRequestBytes: oneRequest,
-			MaxReadAhead:            1 << 20,
-			Debug:                   o.Debug,
-			PanicHandler:            panicked,
-			// The kernel then marks inodes without security xattrs or
-			// setuid bits (S_NOSEC) and stops asking for
-			// security.capability before every write. Writes land in
-			// the upper file, whose own filesystem drops those bits.
-			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
-		},
+	opts := &fuse.MountOptions{
+		AllowOther:              true,
+		FsName:                  "acetate",
+		Name:                    "acetate",
+		DirectMount:             direct,
+		DirectMountStrict:       direct,
+		DirectMountFlags:        mountFlags(o),
+		Options:                 []string{"default_permissions"},
+		EnableSymlinkCaching:    true,
+		DisableReadDirPlus:      o.DisableReadDirPlus,
+		MaxWrite:                maxWrite,
+		MaxInflightRequestBytes: oneRequest,
+		MaxReadAhead:            1 << 20,
+		Debug:                   o.Debug,
+		PanicHandler:            panicked,
+		// The kernel then marks inodes without security xattrs or
+		// setuid bits (S_NOSEC) and stops asking for
+		// security.capability before every write. Writes land in the
+		// upper file, whose own filesystem drops those bits.
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
 	}
 	syscall.Umask(0)
-	raw := noOpendir{fs.NewNodeFS(u.root, opts)}
-	server, err := fuse.NewServer(raw, mountPoint, &opts.MountOptions)
+	server, err := fuse.NewServer(newRawFS(u), mountPoint, opts)
 	if err != nil {
 		u.close()
 		return nil, err

@@ -145,7 +145,7 @@ func (n *node) dropSetID(ctx context.Context, f *os.File) error {
 	if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
 		return err
 	}
-	n.NotifyContent(-1, 0) // attributes only
+	n.u.notifyAttr(n)
 	return nil
 }
 

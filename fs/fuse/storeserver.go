@@ -317,7 +317,7 @@ func (s *storeServer) pruneQuietMounts(ctx context.Context) {
 				}
 				live[u] = w
 				if w.due(u.lookups.Load(), now) {
-					prune(&u.root.Inode)
+					prune(u)
 					pruned = true
 				}
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/acetate/acetate/internal/beneath"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +54,20 @@ type union struct {
 	// lookups counts the lookups the kernel sent (a LOOKUP, or an entry of
 	// a READDIRPLUS), each of which may make a node (see quietWatch).
 	lookups atomic.Uint64
+
+	// server is the mount's FUSE server, once it has started.
+	server atomic.Pointer[fuse.Server]
+
+	// tree guards the rest: the nodes the kernel knows, by node id (ids,
+	// with freeIDs to use again), regular files with several links by
+	// inode number (hard), and the open files by handle (handles, with
+	// freeFhs); see tree.go and handles.go.
+	tree    sync.Mutex
+	ids     []*node
+	freeIDs []uint64
+	hard    map[uint64]*node
+	handles []*file
+	freeFhs []uint64
 }
 
 // changed ends the validity of every node's cached listing.
@@ -87,6 +100,7 @@ func newUnion(lower Lower, upper, work string, readOnly bool) (*union, error) {
 	}
 	u.inos[st.Ino] = root.Ino
 	u.root = &node{u: u, lower: "/"}
+	u.initTree(u.root, root.Ino)
 	return u, nil
 }
 
@@ -182,14 +196,6 @@ func (u *union) tmpAt() beneath.At {
 	return beneath.At{Dir: u.workFd, Name: "#fuse" + strconv.FormatUint(u.tmpSeq.Add(1), 10)}
 }
 
-// stableAttr is the identity go-fuse and the kernel know the node with
-// attributes a by.
-func (u *union) stableAttr(a *fuse.Attr) fs.StableAttr {
-	u.inoMu.Lock()
-	defer u.inoMu.Unlock()
-	return fs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino, Gen: u.gens[a.Ino]}
-}
-
 // attrFromStat fills out from the stat of the upper file a.
 func (u *union) attrFromStat(a beneath.At, st *unix.Stat_t, out *fuse.Attr) {
 	fromStat(st, out)
@@ -215,5 +221,15 @@ func attrFromEntry(e *Entry, out *fuse.Attr) {
 	out.Ctime, out.Ctimensec = sec, nsec
 	if e.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 		out.Size = uint64(len(e.Target))
+	}
+}
+
+// notifyAttr has the kernel fetch n's attributes again.
+func (u *union) notifyAttr(n *node) {
+	u.tree.Lock()
+	id := n.nodeID
+	u.tree.Unlock()
+	if s := u.server.Load(); s != nil && id != 0 {
+		s.InodeNotify(id, -1, 0)
 	}
 }

@@ -1,20 +1,12 @@
 package fuse
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"syscall"
 
 	"github.com/acetate/acetate/internal/beneath"
 	"github.com/hanwen/go-fuse/v2/fs"
-)
-
-var (
-	_ = (fs.NodeGetxattrer)((*node)(nil))
-	_ = (fs.NodeListxattrer)((*node)(nil))
-	_ = (fs.NodeSetxattrer)((*node)(nil))
-	_ = (fs.NodeRemovexattrer)((*node)(nil))
 )
 
 // escapedPrefix is how a file's own trusted.overlay.* xattr is stored in
@@ -42,8 +34,9 @@ func ownXattr(stored string) (string, bool) {
 	return stored, true
 }
 
-// Getxattr implements fs.NodeGetxattrer.
-func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+// Getxattr copies the value of xattr attr into dest, or when dest is
+// empty, returns its size.
+func (n *node) Getxattr(attr string, dest []byte) (uint32, syscall.Errno) {
 	// One call where the kernel asks most (security.capability before
 	// writes and chowns), none where the directory is the template's: the
 	// upper file answers unless it is not there.
@@ -74,8 +67,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	return 0, syscall.ENODATA
 }
 
-// Listxattr implements fs.NodeListxattrer.
-func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+// Listxattr copies the names of the node's xattrs into dest, or when dest
+// is empty, returns their size.
+func (n *node) Listxattr(dest []byte) (uint32, syscall.Errno) {
 	names, errno := n.xattrNames()
 	if errno != 0 {
 		return 0, errno
@@ -119,13 +113,13 @@ func (n *node) xattrNames() ([]string, syscall.Errno) {
 	return names, 0
 }
 
-// Setxattr implements fs.NodeSetxattrer: the file is copied up first.
-func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+// Setxattr sets xattr attr: the file is copied up first.
+func (n *node) Setxattr(attr string, data []byte, flags uint32) syscall.Errno {
 	return n.changeXattr(func(a beneath.At) error { return a.Setxattr(escapeXattr(attr), data, int(flags)) })
 }
 
-// Removexattr implements fs.NodeRemovexattrer: the file is copied up first.
-func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+// Removexattr removes xattr attr: the file is copied up first.
+func (n *node) Removexattr(attr string) syscall.Errno {
 	return n.changeXattr(func(a beneath.At) error { return a.Removexattr(escapeXattr(attr)) })
 }
 
