@@ -83,9 +83,16 @@
 // its upper directory's descriptors, not a manifest decode (see Driver,
 // and storeServer for what one mount cannot do to the others).
 //
-// Each directory node keeps an O_PATH descriptor of its directory in the
-// upper directory once it has one (closed when the kernel forgets the
-// node), so that a request on a name in it costs no path resolution.
+// The server speaks go-fuse's raw protocol API (rawFS) and keeps the
+// nodes the kernel knows in a tree of its own per mount (tree.go): a node
+// id indexes a slice, ids are used again, and a directory's map of
+// children is made anew once it has shrunk to a quarter, so that a mount
+// holds what the kernel still knows, not the room of its busiest moment
+// (go-fuse's node API kept a map of node ids and one of children per node
+// at their peaks). Each directory node keeps an O_PATH descriptor of its
+// directory in the upper directory once it has one (closed when the kernel
+// forgets the node), so that a request on a name in it costs no path
+// resolution.
 //
 // Not done yet: O_TMPFILE is refused; a descriptor opened read-only before
 // a copy-up keeps reading the template's data, as overlayfs before Linux
