@@ -14,9 +14,9 @@ import (
 // every node, each at the size of its peak: a booted systemd looks some
 // 600 names up and keeps some 90 after the prune, and those maps (with
 // 100 booted containers, 6.8 MB of the FUSE server's heap) kept the room
-// of all 600. Here a node id indexes a slice of pointers, freed ids are
-// used again, and a directory's map of children is made anew when it has
-// shrunk to a quarter.
+// of all 600. Here a node id indexes a slice of pointers, the lowest free
+// id is used again, and a directory's map of children is made anew when
+// it has shrunk to a quarter.
 //
 // Everything in this file is guarded by union.tree.
 
@@ -52,6 +52,7 @@ func (u *union) initTree(root *node, ino uint64) {
 	root.ident = identity{ino: ino, typ: syscall.S_IFDIR}
 	root.nodeID, root.lookups = rootID, 1
 	u.ids = []*node{nil, root}
+	u.freeFrom = rootID + 1
 }
 
 // node returns the node the kernel knows as id, nil for an id it does not
@@ -158,16 +159,18 @@ func (u *union) adopt(parent *node, name string, child *node, out *fuse.EntryOut
 	return n
 }
 
-// register gives n a node id, a free one if there is one.
+// register gives n the lowest free node id, or a new one. No id below
+// u.freeFrom is free.
 func (u *union) register(n *node) {
-	if k := len(u.freeIDs); k > 0 {
-		n.nodeID = u.freeIDs[k-1]
-		u.freeIDs = u.freeIDs[:k-1]
-		u.ids[n.nodeID] = n
-		return
+	id := u.freeFrom
+	for id < uint64(len(u.ids)) && u.ids[id] != nil {
+		id++
 	}
-	n.nodeID = uint64(len(u.ids))
-	u.ids = append(u.ids, n)
+	if id == uint64(len(u.ids)) {
+		u.ids = append(u.ids, nil)
+	}
+	u.ids[id] = n
+	n.nodeID, u.freeFrom = id, id+1
 }
 
 // addLink gives n the name name in parent.
@@ -256,7 +259,7 @@ func (u *union) forget(id, nlookup uint64) {
 		return
 	}
 	u.ids[id] = nil
-	u.freeIDs = append(u.freeIDs, id)
+	u.freeFrom = min(u.freeFrom, id)
 	n.nodeID = 0
 	for n.parent != nil {
 		n.dropLink(n.parent, n.name)

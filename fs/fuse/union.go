@@ -58,16 +58,16 @@ type union struct {
 	// server is the mount's FUSE server, once it has started.
 	server atomic.Pointer[fuse.Server]
 
-	// tree guards the rest: the nodes the kernel knows, by node id (ids,
-	// with freeIDs to use again), regular files with several links by
+	// tree guards the rest: the nodes the kernel knows, by node id (ids;
+	// none below freeFrom is free), regular files with several links by
 	// inode number (hard), and the open files by handle (handles, with
 	// freeFhs); see tree.go and handles.go.
-	tree    sync.Mutex
-	ids     []*node
-	freeIDs []uint64
-	hard    map[uint64]*node
-	handles []*file
-	freeFhs []uint64
+	tree     sync.Mutex
+	ids      []*node
+	freeFrom uint64
+	hard     map[uint64]*node
+	handles  []*file
+	freeFhs  []uint64
 }
 
 // changed ends the validity of every node's cached listing.
