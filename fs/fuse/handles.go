@@ -33,10 +33,7 @@ func (u *union) addHandle(h *file) uint64 {
 func (u *union) handle(fh uint64) *file {
 	u.tree.Lock()
 	defer u.tree.Unlock()
-	if fh >= uint64(len(u.handles)) {
-		return nil
-	}
-	return u.handles[fh]
+	return slot(u.handles, fh)
 }
 
 // firstOpen returns an open file of n, nil when none is open: the kernel
@@ -57,10 +54,10 @@ func (n *node) firstOpen() *file {
 func (u *union) dropHandle(fh uint64) *file {
 	u.tree.Lock()
 	defer u.tree.Unlock()
-	if fh == 0 || fh >= uint64(len(u.handles)) || u.handles[fh] == nil {
+	h := slot(u.handles, fh)
+	if h == nil {
 		return nil
 	}
-	h := u.handles[fh]
 	u.handles[fh] = nil
 	u.freeFhs = append(u.freeFhs, fh)
 	x := h.n.extra()

@@ -60,10 +60,15 @@ func (u *union) initTree(root *node, ino uint64) {
 func (u *union) node(id uint64) *node {
 	u.tree.Lock()
 	defer u.tree.Unlock()
-	if id >= uint64(len(u.ids)) {
+	return slot(u.ids, id)
+}
+
+// slot returns s[i], nil past its end: numbers the kernel sends back.
+func slot[T any](s []*T, i uint64) *T {
+	if i >= uint64(len(s)) {
 		return nil
 	}
-	return u.ids[id]
+	return s[i]
 }
 
 // isRoot reports whether n is its mount's root.
@@ -248,11 +253,11 @@ func (n *node) trimExtra() {
 // (FORGET); at none, the kernel has no inode of it left and the node goes.
 func (u *union) forget(id, nlookup uint64) {
 	u.tree.Lock()
-	if id == rootID || id >= uint64(len(u.ids)) || u.ids[id] == nil {
+	n := slot(u.ids, id)
+	if n == nil || n.isRoot() {
 		u.tree.Unlock()
 		return
 	}
-	n := u.ids[id]
 	n.lookups -= min(nlookup, n.lookups)
 	if n.lookups > 0 {
 		u.tree.Unlock()
