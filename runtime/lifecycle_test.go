@@ -297,7 +297,7 @@ func TestCatchesOnceStartedBlockedAtStart(t *testing.T) {
 		_, blocked, err := signalDisposition(cmd.Process.Pid, syscall.SIGTERM)
 		return err == nil && blocked
 	})
-	if !catchesOnceStarted(cmd.Process.Pid, syscall.SIGTERM) {
+	if !catchesOnceStarted(cmd.Process.Pid, syscall.SIGTERM, time.Time{}) {
 		t.Fatal("not taken, though its handler comes")
 	}
 	if caught, _, err := signalDisposition(cmd.Process.Pid, syscall.SIGTERM); err != nil || !caught {
@@ -329,7 +329,7 @@ func TestCatchesBySignalfd(t *testing.T) {
 	if readsFromSignalfd(pid, syscall.SIGINT) {
 		t.Error("a signalfd for SIGINT found: its mask is SIGTERM's alone")
 	}
-	if !catchesOnceStarted(pid, syscall.SIGTERM) {
+	if !catchesOnceStarted(pid, syscall.SIGTERM, time.Time{}) {
 		t.Fatal("not taken")
 	}
 	if age, err := processAge(pid); err != nil || age >= startGrace {
@@ -337,6 +337,31 @@ func TestCatchesBySignalfd(t *testing.T) {
 	}
 	if readsFromSignalfd(os.Getpid(), syscall.SIGTERM) {
 		t.Error("this test process has no signalfd, and one was found")
+	}
+}
+
+// The grace for a handler counts from when the command started, not only
+// from the process's start: a container whose setup took longer than the
+// grace (a loaded host) is stopped right after its start by its own
+// signal, which its shell's trap, set a moment later, takes; it was
+// killed instead (TestStopSignalRestartConsole in CI).
+func TestGraceFromCommandStart(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `sleep 1.4; trap "exit 7" TERM; sleep 10`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	waitFor(t, "the grace since its start to end", func() bool {
+		age, err := processAge(pid)
+		return err == nil && age > startGrace
+	})
+	if caught, _, err := signalDisposition(pid, syscall.SIGTERM); err != nil || caught {
+		t.Fatalf("the trap is set already (%v): the test proves nothing", err)
+	}
+	if !catchesOnceStarted(pid, syscall.SIGTERM, time.Now()) {
+		t.Fatal("not taken, though its command started just now and its trap comes")
 	}
 }
 

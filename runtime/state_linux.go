@@ -404,12 +404,24 @@ func (st *State) askToStop(pidfd int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !catchesOnceStarted(st.Pid, sig) {
+	if !catchesOnceStarted(st.Pid, sig, st.commandStarted()) {
 		// The kernel drops it: a command run as PID 1 (sleep, a
 		// shell) would not end before the timeout.
 		sig = unix.SIGKILL
 	}
 	return signalInit(pidfd, st.Pid, sig)
+}
+
+// commandStarted is about when the container's init executed its command:
+// when the supervisor recorded its pid, which it does once the init says
+// it is about to (zero when unknown). The init's own start is earlier by
+// the container's setup, which a loaded host can make last seconds.
+func (st *State) commandStarted() time.Time {
+	fi, err := os.Stat(filepath.Join(st.Dir, pidFile))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }
 
 // How stop tells whether a container's PID 1 takes its stop signal. A
@@ -427,16 +439,20 @@ const (
 )
 
 // catchesOnceStarted reports whether process pid takes sig: it has a
-// handler for it, reads it from a signalfd, or keeps it blocked. While pid
-// is younger than startGrace only a handler or a signalfd counts, and they
-// are waited for: a stop right after a start (restart, then stop) would
-// otherwise find a shell before its trap, or in a vfork before it, and
-// kill it or send a signal it drops. A process /proc cannot say this of
-// is sent the signal.
-func catchesOnceStarted(pid int, sig unix.Signal) bool {
+// handler for it, reads it from a signalfd, or keeps it blocked. Until
+// startGrace after its start, and after commandStarted when that is later
+// (not zero), only a handler or a signalfd counts, and they are waited
+// for: a stop right after a start (restart, then stop) would otherwise
+// find a shell before its trap, or in a vfork before it, and kill it or
+// send a signal it drops. A process /proc cannot say this of is sent the
+// signal.
+func catchesOnceStarted(pid int, sig unix.Signal, commandStarted time.Time) bool {
 	started := time.Now() // when its grace ends: at once, if /proc cannot say
 	if age, err := processAge(pid); err == nil {
 		started = started.Add(startGrace - age)
+	}
+	if later := commandStarted.Add(startGrace); later.After(started) {
+		started = later
 	}
 	blocked := 0 // looks in a row that found sig blocked, once started
 	for {
