@@ -117,6 +117,7 @@ func (p *commandProcess) execCommand(sock *os.File) {
 		err = unix.Chdir(dir)
 	}
 	if err == nil {
+		resetIgnoredSignals()
 		err = unix.Exec(path, p.args, p.env)
 	}
 	execFailed("run", p.args[0], err)

@@ -99,6 +99,33 @@ func TestRunContextCancelKills(t *testing.T) {
 	}
 }
 
+// A container's command starts with every signal at its default action,
+// whatever the process that started its supervisor ignores: a supervisor
+// started under nohup passed SIGHUP ignored on to its containers, where a
+// shell cannot trap it, and stop, its HUP dropped, killed the command
+// (TestStopSignalRestartConsole failed so in a CI rehearsal run under
+// nohup).
+func TestCommandStartsWithDefaultSignals(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	root := overlayRoot(t)
+	dir, _ := startTest(t, Spec{Rootfs: root, StopSignal: "HUP", Args: []string{"/bin/sh", "-c",
+		`grep SigIgn /proc/self/status > /ignored; trap "exit 7" HUP; touch /trapped; while :; do sleep 0.05; done`}})
+	waitFor(t, "the trap", func() bool {
+		_, err := os.Stat(filepath.Join(root, "trapped"))
+		return err == nil
+	})
+	if b, err := os.ReadFile(filepath.Join(root, "ignored")); err != nil || string(b) != "SigIgn:\t0000000000000000\n" {
+		t.Errorf("the command's ignored signals: %q (%v), want none", b, err)
+	}
+	if err := Stop(dir, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if e := readExit(t, dir); e.Code != 7 {
+		t.Fatalf("stopped with HUP: %+v, want exit 7 from the command's trap", e)
+	}
+}
+
 func TestRunForwardsSignals(t *testing.T) {
 	root := overlayRoot(t)
 	// Keep SIGUSR1 from killing the test binary whatever happens, and send

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -94,5 +95,26 @@ func startSignalForwarder() *signalForwarder {
 func (f *signalForwarder) forward(pid int) {
 	for s := range f.sigs {
 		unix.Kill(pid, s.(syscall.Signal))
+	}
+}
+
+// resetIgnoredSignals gives the signals this process ignores their default
+// action back, right before it executes a container's command or init: an
+// ignored signal stays ignored across execve, and a shell cannot trap one
+// it was started with ignored. A supervisor started under nohup (SIGHUP
+// ignored) passed that on to every container, whose `trap ... HUP` then did
+// nothing, and stop, its signal dropped, killed it. A container's PID 1
+// starts with every signal at its default, as a machine's does at boot;
+// signals with a handler get theirs back from execve itself.
+func resetIgnoredSignals() {
+	const sigIgn = 1
+	// struct sigaction (32 bytes on amd64, 24 on arm64), its handler
+	// first; all zero is SIG_DFL with no flags and an empty mask.
+	var dfl, old [4]uint64
+	for sig := uintptr(1); sig <= 64; sig++ {
+		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if errno == 0 && old[0] == sigIgn {
+			unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+		}
 	}
 }
