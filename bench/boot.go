@@ -253,7 +253,7 @@ func (e *env) bootMemory(peers []bootPeer) error {
 		s := series{name: p.name}
 		perBoot := 0 // inotify instances one booted container took
 		for _, n := range e.bootCounts() {
-			cas := fmt.Sprintf("idle Pss per container, %d booted at once", n)
+			cas := bootMemoryCase(n)
 			if p.missing != "" {
 				e.report.skip("boot", cas, p.name, "B", p.missing)
 				continue
@@ -530,6 +530,12 @@ func (e *env) addBreakdown(tool string, ps []proc) {
 	}
 }
 
+// bootMemoryCase names the case of the idle Pss of n containers booted at
+// once.
+func bootMemoryCase(n int) string {
+	return fmt.Sprintf("idle Pss per container, %d booted at once", n)
+}
+
 func breakdownCase(tool string) string { return "idle Pss by process, 1 container: " + tool }
 
 // bootGoalNote says whether acetate boots (overlay driver, p50) no slower
@@ -554,7 +560,7 @@ func (e *env) memoryGoalNote() {
 		var parts, belowLXC []string
 		met, judged := true, false
 		for _, n := range e.bootCounts() {
-			c := fmt.Sprintf("idle Pss per container, %d booted at once", n)
+			c := bootMemoryCase(n)
 			f, ok := e.report.figure("boot", c, tool)
 			if !ok {
 				continue

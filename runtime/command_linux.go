@@ -117,10 +117,16 @@ func (p *commandProcess) execCommand(sock *os.File) {
 		err = unix.Chdir(dir)
 	}
 	if err == nil {
-		resetIgnoredSignals()
-		err = unix.Exec(path, p.args, p.env)
+		err = execute(path, p.args, p.env)
 	}
 	execFailed("run", p.args[0], err)
+}
+
+// execute executes path in place of this process, with every signal at
+// its default action (see resetIgnoredSignals); it returns only on failure.
+func execute(path string, args, env []string) error {
+	resetIgnoredSignals()
+	return unix.Exec(path, args, env)
 }
 
 // workdir returns the command's working directory ("/" by default), made

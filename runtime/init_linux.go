@@ -101,8 +101,7 @@ func (p *commandProcess) boot(sock *os.File, ttys int) {
 	}
 	sock.Close()
 	if err == nil {
-		resetIgnoredSignals()
-		err = unix.Exec(path, p.args, p.env)
+		err = execute(path, p.args, p.env)
 	}
 	execFailed("boot", p.args[0], err)
 }

@@ -30,14 +30,13 @@ func (r *rawFS) readDir(n *node, off uint64, out *fuse.DirEntryList, plus bool) 
 		if entry == nil {
 			break
 		}
-		r.u.lookups.Add(1)
-		child, errno := n.lookupChild(e.Name, &entry.Attr)
+		c, errno := r.lookup(n, e.Name, entry)
 		if errno != 0 {
 			// No node id: the kernel takes the entry as a plain one.
 			*entry = fuse.EntryOut{}
 			continue
 		}
-		if c := r.u.adopt(n, e.Name, child, entry); c.ident.typ != e.Mode&syscall.S_IFMT {
+		if c.ident.typ != e.Mode&syscall.S_IFMT {
 			out.FixMode(c.ident.typ)
 		}
 	}

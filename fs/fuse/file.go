@@ -20,10 +20,10 @@ type file struct {
 	n  *node
 	// lower is set when the descriptor reads lower data.
 	lower bool
-	// passthrough is set when the kernel may read and write the file
-	// itself (FUSE passthrough, Linux 6.9+); backed once it does, through
-	// its node's backing file (handles.go).
-	passthrough, backed bool
+	// backed is set once the kernel reads and writes the file itself
+	// (FUSE passthrough, Linux 6.9+), through its node's backing file
+	// (handles.go).
+	backed bool
 }
 
 // openFile opens p as os.OpenFile does, minus what os.OpenFile adds for
@@ -37,12 +37,12 @@ func openFile(p string, flags int, mode uint32) (*os.File, error) {
 	return os.NewFile(uintptr(fd), p), nil
 }
 
-// newHandle wraps f; with passthrough the kernel may bypass the server.
-func newHandle(n *node, f *os.File, lower, passthrough bool) *file {
+// newHandle wraps f, an open file of n, of its lower data when lower is set.
+func newHandle(n *node, f *os.File, lower bool) *file {
 	if lower {
 		n.lowerOpens.Add(1)
 	}
-	return &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower, passthrough: passthrough}
+	return &file{lf: fs.NewLoopbackFileFromOS(f), n: n, lower: lower}
 }
 
 // Read reads from the file at off.

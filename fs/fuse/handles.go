@@ -82,7 +82,7 @@ func (u *union) dropHandle(fh uint64) *file {
 // kernel inode passes through to the same backing file (see upperHandle).
 func (u *union) passThrough(h *file, out *fuse.OpenOut) {
 	s := u.server.Load()
-	if !h.passthrough || s == nil || !u.passthrough.Load() {
+	if s == nil || !u.passthrough.Load() {
 		return
 	}
 	u.tree.Lock()

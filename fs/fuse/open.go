@@ -40,7 +40,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (*file, uint32, syscall.E
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	return newHandle(n, f, true, true), fuse.FOPEN_KEEP_CACHE, 0
+	return newHandle(n, f, true), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // openUpperFile opens the node's file in the upper directory for reading
@@ -107,7 +107,7 @@ func (n *node) upperHandle(f *os.File) (*file, syscall.Errno) {
 		n.rebind()
 		return nil, syscall.ESTALE
 	}
-	return newHandle(n, f, false, true), 0
+	return newHandle(n, f, false), 0
 }
 
 // rebind makes lookups of the node's inode number give the kernel a new
@@ -132,7 +132,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if errno != 0 {
 		return nil, nil, errno
 	}
-	return child, newHandle(child, f, false, true), 0
+	return child, newHandle(child, f, false), 0
 }
 
 // Setattr does chmod, chown, truncate and utimes, on the open upper file h

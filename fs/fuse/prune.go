@@ -51,25 +51,25 @@ func (w *quietWatch) due(lookups uint64, now time.Time) bool {
 // looks them up again, as its first walk after the mount did. A kernel
 // without the notification ignores it.
 func prune(u *union) {
-	var levels [][]*node
+	u.tree.Lock()
+	var levels [][]uint64
 	for level := []*node{u.root}; len(level) > 0; {
 		var next []*node
+		var ids []uint64
 		for _, n := range level {
-			next = append(next, u.kidsOf(n)...)
-		}
-		levels = append(levels, next)
-		level = next
-	}
-	var ids []uint64
-	u.tree.Lock()
-	for i := len(levels) - 1; i >= 0; i-- {
-		for _, n := range levels[i] {
-			if n.nodeID != 0 {
-				ids = append(ids, n.nodeID)
+			for _, c := range n.kids {
+				next = append(next, c)
+				ids = append(ids, c.nodeID)
 			}
 		}
+		levels = append(levels, ids)
+		level = next
 	}
 	u.tree.Unlock()
+	var ids []uint64
+	for i := len(levels) - 1; i >= 0; i-- {
+		ids = append(ids, levels[i]...)
+	}
 	if s := u.server.Load(); s != nil && len(ids) > 0 {
 		s.PruneNotify(ids)
 	}

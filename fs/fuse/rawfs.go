@@ -78,15 +78,25 @@ func (r *rawFS) entry(parent *node, name string, child *node, errno syscall.Errn
 // one: the name appears only through this mount, which tells it.
 func (r *rawFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	return r.with(h.NodeId, func(parent *node) syscall.Errno {
-		r.u.lookups.Add(1)
-		child, errno := parent.lookupChild(name, &out.Attr)
+		_, errno := r.lookup(parent, name, out)
 		if errno == syscall.ENOENT {
 			out.NodeId = 0
 			out.SetEntryTimeout(cacheTimeout)
 			return 0
 		}
-		return r.entry(parent, name, child, errno, out)
+		return errno
 	})
+}
+
+// lookup finds child name of parent, a lookup the kernel asked for (a
+// LOOKUP, or an entry of a READDIRPLUS), and adopts it.
+func (r *rawFS) lookup(parent *node, name string, out *fuse.EntryOut) (*node, syscall.Errno) {
+	r.u.lookups.Add(1)
+	child, errno := parent.lookupChild(name, &out.Attr)
+	if errno != 0 {
+		return nil, errno
+	}
+	return r.u.adopt(parent, name, child, out), 0
 }
 
 // Forget implements fuse.RawFileSystem.
@@ -106,13 +116,6 @@ func (r *rawFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.At
 		}
 		return errno
 	})
-}
-
-// stamp gives attributes a the node's identity and fills in its blocks.
-func (n *node) stamp(a *fuse.Attr) {
-	a.Ino = n.ident.ino
-	a.Mode = a.Mode&07777 | n.ident.typ
-	setBlocks(a)
 }
 
 // SetAttr implements fuse.RawFileSystem.

@@ -3,6 +3,8 @@ package fuse
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -94,25 +96,14 @@ func (n *node) rel() string {
 	n.u.tree.Lock()
 	defer n.u.tree.Unlock()
 	var names []string
-	p := n
-	for ; p != nil && !p.isRoot(); p = p.parent {
+	for p := n; !p.isRoot(); p = p.parent {
 		if p.parent == nil {
 			return fmt.Sprintf(".acetate-deleted-%d/%d", rand.Uint64(), n.nodeID)
 		}
 		names = append(names, p.name)
 	}
-	size := 0
-	for _, s := range names {
-		size += len(s) + 1
-	}
-	b := make([]byte, 0, size)
-	for i := len(names) - 1; i >= 0; i-- {
-		if len(b) > 0 {
-			b = append(b, '/')
-		}
-		b = append(b, names[i]...)
-	}
-	return string(b)
+	slices.Reverse(names)
+	return strings.Join(names, "/")
 }
 
 // identity is the identity of a node with attributes a.
@@ -157,8 +148,7 @@ func (u *union) adopt(parent *node, name string, child *node, out *fuse.EntryOut
 	}
 	n.lookups++
 	out.NodeId = n.nodeID
-	out.Mode = out.Attr.Mode&07777 | id.typ
-	setBlocks(&out.Attr)
+	n.stamp(&out.Attr)
 	out.SetEntryTimeout(cacheTimeout)
 	out.SetAttrTimeout(cacheTimeout)
 	return n
@@ -317,15 +307,11 @@ func (u *union) exchanged(parent *node, name string, newParent *node, newName st
 	}
 }
 
-// kidsOf returns the children of n the kernel knows.
-func (u *union) kidsOf(n *node) []*node {
-	u.tree.Lock()
-	defer u.tree.Unlock()
-	kids := make([]*node, 0, len(n.kids))
-	for _, c := range n.kids {
-		kids = append(kids, c)
-	}
-	return kids
+// stamp gives attributes a the node's identity and fills in its blocks.
+func (n *node) stamp(a *fuse.Attr) {
+	a.Ino = n.ident.ino
+	a.Mode = a.Mode&07777 | n.ident.typ
+	setBlocks(a)
 }
 
 // setBlocks fills in the block size and count of attributes that lack
